@@ -1,0 +1,61 @@
+/** One problem in the input, located by its path in the stack config or the component args. */
+export interface Issue {
+    /** Dotted/indexed path, e.g. `hostwright:h2o[0].listeners[1].port`. */
+    path: string;
+    /** What is wrong and what would be valid. */
+    message: string;
+    /** Warnings do not stop a deploy; they are reported. */
+    severity?: "error" | "warning";
+}
+
+/** Raised before any resource is declared when the input has errors; lists every problem at once. */
+export class ValidationError extends Error {
+    constructor(
+        readonly issues: Issue[],
+        readonly subject = "configuration",
+    ) {
+        super(formatIssues(subject, issues.filter((i) => (i.severity ?? "error") === "error")));
+        this.name = "ValidationError";
+    }
+}
+
+export function formatIssues(subject: string, issues: Issue[]): string {
+    const lines = issues.map((i) => `  - ${i.path}: ${i.message}`);
+    return `${issues.length} problem${issues.length === 1 ? "" : "s"} in the ${subject}:\n${lines.join("\n")}`;
+}
+
+/** Collects issues under a path prefix; `throwIfErrors` raises one ValidationError for all of them. */
+export class IssueList {
+    readonly issues: Issue[] = [];
+
+    error(path: string, message: string): void {
+        this.issues.push({ path, message, severity: "error" });
+    }
+
+    warn(path: string, message: string): void {
+        this.issues.push({ path, message, severity: "warning" });
+    }
+
+    addAll(issues: Issue[], prefix = ""): void {
+        for (const i of issues) this.issues.push({ ...i, path: joinPath(prefix, i.path) });
+    }
+
+    get errors(): Issue[] {
+        return this.issues.filter((i) => (i.severity ?? "error") === "error");
+    }
+
+    get warnings(): Issue[] {
+        return this.issues.filter((i) => i.severity === "warning");
+    }
+
+    throwIfErrors(subject: string): void {
+        if (this.errors.length > 0) throw new ValidationError(this.issues, subject);
+    }
+}
+
+/** Joins a prefix and a relative path: ("a", "b") -> "a.b", ("a", "[0].b") -> "a[0].b". */
+export function joinPath(prefix: string, path: string): string {
+    if (!prefix) return path;
+    if (!path) return prefix;
+    return path.startsWith("[") ? `${prefix}${path}` : `${prefix}.${path}`;
+}

@@ -1,0 +1,91 @@
+/**
+ * The Pulumi half of the remote-step core: wires a rendered step to one
+ * `@pulumi/command` `remote.Command` (one SSH session per create or delete).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { remote } from "@pulumi/command";
+import { connectionFor, Host, privilegePrefix } from "./host";
+import { shortHash } from "./hash";
+import { shq } from "./shell";
+import { ManagedFile, renderStep, StepSpec, parseStepReport, StepReport } from "./step";
+
+/** A {@link StepSpec} whose file contents may be Pulumi inputs (e.g. secrets). */
+export interface StepInput extends Omit<StepSpec, "files" | "key"> {
+    files?: Array<Omit<ManagedFile, "content"> & { content: pulumi.Input<string> }>;
+}
+
+export interface RemoteStepArgs {
+    host: Host;
+    step: StepInput;
+    /** Steps (on any host) that must complete first. Steps on the same host are chained in declaration order anyway. */
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Delete the old step before creating its replacement. Off by default: the
+     * generation guard makes create-before-delete safe for file steps; turn it on
+     * only when two generations cannot coexist on the host.
+     * @default false
+     */
+    deleteBeforeReplace?: boolean;
+}
+
+// Steps on one host run one after another, in declaration order: they share
+// package managers, config files and service managers.
+const lastStepOnHost = new Map<string, remote.Command>();
+
+/** Forgets the per-host ordering; called before a program is evaluated again in the same process. */
+export function resetStepOrdering(): void {
+    lastStepOnHost.clear();
+}
+
+/** Stable state-directory key for a step: readable prefix plus a hash of project, stack and name. */
+export function stepKey(resourceName: string): string {
+    const readable = resourceName.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+    return `${readable}-${shortHash(`${pulumi.getProject()}/${pulumi.getStack()}/${resourceName}`).slice(0, 8)}`;
+}
+
+/** The command line that runs a create script delivered on standard input. */
+export function createCommandLine(host: Host): string {
+    return `${privilegePrefix(host)}/bin/bash -s`;
+}
+
+/** The command line that runs an undo script (no secrets: it restores what the host kept). */
+export function deleteCommandLine(host: Host, script: string): string {
+    return `${privilegePrefix(host)}/bin/bash -c ${shq(script)}`;
+}
+
+/**
+ * Declares one step on one host. The create script (which may carry secret file
+ * contents) travels on standard input, never on a command line; the trigger is the
+ * script's content hash, so an unchanged step runs nothing and a changed one is replaced.
+ */
+export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: pulumi.Resource }): remote.Command {
+    const key = stepKey(name);
+    const contents = (args.step.files ?? []).map((f) => f.content);
+    const rendered = pulumi.all(contents).apply((values) =>
+        renderStep({ ...args.step, key, files: (args.step.files ?? []).map((f, i) => ({ ...f, content: values[i] })) }),
+    );
+    const previous = lastStepOnHost.get(args.host.name);
+    const command = new remote.Command(
+        name,
+        {
+            connection: connectionFor(args.host),
+            create: createCommandLine(args.host),
+            stdin: rendered.create,
+            delete: rendered.apply((r) => deleteCommandLine(args.host, r.delete)),
+            triggers: [rendered.generation],
+            addPreviousOutputInEnv: false,
+        },
+        {
+            parent: opts.parent,
+            dependsOn: [...(previous ? [previous] : []), ...(args.dependsOn ?? [])],
+            deleteBeforeReplace: args.deleteBeforeReplace ?? false,
+        },
+    );
+    lastStepOnHost.set(args.host.name, command);
+    return command;
+}
+
+/** The values and warnings a step reported (unknown during preview). */
+export function stepReport(command: remote.Command): pulumi.Output<StepReport> {
+    return command.stdout.apply((out) => parseStepReport(out));
+}

@@ -1,0 +1,77 @@
+import { execFileSync } from "child_process";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { renderStep, STATE_ROOT } from "../../core/step";
+
+// Runs a rendered script locally with the state root and file paths moved into a scratch dir.
+function run(script: string, root: string): { status: number; out: string } {
+    const local = script.split(STATE_ROOT).join(`${root}/state`);
+    try {
+        const out = execFileSync("bash", ["-s"], { input: local, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+        return { status: 0, out };
+    } catch (e: any) {
+        return { status: e.status, out: `${e.stdout}${e.stderr}` };
+    }
+}
+
+describe("renderStep scripts (run locally in a scratch directory)", () => {
+    let root: string;
+    beforeEach(() => {
+        root = mkdtempSync(join(tmpdir(), "hw-step-"));
+    });
+    afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+    it("installs, is idempotent, and undo restores the original and removes created files", () => {
+        const existing = join(root, "etc/app.conf");
+        execFileSync("mkdir", ["-p", join(root, "etc")]);
+        writeFileSync(existing, "original\n");
+        const spec = { key: "t1", description: "test", files: [
+            { path: existing, content: "new content\n", owner: "root", group: "root" },
+            { path: join(root, "etc/created.conf"), content: "created", mode: "0600", owner: "root", group: "root" },
+        ] };
+        const s = renderStep(spec);
+        const first = run(s.create, root);
+        expect(first.status).toBe(0);
+        expect(readFileSync(existing, "utf8")).toBe("new content\n");
+        expect(readFileSync(join(root, "etc/created.conf"), "utf8")).toBe("created");
+        expect(first.out).toContain("2 file(s) changed");
+        const second = run(s.create, root);
+        expect(second.out).toContain("0 file(s) changed");
+        const undo = run(s.delete, root);
+        expect(undo.status).toBe(0);
+        expect(readFileSync(existing, "utf8")).toBe("original\n");
+        expect(existsSync(join(root, "etc/created.conf"))).toBe(false);
+        expect(existsSync(join(root, "state/t1"))).toBe(false);
+    });
+
+    it("a replacement keeps the original backup and the old generation's undo leaves the new files", () => {
+        const path = join(root, "f.conf");
+        writeFileSync(path, "original\n");
+        const v1 = renderStep({ key: "t2", description: "v1", files: [{ path, content: "v1\n" }] });
+        const v2 = renderStep({ key: "t2", description: "v2", files: [{ path, content: "v2\n" }] });
+        expect(run(v1.create, root).status).toBe(0);
+        expect(run(v2.create, root).status).toBe(0); // create-before-delete
+        const oldUndo = run(v1.delete, root);
+        expect(oldUndo.out).toContain("superseded");
+        expect(readFileSync(path, "utf8")).toBe("v2\n");
+        expect(run(v2.delete, root).status).toBe(0);
+        expect(readFileSync(path, "utf8")).toBe("original\n");
+    });
+
+    it("a failed validation leaves the live file untouched; a failed activation rolls back", () => {
+        const path = join(root, "svc.conf");
+        writeFileSync(path, "good\n");
+        const bad = renderStep({ key: "t3", description: "bad", files: [{ path, content: "bad\n" }], validate: `grep -q good "$(hw_staged ${path})" || hw_fail "staged file is not good"` });
+        const r = run(bad.create, root);
+        expect(r.status).not.toBe(0);
+        expect(r.out).toContain("staged file is not good");
+        expect(readFileSync(path, "utf8")).toBe("good\n");
+        expect(existsSync(join(root, ".svc.conf.hostwright-new"))).toBe(false);
+        const failing = renderStep({ key: "t4", description: "activate fails", files: [{ path, content: "next\n" }], activate: "false", reactivate: `echo reactivated` });
+        const a = run(failing.create, root);
+        expect(a.status).not.toBe(0);
+        expect(a.out).toContain("reactivated");
+        expect(readFileSync(path, "utf8")).toBe("good\n");
+    });
+});
