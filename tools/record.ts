@@ -127,7 +127,7 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
                     name: t.name,
                     parent: t.opts.parent,
                     dependsOn: list.filter((d): d is pulumi.Resource => pulumi.Resource.isInstance(d)),
-                    deleteBeforeReplace: t.opts.deleteBeforeReplace ?? false,
+                    deleteBeforeReplace: (t.opts as pulumi.CustomResourceOptions).deleteBeforeReplace ?? false,
                 });
             }
             return undefined;

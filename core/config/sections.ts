@@ -1,0 +1,48 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import type { Issue } from "../errors";
+import type { Host } from "../host";
+
+/** What a section sees of the rest of the stack config. */
+export interface StackContext {
+    /** Inventory hosts by name, resolved (private keys as Pulumi secrets). */
+    hosts: ReadonlyMap<string, Host>;
+    /** Names of the entries of `hostwright:secrets`. */
+    secretNames: ReadonlySet<string>;
+    /** The clear text of a named secret, for checks made before anything is declared (never log it). */
+    secretValue(name: string): string | undefined;
+    /** A named secret as a Pulumi secret. */
+    secret(name: string): pulumi.Output<string>;
+}
+
+/**
+ * One component's part of the stack config: the `hostwright:<key>` config value.
+ * Registered in `components/registry.ts`.
+ */
+export interface StackSection<T = any> {
+    /** Config key inside the `hostwright` namespace, e.g. `h2o` for `hostwright:h2o`. */
+    key: string;
+    /** One line for `--help`-style listings and error messages. */
+    title: string;
+    schema: z.ZodType<T>;
+    /**
+     * Checks the schema cannot express (host references, secrets, certificates).
+     * Paths are relative to the section value, e.g. `[0].host`.
+     */
+    check(value: T, ctx: StackContext): Issue[];
+    /** Declares the section's components; returns its stack outputs. Called only when no section has errors. */
+    declare(value: T, ctx: StackContext): Record<string, unknown>;
+}
+
+/** Issue for a host reference that is not in the inventory (empty when it is). */
+export function hostRefIssues(ctx: StackContext, path: string, hostName: string): Issue[] {
+    if (ctx.hosts.has(hostName)) return [];
+    const known = [...ctx.hosts.keys()];
+    return [{ path, message: `host ${JSON.stringify(hostName)} is not in hostwright:inventory (known hosts: ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", ..." : ""})` }];
+}
+
+/** Issue for a secret reference that is not in `hostwright:secrets` (empty when it is). */
+export function secretRefIssues(ctx: StackContext, path: string, secretName: string): Issue[] {
+    if (ctx.secretNames.has(secretName)) return [];
+    return [{ path, message: `secret ${JSON.stringify(secretName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${secretName}' < FILE` }];
+}

@@ -1,0 +1,230 @@
+/**
+ * The stack config: read (from `pulumi.Config`'s raw values, which the offline
+ * preview sets from the stack YAML), validated as a whole, then declared.
+ * Every problem is collected before any resource exists.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { Issue, IssueList, ValidationError } from "../errors";
+import { Host } from "../host";
+import { inventory, Inventory } from "./schema";
+import { StackContext, StackSection } from "./sections";
+
+export const NAMESPACE = "hostwright";
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/** Config as the engine passes it: fully-qualified key -> raw string (JSON for structured values). */
+export interface RawConfig {
+    values: Record<string, string>;
+    secretKeys: ReadonlySet<string>;
+}
+
+/** The running program's config, exactly as `pulumi up` (or the offline preview) provided it. */
+export function rawConfigFromRuntime(): RawConfig {
+    const values = pulumi.runtime.allConfig();
+    // isConfigSecret is exported by the runtime but missing from its type declarations.
+    const runtime = pulumi.runtime as unknown as { isConfigSecret(key: string): boolean };
+    return { values, secretKeys: new Set(Object.keys(values).filter((k) => runtime.isConfigSecret(k))) };
+}
+
+export interface ValidatedStack {
+    inventory: Inventory;
+    /** Section key -> validated value, for the sections present in the config. */
+    sections: Map<string, unknown>;
+    context: StackContext;
+    warnings: Issue[];
+}
+
+function parseValue(key: string, raw: string, issues: IssueList): unknown {
+    try {
+        return JSON.parse(raw);
+    } catch {
+        issues.error(key, "must be a structured value (a YAML map or list), not a plain string");
+        return undefined;
+    }
+}
+
+/** Formats a zod issue as one of ours: the YAML path, what is wrong and what would be valid. */
+export function zodIssue(prefix: string, issue: z.core.$ZodIssue, schema: z.ZodType): Issue {
+    const path = prefix + issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+    switch (issue.code) {
+        case "unrecognized_keys": {
+            const valid = validKeys(schema, issue.path);
+            return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${valid ? `; valid keys: ${valid.join(", ")}` : ""}` };
+        }
+        case "invalid_value":
+            return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` };
+        case "invalid_type":
+            return { path, message: issue.input === undefined ? `is required (${issue.expected})` : `must be ${article(issue.expected)}${issue.expected}, not ${describe(issue.input)}` };
+        default:
+            return { path, message: issue.message };
+    }
+}
+
+function article(expected: string): string {
+    return /^[aeiou]/.test(expected) ? "an " : "a ";
+}
+
+function describe(input: unknown): string {
+    if (input === null) return "null";
+    if (Array.isArray(input)) return "a list";
+    if (typeof input === "object") return "a map";
+    return `${typeof input} ${JSON.stringify(input)}`.slice(0, 60);
+}
+
+/** The keys an object schema accepts at `path` (walking arrays and optionals). */
+function validKeys(schema: z.ZodType, path: PropertyKey[]): string[] | undefined {
+    let node: any = schema;
+    const unwrap = () => {
+        while (node && ["optional", "nullable", "default", "pipe"].includes(node.def?.type)) node = node.def.innerType ?? node.def.in;
+    };
+    unwrap();
+    for (const p of path) {
+        if (node?.def?.type === "array") node = node.def.element;
+        else if (node?.def?.type === "object") node = node.def.shape[p as string];
+        else if (node?.def?.type === "record") node = node.def.valueType;
+        else return undefined;
+        unwrap();
+    }
+    return node?.def?.type === "object" ? Object.keys(node.def.shape) : undefined;
+}
+
+/** Looks for private keys written in clear anywhere in a non-secret config value. */
+function clearPrivateKeys(value: unknown, path: string, out: Issue[]): void {
+    if (typeof value === "string") {
+        if (PRIVATE_KEY_PEM.test(value)) {
+            out.push({ path, message: "holds a private key in clear; store it as a secret (pulumi config set --secret --path 'hostwright:secrets.NAME' < key.pem) and refer to it by NAME" });
+        }
+    } else if (Array.isArray(value)) {
+        value.forEach((v, i) => clearPrivateKeys(v, `${path}[${i}]`, out));
+    } else if (value && typeof value === "object") {
+        for (const [k, v] of Object.entries(value)) clearPrivateKeys(v, `${path}.${k}`, out);
+    }
+}
+
+/**
+ * Validates the whole stack config against the inventory schema and the given sections.
+ * @throws ValidationError listing every problem, before anything is declared.
+ */
+export function validateStack(raw: RawConfig, sections: StackSection[]): ValidatedStack {
+    const issues = new IssueList();
+    const sectionByKey = new Map(sections.map((s) => [s.key, s]));
+    const known = new Set(["inventory", "secrets", ...sectionByKey.keys()]);
+
+    for (const key of Object.keys(raw.values).sort()) {
+        const [ns, rest] = key.split(/:(.*)/s);
+        if (ns !== NAMESPACE) continue;
+        if (!known.has(rest)) issues.error(key, `unknown config key; valid keys: ${[...known].map((k) => `${NAMESPACE}:${k}`).join(", ")}`);
+    }
+
+    // Secrets: one map, encrypted.
+    const secretsKey = `${NAMESPACE}:secrets`;
+    const secrets = new Map<string, string>();
+    if (raw.values[secretsKey] !== undefined) {
+        const value = parseValue(secretsKey, raw.values[secretsKey], issues);
+        if (!raw.secretKeys.has(secretsKey)) {
+            issues.error(secretsKey, "is not encrypted; set each entry with: pulumi config set --secret --path 'hostwright:secrets.NAME' < FILE");
+        }
+        if (value && typeof value === "object" && !Array.isArray(value)) {
+            for (const [k, v] of Object.entries(value)) {
+                if (typeof v !== "string") issues.error(`${secretsKey}.${k}`, "must be a string (PEM text, a token or a password)");
+                else if (!/^[A-Za-z0-9._-]{1,128}$/.test(k)) issues.error(`${secretsKey}.${k}`, "secret names are 1-128 letters, digits, '.', '_', '-'");
+                else secrets.set(k, v);
+            }
+        } else if (value !== undefined) issues.error(secretsKey, "must be a map of NAME: value");
+    }
+
+    // Nothing outside hostwright:secrets may hold a private key in clear.
+    for (const [key, rawValue] of Object.entries(raw.values)) {
+        if (key === secretsKey || !key.startsWith(`${NAMESPACE}:`) || raw.secretKeys.has(key)) continue;
+        const found: Issue[] = [];
+        let parsed: unknown = rawValue;
+        try {
+            parsed = JSON.parse(rawValue);
+        } catch {
+            /* a plain string */
+        }
+        clearPrivateKeys(parsed, key, found);
+        issues.addAll(found);
+    }
+
+    // Inventory.
+    const invKey = `${NAMESPACE}:inventory`;
+    let inv: Inventory | undefined;
+    if (raw.values[invKey] === undefined) {
+        issues.error(invKey, "is required: a map with 'hosts' (name, address, hostKey, privateKey, ...) and optional 'defaults'");
+    } else {
+        const parsed = inventory.safeParse(parseValue(invKey, raw.values[invKey], issues));
+        if (parsed.success) inv = parsed.data;
+        else for (const i of parsed.error.issues) issues.addAll([zodIssue(invKey, i, inventory)]);
+    }
+    const hosts = new Map<string, Host>();
+    if (inv) {
+        const seenNames = new Map<string, number>();
+        const seenEndpoints = new Map<string, string>();
+        inv.hosts.forEach((h, i) => {
+            const at = `${invKey}.hosts[${i}]`;
+            if (seenNames.has(h.name)) issues.error(`${at}.name`, `duplicate host name ${JSON.stringify(h.name)} (also hosts[${seenNames.get(h.name)}]); host names must be unique`);
+            seenNames.set(h.name, i);
+            const port = h.sshPort ?? inv!.defaults?.sshPort ?? 22;
+            const endpoint = `${h.address}:${port}`;
+            if (seenEndpoints.has(endpoint)) issues.error(`${at}.address`, `${endpoint} is also the SSH endpoint of host ${seenEndpoints.get(endpoint)}; each host needs its own address or port`);
+            seenEndpoints.set(endpoint, h.name);
+            const keyName = h.privateKey ?? inv!.defaults?.privateKey;
+            if (keyName === undefined) issues.error(`${at}.privateKey`, "is required (here or in defaults.privateKey): the name of the host's SSH private key in hostwright:secrets");
+            else if (!secrets.has(keyName)) issues.error(`${at}.privateKey`, `secret ${JSON.stringify(keyName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${keyName}' < KEYFILE`);
+            else if (!/-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----|-----BEGIN PRIVATE KEY-----/.test(secrets.get(keyName)!)) {
+                issues.error(`${secretsKey}.${keyName}`, `is used as the SSH private key of host ${h.name} but is not a PEM or OpenSSH private key`);
+            }
+            hosts.set(h.name, {
+                name: h.name,
+                address: h.address,
+                port,
+                user: h.user ?? inv!.defaults?.user ?? "root",
+                privateKey: pulumi.secret(secrets.get(keyName ?? "") ?? ""),
+                hostKey: h.hostKey,
+                os: h.os ?? inv!.defaults?.os ?? "debian",
+                init: h.init ?? inv!.defaults?.init ?? "systemd",
+                labels: h.labels ?? {},
+            });
+        });
+    }
+
+    const context: StackContext = {
+        hosts,
+        secretNames: new Set(secrets.keys()),
+        secretValue: (n) => secrets.get(n),
+        secret: (n) => pulumi.secret(secrets.get(n) ?? ""),
+    };
+
+    const values = new Map<string, unknown>();
+    for (const section of sections) {
+        const key = `${NAMESPACE}:${section.key}`;
+        if (raw.values[key] === undefined) continue;
+        const parsed = section.schema.safeParse(parseValue(key, raw.values[key], issues));
+        if (!parsed.success) {
+            for (const i of parsed.error.issues) issues.addAll([zodIssue(key, i, section.schema)]);
+            continue;
+        }
+        values.set(section.key, parsed.data);
+        // Reference checks need the inventory; without one they would only repeat its error.
+        if (inv) issues.addAll(section.check(parsed.data, context), key);
+    }
+
+    issues.throwIfErrors("stack config");
+    return { inventory: inv!, sections: values, context, warnings: issues.warnings };
+}
+
+/** Validates, then declares every configured section. Returns the stack outputs. */
+export function declareStack(raw: RawConfig, sections: StackSection[]): Record<string, unknown> {
+    const stack = validateStack(raw, sections);
+    for (const w of stack.warnings) pulumi.log.warn(`${w.path}: ${w.message}`);
+    const outputs: Record<string, unknown> = { hosts: [...stack.context.hosts.keys()] };
+    for (const section of sections) {
+        if (!stack.sections.has(section.key)) continue;
+        outputs[section.key] = section.declare(stack.sections.get(section.key), stack.context);
+    }
+    return outputs;
+}
+
+export { ValidationError };
