@@ -1,3 +1,5 @@
+import * as pulumi from "@pulumi/pulumi";
+
 /** One problem in the input, located by its path in the stack config or the component args. */
 export interface Issue {
     /** Dotted/indexed path, e.g. `hostwright:h2o[0].listeners[1].port`. */
@@ -8,8 +10,11 @@ export interface Issue {
     severity?: "error" | "warning";
 }
 
-/** Raised before any resource is declared when the input has errors; lists every problem at once. */
-export class ValidationError extends Error {
+/**
+ * Raised before any resource is declared when the input has errors; lists every
+ * problem at once. A `RunError`, so `pulumi up` prints the message without a stack trace.
+ */
+export class ValidationError extends pulumi.RunError {
     constructor(
         readonly issues: Issue[],
         readonly subject = "configuration",

@@ -313,3 +313,39 @@ export function parseStepReport(stdout: string | undefined): StepReport {
 
 /** For callers that interpolate literal helper calls: marks a shell fragment as trusted. */
 export { raw };
+
+/** A file as a rendered create script will install it (read back from the script itself). */
+export interface StagedFile {
+    path: string;
+    mode: string;
+    owner: string;
+    group: string;
+    content: string;
+}
+
+/**
+ * Reads back the files a create script installs, from its `hw_stage` here-documents.
+ * The offline preview uses it so that it shows exactly what the host would receive.
+ */
+export function stagedFilesOf(script: string): StagedFile[] {
+    const files: StagedFile[] = [];
+    const word = String.raw`('(?:[^']|'\\'')*'|[A-Za-z0-9_@%+=:,./-]+)`;
+    const stageLine = new RegExp(String.raw`^hw_stage [0-9a-f]{16} ${word} ${word} ${word} ${word} (\d+) <<'(HOSTWRIGHT_EOF_[0-9a-f]+_*)'$`, "gm");
+    const bytes = Buffer.from(script, "utf8");
+    for (const m of script.matchAll(stageLine)) {
+        const start = Buffer.byteLength(script.slice(0, m.index! + m[0].length + 1), "utf8");
+        files.push({
+            path: unquote(m[1]),
+            mode: unquote(m[2]),
+            owner: unquote(m[3]),
+            group: unquote(m[4]),
+            content: bytes.subarray(start, start + Number(m[5])).toString("utf8"),
+        });
+    }
+    return files;
+}
+
+/** Inverse of `shq` for the words it produces. */
+function unquote(word: string): string {
+    return word.startsWith("'") ? word.slice(1, -1).replace(/'\\''/g, "'") : word;
+}

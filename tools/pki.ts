@@ -91,9 +91,8 @@ export interface LeafOptions extends Validity {
 
 /** Options of {@link Pki.ocspResponderArgs}. */
 export interface ResponderOptions {
+    /** TCP port; `openssl ocsp` (3.x) binds it on every address, so run it inside a network namespace. */
     port: number;
-    /** Address to bind. @default "127.0.0.1" */
-    host?: string;
     /** Certificate that signs the responses: the CA itself or a delegated OCSP signer it issued. @default the CA */
     signer?: IssuedCert;
     /** Exit after this many requests. @default unlimited */
@@ -172,11 +171,13 @@ export class Pki {
         return [
             "ocsp",
             "-index", ca.indexPath,
-            "-port", `${options.host ?? "127.0.0.1"}:${options.port}`,
+            "-port", String(options.port),
             "-CA", ca.certPath,
             "-rsigner", signer.certPath,
             "-rkey", signer.keyPath,
             "-ignore_err",
+            // A nextUpdate, so clients (and h2o) accept the response as current.
+            "-nmin", "60",
             ...(options.requests ? ["-nrequest", String(options.requests)] : []),
         ];
     }

@@ -35,12 +35,14 @@ export interface ValidatedStack {
     warnings: Issue[];
 }
 
+const UNPARSABLE = Symbol("unparsable");
+
 function parseValue(key: string, raw: string, issues: IssueList): unknown {
     try {
         return JSON.parse(raw);
     } catch {
         issues.error(key, "must be a structured value (a YAML map or list), not a plain string");
-        return undefined;
+        return UNPARSABLE;
     }
 }
 
@@ -54,8 +56,12 @@ export function zodIssue(prefix: string, issue: z.core.$ZodIssue, schema: z.ZodT
         }
         case "invalid_value":
             return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` };
-        case "invalid_type":
-            return { path, message: issue.input === undefined ? `is required (${issue.expected})` : `must be ${article(issue.expected)}${issue.expected}, not ${describe(issue.input)}` };
+        case "invalid_type": {
+            // zod 4 leaves the input out of issues; its message ends with "received <type>".
+            const received = /received (\w+)$/.exec(issue.message)?.[1];
+            if (received === undefined || received === "undefined") return { path, message: `is required (${issue.expected})` };
+            return { path, message: `must be ${article(issue.expected)}${issue.expected}, not ${received === "array" ? "a list" : received === "object" ? "a map" : `a ${received}`}` };
+        }
         default:
             return { path, message: issue.message };
     }
@@ -63,13 +69,6 @@ export function zodIssue(prefix: string, issue: z.core.$ZodIssue, schema: z.ZodT
 
 function article(expected: string): string {
     return /^[aeiou]/.test(expected) ? "an " : "a ";
-}
-
-function describe(input: unknown): string {
-    if (input === null) return "null";
-    if (Array.isArray(input)) return "a list";
-    if (typeof input === "object") return "a map";
-    return `${typeof input} ${JSON.stringify(input)}`.slice(0, 60);
 }
 
 /** The keys an object schema accepts at `path` (walking arrays and optionals). */
@@ -122,7 +121,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     const secrets = new Map<string, string>();
     if (raw.values[secretsKey] !== undefined) {
         const value = parseValue(secretsKey, raw.values[secretsKey], issues);
-        if (!raw.secretKeys.has(secretsKey)) {
+        if (value !== UNPARSABLE && !raw.secretKeys.has(secretsKey)) {
             issues.error(secretsKey, "is not encrypted; set each entry with: pulumi config set --secret --path 'hostwright:secrets.NAME' < FILE");
         }
         if (value && typeof value === "object" && !Array.isArray(value)) {
@@ -131,7 +130,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 else if (!/^[A-Za-z0-9._-]{1,128}$/.test(k)) issues.error(`${secretsKey}.${k}`, "secret names are 1-128 letters, digits, '.', '_', '-'");
                 else secrets.set(k, v);
             }
-        } else if (value !== undefined) issues.error(secretsKey, "must be a map of NAME: value");
+        } else if (value !== UNPARSABLE) issues.error(secretsKey, "must be a map of NAME: value");
     }
 
     // Nothing outside hostwright:secrets may hold a private key in clear.
@@ -154,13 +153,16 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     if (raw.values[invKey] === undefined) {
         issues.error(invKey, "is required: a map with 'hosts' (name, address, hostKey, privateKey, ...) and optional 'defaults'");
     } else {
-        const parsed = inventory.safeParse(parseValue(invKey, raw.values[invKey], issues));
-        if (parsed.success) inv = parsed.data;
+        const value = parseValue(invKey, raw.values[invKey], issues);
+        const parsed = inventory.safeParse(value);
+        if (value === UNPARSABLE) inv = undefined;
+        else if (parsed.success) inv = parsed.data;
         else for (const i of parsed.error.issues) issues.addAll([zodIssue(invKey, i, inventory)]);
     }
     const hosts = new Map<string, Host>();
     if (inv) {
         const seenNames = new Map<string, number>();
+        const notAKey = new Set<string>();
         const seenEndpoints = new Map<string, string>();
         inv.hosts.forEach((h, i) => {
             const at = `${invKey}.hosts[${i}]`;
@@ -173,7 +175,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
             const keyName = h.privateKey ?? inv!.defaults?.privateKey;
             if (keyName === undefined) issues.error(`${at}.privateKey`, "is required (here or in defaults.privateKey): the name of the host's SSH private key in hostwright:secrets");
             else if (!secrets.has(keyName)) issues.error(`${at}.privateKey`, `secret ${JSON.stringify(keyName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${keyName}' < KEYFILE`);
-            else if (!/-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----|-----BEGIN PRIVATE KEY-----/.test(secrets.get(keyName)!)) {
+            else if (!/-----BEGIN (OPENSSH |RSA |EC )?PRIVATE KEY-----/.test(secrets.get(keyName)!) && !notAKey.has(keyName)) {
+                notAKey.add(keyName);
                 issues.error(`${secretsKey}.${keyName}`, `is used as the SSH private key of host ${h.name} but is not a PEM or OpenSSH private key`);
             }
             hosts.set(h.name, {
@@ -201,7 +204,9 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     for (const section of sections) {
         const key = `${NAMESPACE}:${section.key}`;
         if (raw.values[key] === undefined) continue;
-        const parsed = section.schema.safeParse(parseValue(key, raw.values[key], issues));
+        const value = parseValue(key, raw.values[key], issues);
+        if (value === UNPARSABLE) continue;
+        const parsed = section.schema.safeParse(value);
         if (!parsed.success) {
             for (const i of parsed.error.issues) issues.addAll([zodIssue(key, i, section.schema)]);
             continue;
@@ -215,11 +220,17 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     return { inventory: inv!, sections: values, context, warnings: issues.warnings };
 }
 
+/** `address:port`, with IPv6 addresses in brackets. */
+export function endpointOf(address: string, port: number): string {
+    return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** Validates, then declares every configured section. Returns the stack outputs. */
 export function declareStack(raw: RawConfig, sections: StackSection[]): Record<string, unknown> {
     const stack = validateStack(raw, sections);
     for (const w of stack.warnings) pulumi.log.warn(`${w.path}: ${w.message}`);
-    const outputs: Record<string, unknown> = { hosts: [...stack.context.hosts.keys()] };
+    // Inventory name -> SSH endpoint: tells a reader (and the offline preview) where each step runs.
+    const outputs: Record<string, unknown> = { hosts: Object.fromEntries([...stack.context.hosts.values()].map((h) => [h.name, endpointOf(h.address, h.port ?? 22)])) };
     for (const section of sections) {
         if (!stack.sections.has(section.key)) continue;
         outputs[section.key] = section.declare(stack.sections.get(section.key), stack.context);

@@ -2,7 +2,7 @@ import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { renderStep, STATE_ROOT } from "../../core/step";
+import { renderStep, stagedFilesOf, STATE_ROOT } from "../../core/step";
 
 // Runs a rendered script locally with the state root and file paths moved into a scratch dir.
 function run(script: string, root: string): { status: number; out: string } {
@@ -73,5 +73,17 @@ describe("renderStep scripts (run locally in a scratch directory)", () => {
         expect(a.status).not.toBe(0);
         expect(a.out).toContain("reactivated");
         expect(readFileSync(path, "utf8")).toBe("good\n");
+    });
+});
+
+describe("stagedFilesOf", () => {
+    it.each([
+        ["plain", "/etc/h2o/h2o.conf", "user: www-data\n"],
+        ["no trailing newline", "/etc/x", "abc"],
+        ["quotes and unicode in path and content", "/etc/it's ünïcode $(x).conf", "a 'b' \"c\" $(rm -rf /) `id`\nHOSTWRIGHT_EOF_0\n"],
+        ["empty", "/etc/empty", ""],
+    ])("reads back %s", (_label, path, content) => {
+        const s = renderStep({ key: "k", description: "d", files: [{ path, content, mode: "0600", owner: "root", group: "adm" }] });
+        expect(stagedFilesOf(s.create)).toEqual([{ path, content, mode: "0600", owner: "root", group: "adm" }]);
     });
 });

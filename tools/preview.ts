@@ -1,0 +1,188 @@
+/**
+ * Offline preview for pull-request review:
+ *   npm run preview -- --stack <env> [--out DIR]
+ * Runs the real program (index.ts) under Pulumi's mocks with the stack's config
+ * (stacks/Pulumi.<env>.yaml, secrets decrypted with PULUMI_CONFIG_PASSPHRASE like
+ * `pulumi preview`), and writes, per host, every file as it will be installed and
+ * every create/delete script, numbered in execution order, plus plan.json.
+ * Secrets are replaced by a fixed marker. Output is byte-identical between runs.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "fs";
+import { dirname, join, resolve } from "path";
+import { endpointOf } from "../core/config/stack";
+import { ValidationError } from "../core/errors";
+import { stagedFilesOf } from "../core/step";
+import { recordProgram, RecordedResource, Recording, UNKNOWN_PLACEHOLDER } from "./record";
+import { readStackFile, stackFilePath } from "./stackFile";
+
+export const REDACTED = "[secret redacted by hostwright preview]";
+const PROJECT = "hostwright";
+
+export interface PreviewStep {
+    /** Execution order on its host, from 1. */
+    n: number;
+    host: string;
+    name: string;
+    urn: string;
+    create: string;
+    createScript: string;
+    deleteScript: string;
+    files: Array<{ path: string; mode: string; owner: string; group: string; content: string }>;
+    dependsOn: string[];
+    deleteBeforeReplace: boolean;
+    triggers: unknown[];
+}
+
+export interface Preview {
+    stack: string;
+    steps: PreviewStep[];
+    outputs: Record<string, unknown>;
+}
+
+/** Evaluates a stack's program offline and returns its plan, secrets redacted. */
+export async function previewStack(stack: string, projectDir = resolve(__dirname, ".."), passphrase = process.env.PULUMI_CONFIG_PASSPHRASE): Promise<Preview> {
+    const file = readStackFile(stackFilePath(projectDir, stack), PROJECT, passphrase);
+    const program = join(projectDir, "index.ts");
+    const recording = await recordProgram(
+        () => {
+            delete require.cache[require.resolve(program)];
+            return require(program);
+        },
+        {
+            project: PROJECT,
+            stack,
+            config: file.values,
+            secretKeys: [...file.secretKeys],
+            preview: true,
+            invoke: () => ({}),
+        },
+    );
+    return redact(toPreview(stack, recording), file.secretTexts);
+}
+
+/** The inventory name of the host a command connects to (the program's `hosts` output maps names to endpoints). */
+function hostOf(cmd: RecordedResource, recording: Recording): string {
+    const c = cmd.inputs.connection ?? {};
+    const endpoint = endpointOf(String(c.host ?? UNKNOWN_PLACEHOLDER), Number(c.port ?? 22));
+    const hosts = (recording.outputs.hosts ?? {}) as Record<string, string>;
+    return Object.keys(hosts).find((name) => hosts[name] === endpoint) ?? safeName(endpoint);
+}
+
+/** The script inside `/bin/bash -c '<script>'`. */
+function innerScript(commandLine: string | undefined): string {
+    const m = /^(?:sudo -n )?\/bin\/bash -c '([\s\S]*)'$/.exec(commandLine ?? "");
+    return m ? m[1].replace(/'\\''/g, "'") : commandLine ?? "";
+}
+
+function toPreview(stack: string, recording: Recording): Preview {
+    const counters = new Map<string, number>();
+    const steps = recording.commands.map((cmd): PreviewStep => {
+        const host = hostOf(cmd, recording);
+        const n = (counters.get(host) ?? 0) + 1;
+        counters.set(host, n);
+        const stdin = String(cmd.inputs.stdin ?? "");
+        return {
+            n,
+            host,
+            name: cmd.name,
+            urn: cmd.urn,
+            create: String(cmd.inputs.create ?? ""),
+            createScript: stdin || String(cmd.inputs.create ?? ""),
+            deleteScript: innerScript(cmd.inputs.delete),
+            files: stagedFilesOf(stdin),
+            dependsOn: cmd.dependsOn,
+            deleteBeforeReplace: cmd.deleteBeforeReplace,
+            triggers: cmd.inputs.triggers ?? [],
+        };
+    });
+    return { stack, steps, outputs: recording.outputs };
+}
+
+/** Replaces every secret's clear text, wherever it appears, with {@link REDACTED}. */
+export function redact<T>(value: T, secrets: string[]): T {
+    const ordered = [...new Set(secrets)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+    const scrub = (v: unknown): unknown => {
+        if (typeof v === "string") return ordered.reduce((text, s) => text.split(s).join(REDACTED), v);
+        if (Array.isArray(v)) return v.map(scrub);
+        if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, scrub(x)]));
+        return v;
+    };
+    return scrub(value) as T;
+}
+
+function safeName(name: string): string {
+    return name.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** Writes the preview directory (replacing an earlier preview there). */
+export function writePreview(preview: Preview, outDir: string): void {
+    if (existsSync(outDir) && readdirSync(outDir).length > 0 && !existsSync(join(outDir, "plan.json"))) {
+        throw new Error(`${outDir} exists and is not a hostwright preview; choose another --out`);
+    }
+    rmSync(outDir, { recursive: true, force: true });
+    const write = (path: string, content: string, mode = 0o644) => {
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, content, { mode });
+    };
+    for (const s of preview.steps) {
+        const base = join(outDir, s.host, "steps", `${String(s.n).padStart(2, "0")}-${safeName(s.name)}`);
+        write(`${base}.create.sh`, `# command: ${s.create}  (script on standard input)\n${s.createScript}`);
+        write(`${base}.delete.sh`, s.deleteScript);
+        for (const f of s.files) write(join(outDir, s.host, "files", f.path), f.content);
+    }
+    const plan = {
+        stack: preview.stack,
+        hosts: [...new Set(preview.steps.map((s) => s.host))].sort(),
+        steps: preview.steps.map((s) => ({
+            host: s.host,
+            n: s.n,
+            name: s.name,
+            urn: s.urn,
+            command: s.create,
+            files: s.files.map((f) => ({ path: f.path, mode: f.mode, owner: f.owner, group: f.group, bytes: Buffer.byteLength(f.content) })),
+            dependsOn: s.dependsOn,
+            deleteBeforeReplace: s.deleteBeforeReplace,
+            triggers: s.triggers,
+        })),
+        outputs: preview.outputs,
+    };
+    write(join(outDir, "plan.json"), `${JSON.stringify(plan, null, 2)}\n`);
+}
+
+export function summary(preview: Preview): string {
+    const lines = [`stack ${preview.stack}: ${preview.steps.length} step(s) on ${new Set(preview.steps.map((s) => s.host)).size} host(s)`];
+    for (const host of [...new Set(preview.steps.map((s) => s.host))].sort()) {
+        const steps = preview.steps.filter((s) => s.host === host);
+        lines.push(`  ${host}: ${steps.length} step(s), ${steps.reduce((n, s) => n + s.files.length, 0)} file(s)`);
+        for (const s of steps) lines.push(`    ${String(s.n).padStart(2, "0")} ${s.name}${s.files.length ? `  [${s.files.map((f) => f.path).join(", ")}]` : ""}`);
+    }
+    return lines.join("\n");
+}
+
+function parseArgs(argv: string[]): { stack: string; out?: string } {
+    let stack: string | undefined;
+    let out: string | undefined;
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === "--stack" || argv[i] === "-s") stack = argv[++i];
+        else if (argv[i] === "--out") out = argv[++i];
+        else throw new Error(`unknown argument ${argv[i]}; usage: npm run preview -- --stack <env> [--out DIR]`);
+    }
+    if (!stack) throw new Error("usage: npm run preview -- --stack <env> [--out DIR]");
+    return { stack, out };
+}
+
+async function main(): Promise<void> {
+    const args = parseArgs(process.argv.slice(2));
+    const preview = await previewStack(args.stack);
+    const out = resolve(args.out ?? join("preview-out", args.stack));
+    writePreview(preview, out);
+    console.log(summary(preview));
+    console.log(`written to ${out}`);
+}
+
+if (require.main === module) {
+    main().catch((e: unknown) => {
+        console.error(e instanceof ValidationError ? `error: ${e.message}` : `error: ${e instanceof Error ? e.message : String(e)}`);
+        process.exit(1);
+    });
+}
