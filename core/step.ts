@@ -34,6 +34,31 @@ export interface ManagedFile {
 }
 
 /**
+ * A file the step edits in place: its new content is computed on the host, at
+ * apply time, from the content the file has then, so that what the step does not
+ * own (other keys, comments, order) survives. Backed up, switched and restored
+ * exactly like a {@link ManagedFile}.
+ */
+export interface EditedFile {
+    /** Absolute path on the host. */
+    path: string;
+    /**
+     * Trusted shell command: reads the current content on stdin (nothing when the
+     * file does not exist) and writes the new content on stdout; a non-zero exit
+     * refuses the edit and nothing is switched. It must be idempotent (editing its
+     * own output changes nothing), so that an unchanged file stays byte-identical.
+     * Empty output for a file that does not exist leaves it absent.
+     */
+    filter: string;
+    /** Octal permission bits of a file the edit creates; an existing file keeps its own. @default "0644" */
+    mode?: string;
+    /** Owner of a file the edit creates. @default "root" */
+    owner?: string;
+    /** Group of a file the edit creates. @default "root" */
+    group?: string;
+}
+
+/**
  * What one step does. Every script fragment runs under `set -eu` inside bash
  * with these helpers defined: `hw_log MSG`, `hw_warn MSG` (a warning output),
  * `hw_output KEY VALUE` (a value output), `hw_fail MSG` (exit 1 with a message),
@@ -47,6 +72,8 @@ export interface StepSpec {
     description: string;
     /** Files installed atomically (staged, validated, renamed), each backed up once. */
     files?: ManagedFile[];
+    /** Files edited in place on the host (after `preflight`, which may define the filters' helpers). */
+    edits?: EditedFile[];
     /** Preconditions, before anything is staged. Fail with `hw_fail`. */
     preflight?: string;
     /** Validation of the staged files (use `hw_staged PATH`); on failure nothing is switched. */
@@ -82,7 +109,7 @@ export function stepSpecProblems(spec: StepSpec): string[] {
     const problems: string[] = [];
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/.test(spec.key)) problems.push(`step key ${JSON.stringify(spec.key)} must be 1-120 characters of letters, digits, '.', '_', '-'`);
     const seen = new Set<string>();
-    for (const f of spec.files ?? []) {
+    for (const f of [...(spec.files ?? []), ...(spec.edits ?? []).map((e) => ({ ...e, content: "" }))]) {
         if (!/^\/[^\0]*[^/]$/.test(f.path) || f.path.split("/").includes("..")) problems.push(`file path ${JSON.stringify(f.path)} must be absolute, without '..', not a directory`);
         if (seen.has(f.path)) problems.push(`file ${f.path} is declared twice`);
         seen.add(f.path);
@@ -92,6 +119,7 @@ export function stepSpecProblems(spec: StepSpec): string[] {
         }
         if (f.content.includes("\0")) problems.push(`file ${f.path}: content holds a NUL byte; only text files are supported`);
     }
+    for (const e of spec.edits ?? []) if (!e.filter.trim()) problems.push(`edited file ${e.path}: the filter is empty`);
     return problems;
 }
 
@@ -100,11 +128,13 @@ export function renderStep(spec: StepSpec): StepScripts {
     const problems = stepSpecProblems(spec);
     if (problems.length > 0) throw new Error(`invalid step ${spec.key}: ${problems.join("; ")}`);
     const files = [...(spec.files ?? [])].sort((a, b) => a.path.localeCompare(b.path));
+    const edits = [...(spec.edits ?? [])].sort((a, b) => a.path.localeCompare(b.path));
     const generation = contentHash(
         "hostwright-step-v1",
         spec.key,
         spec.description,
         JSON.stringify(files.map((f) => [f.path, f.mode ?? "0644", f.owner ?? "root", f.group ?? "root", contentHash(f.content)])),
+        JSON.stringify(edits.map((e) => [e.path, e.mode ?? "0644", e.owner ?? "root", e.group ?? "root", e.filter])),
         spec.preflight ?? "",
         spec.validate ?? "",
         spec.activate ?? "",
@@ -117,8 +147,11 @@ export function renderStep(spec: StepSpec): StepScripts {
     const stage = files
         .map((f) => heredocInto(sh`hw_stage ${shortHash(f.path)} ${f.path} ${f.mode ?? "0644"} ${f.owner ?? "root"} ${f.group ?? "root"}`, f.content, shortHash(f.path + f.content)))
         .join("\n");
-    const switches = files.map((f) => sh`hw_switch ${shortHash(f.path)} ${f.path}`).join("\n");
-    const declared = files.map((f) => shortHash(f.path));
+    const stageEdits = edits
+        .map((e) => `${sh`hw_edit_source ${e.path}`}\n( ${e.filter}\n) < "$hw_src" > "$hw_new" || ${sh`hw_fail ${`editing ${e.path} failed; the files in service were not touched`}`}\n${sh`hw_edit_staged ${e.path} ${e.mode ?? "0644"} ${e.owner ?? "root"} ${e.group ?? "root"}`}`)
+        .join("\n");
+    const switches = [...files, ...edits].map((f) => sh`hw_switch ${shortHash(f.path)} ${f.path}`).join("\n");
+    const declared = [...files, ...edits].map((f) => shortHash(f.path));
 
     const create = `${header}
 hw_validate() {
@@ -141,6 +174,7 @@ rm -rf "$HW_STATE/prev"
 mkdir -p "$HW_STATE/prev"
 trap hw_abort_staging EXIT
 ${stage}
+${stageEdits}
 set +e
 ( set -e; hw_validate )
 hw_rc=$?
@@ -222,6 +256,31 @@ hw_stage() {
   chown "$4:$5" -- "$hw_new"
   chmod "$3" -- "$hw_new"
 }
+hw_edit_source() {
+  # hw_edit_source PATH: the edit filter reads $hw_src and writes $hw_new
+  mkdir -p -- "$(dirname -- "$1")"
+  hw_new=$(hw_staged "$1")
+  HW_STAGED_LIST="$HW_STAGED_LIST $hw_new"
+  rm -f -- "$hw_new"
+  ( umask 077; : > "$hw_new" )
+  if [ -f "$1" ]; then hw_src=$1; else hw_src=/dev/null; fi
+}
+hw_edit_staged() {
+  # hw_edit_staged PATH MODE OWNER GROUP: an existing file keeps its mode and owner;
+  # nothing staged (so nothing switched) when the file is absent and the edit is empty
+  hw_new=$(hw_staged "$1")
+  if [ -f "$1" ]; then
+    chown "$(stat -c '%u:%g' -- "$1")" -- "$hw_new"
+    chmod "$(stat -c '%a' -- "$1")" -- "$hw_new"
+  elif [ -s "$hw_new" ]; then
+    id -u "$3" >/dev/null 2>&1 || hw_fail "user $3 (owner of $1) does not exist"
+    getent group "$4" >/dev/null 2>&1 || hw_fail "group $4 (of $1) does not exist"
+    chown "$3:$4" -- "$hw_new"
+    chmod "$2" -- "$hw_new"
+  else
+    rm -f -- "$hw_new"
+  fi
+}
 hw_same() {
   # the live file equals the staged one in content, mode and ownership
   [ -f "$1" ] && [ ! -L "$1" ] && cmp -s -- "$1" "$2" \\
@@ -245,6 +304,7 @@ hw_switch() {
   # hw_switch HASH PATH: back up the original once, keep the current for rollback, rename
   hw_rec="$HW_STATE/files/$1"
   hw_new=$(hw_staged "$2")
+  [ -e "$hw_new" ] || return 0
   if [ ! -e "$hw_rec.path" ]; then
     hw_save "$hw_rec" "$2"
     printf '%s' "$2" > "$hw_rec.path"
