@@ -7,7 +7,7 @@ import { remote } from "@pulumi/command";
 import { connectionFor, Host, privilegePrefix } from "./host";
 import { shortHash } from "./hash";
 import { shq } from "./shell";
-import { ManagedFile, renderStep, StepSpec, parseStepReport, StepReport } from "./step";
+import { ManagedFile, renderStep, StepSpec, StepScripts, parseStepReport, StepReport } from "./step";
 
 /** A {@link StepSpec} whose file contents may be Pulumi inputs (e.g. secrets). */
 export interface StepInput extends Omit<StepSpec, "files" | "key"> {
@@ -15,8 +15,14 @@ export interface StepInput extends Omit<StepSpec, "files" | "key"> {
 }
 
 export interface RemoteStepArgs {
-    host: Host;
-    step: StepInput;
+    /**
+     * The host. An Output when it is known only after a look-up (e.g. the compute
+     * node of an OpenStack VM); such a step is not chained after the other steps
+     * of its host, so give it only work that needs no ordering with them.
+     */
+    host: Host | pulumi.Output<Host>;
+    /** What to do. An Output when parts of the scripts come from look-ups. */
+    step: StepInput | pulumi.Output<StepInput>;
     /** Steps (on any host) that must complete first. Steps on the same host are chained in declaration order anyway. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
     /**
@@ -60,18 +66,15 @@ export function deleteCommandLine(host: Host, script: string): string {
  */
 export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: pulumi.Resource }): remote.Command {
     const key = stepKey(name);
-    const contents = (args.step.files ?? []).map((f) => f.content);
-    const rendered = pulumi.all(contents).apply((values) =>
-        renderStep({ ...args.step, key, files: (args.step.files ?? []).map((f, i) => ({ ...f, content: values[i] })) }),
-    );
-    const previous = lastStepOnHost.get(args.host.name);
+    // pulumi.output unwraps file contents (and a late step) deeply, keeping secrecy.
+    const rendered = pulumi.output(args.step).apply((step) => renderStep({ ...step, key }));
+    const known = pulumi.Output.isInstance(args.host) ? undefined : args.host;
+    const previous = known ? lastStepOnHost.get(known.name) : undefined;
     const command = new remote.Command(
         name,
         {
-            connection: connectionFor(args.host),
-            create: createCommandLine(args.host),
+            ...(known ? knownHostCommands(known, rendered) : lateHostCommands(args.host as pulumi.Output<Host>, rendered)),
             stdin: rendered.create,
-            delete: rendered.apply((r) => deleteCommandLine(args.host, r.delete)),
             triggers: [rendered.generation],
             addPreviousOutputInEnv: false,
         },
@@ -81,8 +84,22 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
             deleteBeforeReplace: args.deleteBeforeReplace ?? false,
         },
     );
-    lastStepOnHost.set(args.host.name, command);
+    if (known) lastStepOnHost.set(known.name, command);
     return command;
+}
+
+function knownHostCommands(host: Host, rendered: pulumi.Output<StepScripts>) {
+    return { connection: connectionFor(host), create: createCommandLine(host), delete: rendered.apply((r) => deleteCommandLine(host, r.delete)) };
+}
+
+function lateHostCommands(host: pulumi.Output<Host>, rendered: pulumi.Output<StepScripts>) {
+    // The command lines need only the SSH user, which is no secret (the host's key is).
+    const clear = pulumi.unsecret(host.apply((h): Host => ({ ...h, privateKey: "" })));
+    return {
+        connection: host.apply((h) => connectionFor(h)),
+        create: clear.apply((h) => createCommandLine(h)),
+        delete: pulumi.all([clear, rendered]).apply(([h, r]) => deleteCommandLine(h, r.delete)),
+    };
 }
 
 /** The values and warnings a step reported (unknown during preview). */

@@ -50,7 +50,7 @@ export interface RecordOptions {
 
 /** Unwraps mock-serialized values; reports whether any secret was inside. */
 function unwrap(value: any): { value: any; secret: boolean } {
-    if (value === UNKNOWN) return { value: UNKNOWN_PLACEHOLDER, secret: false };
+    if (value === UNKNOWN || pulumi.isUnknown(value)) return { value: UNKNOWN_PLACEHOLDER, secret: false };
     if (Array.isArray(value)) {
         let secret = false;
         const items = value.map((v) => {
