@@ -27,6 +27,8 @@ check certtool gnutls-bin
 check ip iproute2
 check killall psmisc
 check mksquashfs squashfs-tools
+check setfattr attr
+check unshare util-linux
 [ -e /usr/lib/x86_64-linux-gnu/sasl2/libdigestmd5.so ] || need+=(libsasl2-modules)
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || need+=(libvirt-daemon-driver-qemu)
 if [ ${#need[@]} -eq 0 ]; then echo "lab prerequisites: all present"; exit 0; fi
