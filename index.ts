@@ -6,7 +6,21 @@
 import { declareStack, rawConfigFromRuntime } from "./core/config/stack";
 import { sections } from "./components/registry";
 
-// Thousands of resources: stack-trace capture per resource dominates evaluation time.
-Error.stackTraceLimit = 10;
+/**
+ * Pulumi records a stack trace for every promise it makes; with thousands of
+ * resources that capture dominates evaluation (bench/README.md: ~4x). Declaring
+ * with no frames avoids it; later errors keep their traces.
+ * HOSTWRIGHT_STACK_TRACES=1 keeps them during declaration too, for debugging.
+ */
+function withoutStackTraces<T>(declare: () => T): T {
+    if (process.env.HOSTWRIGHT_STACK_TRACES === "1") return declare();
+    const frames = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+        return declare();
+    } finally {
+        Error.stackTraceLimit = frames;
+    }
+}
 
-export = declareStack(rawConfigFromRuntime(), sections);
+export = withoutStackTraces(() => declareStack(rawConfigFromRuntime(), sections));
