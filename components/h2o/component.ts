@@ -1,0 +1,71 @@
+/**
+ * `hostwright:h2o:ReverseProxy`: h2o in front of existing backends, with TLS chains
+ * put in trust order and OCSP stapling that works or says why not. Only wiring:
+ * checks.ts validates, render.ts renders, core/remoteStep runs it on the host.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { ValidationError } from "../../core/errors";
+import { remoteStep, stepReport } from "../../core/remoteStep";
+import type { H2oReverseProxyArgs, TlsIdentityArgs } from "./args";
+import { checkChain } from "./certs";
+import { checkH2oArgs, CheckOptions, StaplingStatus } from "./checks";
+import { renderH2o } from "./render";
+
+export class H2oReverseProxy extends pulumi.ComponentResource {
+    /** Where h2o.conf is installed. */
+    readonly configPath: pulumi.Output<string>;
+    /**
+     * OCSP stapling status per TLS listener: "good", "unknown", "no staple" (measured
+     * on the host after the switch), "not applicable" (the leaf names no OCSP
+     * responder), "disabled" (`updateInterval: 0`). A revoked staple fails the apply.
+     */
+    readonly stapling: pulumi.Output<Record<string, StaplingStatus>>;
+    /** Per TLS listener: the chain as installed, leaf first, with each certificate's position in the given bundle. */
+    readonly chainOrder: pulumi.Output<Record<string, string[]>>;
+    /** Certificate warnings (expiry) and what the host reported (OCSP fetch failures, missing staples). */
+    readonly warnings: pulumi.Output<string[]>;
+    /** Per TLS listener: a command that shows what h2o staples (`openssl s_client -status`). */
+    readonly checkCommands: pulumi.Output<Record<string, string>>;
+
+    /**
+     * @param checkOptions for the stack section: the clear text of secret keys, so the key
+     *   match is checked before anything is declared. Otherwise a key given as a Pulumi
+     *   output is checked when its value is known.
+     */
+    constructor(name: string, args: H2oReverseProxyArgs, opts?: pulumi.ComponentResourceOptions, checkOptions?: CheckOptions) {
+        super("hostwright:h2o:ReverseProxy", name, {}, opts);
+        const checked = checkH2oArgs(args, checkOptions);
+        const errors = checked.issues.filter((i) => (i.severity ?? "error") === "error");
+        if (errors.length > 0) throw new ValidationError(checked.issues, `h2o reverse proxy ${name}`);
+        const staticWarnings = checked.issues.filter((i) => i.severity === "warning").map((i) => `${i.path}: ${i.message}`);
+        for (const w of staticWarnings) pulumi.log.warn(w, this);
+
+        const rendered = renderH2o(name, args, checked, (identity) => secretKeyContent(name, identity));
+        const trust = rendered.trustStep ? remoteStep(`${name}-trust`, { host: args.host, step: rendered.trustStep }, { parent: this }) : undefined;
+        const proxy = remoteStep(`${name}-proxy`, { host: args.host, step: rendered.proxyStep, dependsOn: trust ? [trust] : [] }, { parent: this });
+        const report = stepReport(proxy);
+
+        this.configPath = pulumi.output(checked.settings.configPath);
+        this.stapling = report.apply((r) => {
+            const measured: Record<string, StaplingStatus> = {};
+            for (const v of rendered.listeners) measured[v.name] = rendered.staticStapling[v.name] ?? ((r.values[`stapling.${v.name}`] as StaplingStatus | undefined) ?? "not checked");
+            return measured;
+        });
+        this.chainOrder = pulumi.output(Object.fromEntries(rendered.listeners.map((v) => [v.name, v.order])));
+        this.warnings = report.apply((r) => [...staticWarnings, ...r.warnings]);
+        this.checkCommands = pulumi.output(rendered.checkCommands);
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands });
+    }
+}
+
+/** The key as a secret file content; a key known only later is checked against its leaf then. */
+function secretKeyContent(name: string, identity: TlsIdentityArgs): pulumi.Output<string> {
+    if (typeof identity.privateKey === "string") return pulumi.secret(identity.privateKey);
+    return pulumi.secret(
+        pulumi.output(identity.privateKey).apply((key) => {
+            const keyIssues = checkChain({ certificateChain: identity.certificateChain, privateKey: key }).issues.filter((i) => i.path === "privateKey");
+            if (keyIssues.length > 0) throw new ValidationError(keyIssues, `h2o reverse proxy ${name}`);
+            return key;
+        }),
+    );
+}

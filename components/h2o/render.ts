@@ -1,0 +1,434 @@
+/**
+ * Pure rendering of checked args into what the host gets: `h2o.conf` (and a copy
+ * pointing at the staged files, for `h2o -t` before the switch), the chain/key files,
+ * OCSP fetchers, the trust-store step, and the step scripts around them.
+ */
+import type { Host } from "../../core/host";
+import { serviceCommand } from "../../core/host";
+import { shortHash } from "../../core/hash";
+import { heredocInto, raw, sh } from "../../core/shell";
+import { ManagedFile, stagedPath, StepSpec } from "../../core/step";
+import type { H2oReverseProxyArgs, PathArgs, TlsIdentityArgs } from "./args";
+import type { CheckResult, Settings, StaplingStatus, TlsPlan } from "./checks";
+
+// ---------------------------------------------------------------------------
+// A small YAML writer: h2o needs repeated keys (`listen`, `proxy.header.set`),
+// which no YAML library emits. Strings are written as JSON strings, which are
+// valid YAML double-quoted scalars, so no value can break the structure.
+
+/** A mapping whose keys may repeat, in order. */
+export class YamlMap {
+    constructor(readonly entries: Array<[string, YamlNode]> = []) {}
+    add(key: string, value: YamlNode | undefined): this {
+        if (value !== undefined) this.entries.push([key, value]);
+        return this;
+    }
+}
+/** A scalar written without quotes (only for values checked to be plain, e.g. pid-file). */
+export class PlainScalar {
+    constructor(readonly text: string) {}
+}
+export type YamlNode = string | number | PlainScalar | YamlMap | YamlNode[];
+
+function yamlKey(key: string): string {
+    return /^[A-Za-z][A-Za-z0-9_.-]*$/.test(key) ? key : JSON.stringify(key);
+}
+
+function yamlScalar(value: string | number | PlainScalar): string {
+    if (value instanceof PlainScalar) return value.text;
+    if (typeof value === "number") return String(value);
+    return /^(ON|OFF|TLSv1(\.[123])?|server|client)$/.test(value) ? value : JSON.stringify(value);
+}
+
+export function emitYaml(map: YamlMap, indent = ""): string {
+    return map.entries
+        .map(([k, v]) => {
+            const head = `${indent}${yamlKey(k)}:`;
+            if (v instanceof YamlMap) return `${head}\n${emitYaml(v, `${indent}  `)}`;
+            if (Array.isArray(v)) return `${head}\n${v.map((item) => emitItem(item, `${indent}  `)).join("")}`;
+            return `${head} ${yamlScalar(v)}\n`;
+        })
+        .join("");
+}
+
+function emitItem(item: YamlNode, indent: string): string {
+    if (item instanceof YamlMap) return `${indent}- ${emitYaml(item, `${indent}  `).slice(indent.length + 2)}`;
+    if (Array.isArray(item)) throw new Error("nested YAML sequences are not used by h2o.conf");
+    return `${indent}- ${yamlScalar(item)}\n`;
+}
+
+// ---------------------------------------------------------------------------
+
+/** Where one TLS listener's files live on the host. */
+export interface ListenerFiles {
+    chain: string;
+    key: string;
+    /** Extra identities: [chain, key] pairs. */
+    extras: Array<{ chain: string; key: string }>;
+    /** The component's OCSP fetcher (`ocsp-update-cmd`), when used. */
+    fetcher?: string;
+}
+
+export function listenerFiles(settings: Settings, plan: TlsPlan): ListenerFiles {
+    const base = `${settings.tlsDirectory}/${plan.listener.name}`;
+    return {
+        chain: `${base}.chain.pem`,
+        key: `${base}.key`,
+        extras: plan.extras.map((_, i) => ({ chain: `${base}.${i + 1}.chain.pem`, key: `${base}.${i + 1}.key` })),
+        fetcher: plan.stapling === "applicable" && plan.verification !== "h2o-default" ? `${base}.ocsp-fetch` : undefined,
+    };
+}
+
+/** Renders h2o.conf; `at` maps each managed file path (to point `h2o -t` at the staged copies). */
+export function renderConfig(args: H2oReverseProxyArgs, checked: CheckResult, header: string, at: (path: string) => string = (p) => p): string {
+    const s = checked.settings;
+    const root = new YamlMap()
+        .add("user", s.user)
+        .add("max-connections", s.maxConnections)
+        .add("num-threads", s.numThreads)
+        .add("num-ocsp-updaters", s.numOcspUpdaters)
+        .add("pid-file", new PlainScalar(s.pidFile))
+        .add("error-log", s.errorLog)
+        .add("access-log", s.accessLog);
+    for (const l of args.listeners) {
+        const listen = new YamlMap().add("host", l.address).add("port", l.port);
+        const plan = checked.tls.get(l.name);
+        if (plan) {
+            const files = listenerFiles(s, plan);
+            const ssl = new YamlMap();
+            if (plan.extras.length > 0) {
+                ssl.add("identity", [
+                    new YamlMap().add("certificate-file", at(files.chain)).add("key-file", at(files.key)),
+                    ...files.extras.map((e) => new YamlMap().add("certificate-file", at(e.chain)).add("key-file", at(e.key))),
+                ]);
+            } else {
+                ssl.add("certificate-file", at(files.chain)).add("key-file", at(files.key));
+            }
+            ssl.add("minimum-version", l.tls!.minimumVersion ?? "TLSv1.2")
+                .add("cipher-suite", l.tls!.cipherSuite)
+                .add("cipher-preference", l.tls!.preferServerCiphers ? "server" : undefined)
+                // 0 turns the fetch off where there is nothing to staple.
+                .add("ocsp-update-interval", plan.stapling === "applicable" ? plan.updateInterval : 0);
+            if (plan.stapling === "applicable") ssl.add("ocsp-max-failures", plan.maxFailures).add("ocsp-update-cmd", files.fetcher ? at(files.fetcher) : undefined);
+            listen.add("ssl", ssl);
+        }
+        root.add("listen", listen);
+    }
+    const hosts = new YamlMap();
+    // The catch-all first: h2o falls back to the first host entry.
+    const ordered = [...args.virtualHosts].sort((a, b) => Number(b.name === "*") - Number(a.name === "*"));
+    for (const v of ordered) {
+        const keys = v.name === "*" ? ["*"] : (v.listeners ?? args.listeners.map((l) => l.name)).map((n) => `${v.name}:${args.listeners.find((l) => l.name === n)!.port}`);
+        for (const key of keys) {
+            const paths = new YamlMap();
+            for (const p of v.paths) paths.add(p.path, renderPath(p));
+            hosts.add(key, new YamlMap().add("access-log", v.accessLog).add("paths", paths));
+        }
+    }
+    root.add("hosts", hosts);
+    return `${header}\n${emitYaml(root)}`;
+}
+
+function renderPath(p: PathArgs): YamlMap {
+    const m = new YamlMap();
+    if (p.redirectTo !== undefined) return m.add("redirect", new YamlMap().add("status", p.redirectStatus ?? 301).add("url", p.redirectTo));
+    m.add("proxy.reverse.url", p.proxyTo!)
+        .add("proxy.preserve-host", p.preserveHost === false ? "OFF" : "ON")
+        .add("proxy.timeout.io", p.timeoutIoMs)
+        .add("proxy.timeout.keepalive", p.keepaliveTimeoutMs);
+    for (const [name, value] of Object.entries(p.setRequestHeaders ?? {})) m.add("proxy.header.set", `${name}: ${value}`);
+    return m;
+}
+
+/**
+ * The component's OCSP fetcher for one listener (h2o runs `ocsp-update-cmd CERTFILE`
+ * and staples the DER it prints; exit 75 means "try again later"). Unlike h2o's
+ * `fetch-ocsp-response` it verifies the response up to a real trust anchor (the
+ * host's trust directory or an embedded CA file), never to the issuer alone.
+ * The issuer and CA certificates are embedded, so the staged copy is self-contained.
+ */
+export function renderFetcher(plan: TlsPlan, settings: Settings): string {
+    const anchor = plan.verification === "ca-file" ? raw(`-CAfile "$tmp/ca.pem"`) : raw(sh`-CApath ${settings.trustDirectory}`);
+    const embed = (file: string, pem: string) => heredocInto(`hw_put "$tmp/${file}"`, pem, shortHash(file + pem));
+    return `#!/bin/sh
+# Managed by hostwright: OCSP fetcher of h2o listener ${plan.listener.name} (ocsp-update-cmd).
+# Verifies with: ${plan.verification === "ca-file" ? "the embedded CA file" : `the trust directory ${settings.trustDirectory}`}.
+cert=$1
+tmp=$(mktemp -d "\${TMPDIR:-/tmp}/hostwright-ocsp.XXXXXX") || exit 75
+trap 'rm -rf "$tmp"' EXIT
+hw_put() { head -c "$2" > "$1"; }
+${embed("issuer.pem", plan.main.issuerPem ?? "")}
+${plan.verification === "ca-file" ? embed("ca.pem", plan.main.caBundlePem ?? "") : ""}
+uri=$(openssl x509 -in "$cert" -noout -ocsp_uri) || exit 1
+case $uri in http://*|https://*) ;; *) echo "hostwright-ocsp: no OCSP URI in $cert" >&2; exit 1 ;; esac
+host=\${uri#*://}
+host=\${host%%/*}
+# OpenSSL 1.x does not send a Host header by itself (and 1.0 wants it as two words).
+case $(openssl version) in
+  "OpenSSL 1.0."*|LibreSSL*) set -- -header Host "$host" ;;
+  "OpenSSL 1."*) set -- -header "Host=$host" ;;
+  *) set -- ;;
+esac
+echo "hostwright-ocsp: asking $uri" >&2
+openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -noverify -respout "$tmp/resp.der" >&2 || exit 75
+if openssl ocsp -respin "$tmp/resp.der" -issuer "$tmp/issuer.pem" -cert "$cert" ${anchor} > "$tmp/verify.out" 2>&1 \\
+   && ! grep -q 'Response Verify Failure' "$tmp/verify.out"; then
+  sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
+  cat "$tmp/resp.der"
+  exit 0
+fi
+sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
+echo ${sh`hostwright-ocsp: the response does not verify against ${plan.verification === "ca-file" ? "the CA file" : settings.trustDirectory}; not stapled`} >&2
+exit 75
+`;
+}
+
+/** File content that is either text or an opaque secret value (the private key). */
+export type RenderedFile<K> = Omit<ManagedFile, "content"> & { content: string | K };
+
+export interface TlsListenerView {
+    name: string;
+    /** `host:port` to connect to from the host itself. */
+    localEndpoint: string;
+    /** `host:port` to connect to from elsewhere. */
+    remoteEndpoint: string;
+    /** SNI name, or undefined for none. */
+    serverName?: string;
+    stapling: TlsPlan["stapling"];
+    order: string[];
+    reordered: boolean;
+}
+
+export interface H2oRender<K> {
+    config: string;
+    proxyStep: Omit<StepSpec, "key" | "files"> & { files: Array<RenderedFile<K>> };
+    /** The trust-store step (root CAs + hash links), when a listener verifies against the trust store. */
+    trustStep?: Omit<StepSpec, "key">;
+    listeners: TlsListenerView[];
+    /** Stapling status known before apply ("not applicable", "disabled"); others come from the host. */
+    staticStapling: Record<string, StaplingStatus>;
+    /** Ready-to-run commands that show the staple of each TLS listener. */
+    checkCommands: Record<string, string>;
+}
+
+function endpoint(address: string, port: number): string {
+    return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** Renders everything the host gets. `keyContent` turns an identity's private key into file content (kept opaque). */
+export function renderH2o<K>(name: string, args: H2oReverseProxyArgs, checked: CheckResult, keyContent: (identity: TlsIdentityArgs) => K): H2oRender<K> {
+    const s = checked.settings;
+    const host: Host = args.host;
+    const header = `# Managed by hostwright (hostwright:h2o:ReverseProxy ${JSON.stringify(name).slice(1, -1)}); local edits are overwritten.`;
+    const files: Array<RenderedFile<K>> = [];
+    const managed = new Set<string>();
+    const addFile = (f: RenderedFile<K>) => {
+        files.push(f);
+        managed.add(f.path);
+    };
+
+    const views: TlsListenerView[] = [];
+    const staticStapling: Record<string, StaplingStatus> = {};
+    const checkCommands: Record<string, string> = {};
+    const trustRoots = new Map<string, string>();
+    for (const l of args.listeners) {
+        const plan = checked.tls.get(l.name);
+        if (!plan) continue;
+        const f = listenerFiles(s, plan);
+        // The chain is public: readable by h2o's user, who runs the later OCSP fetches.
+        addFile({ path: f.chain, content: plan.main.orderedPem ?? "", mode: "0644" });
+        addFile({ path: f.key, content: keyContent(l.tls!), mode: "0600" });
+        plan.extras.forEach((e, i) => {
+            addFile({ path: f.extras[i].chain, content: e.orderedPem ?? "", mode: "0644" });
+            addFile({ path: f.extras[i].key, content: keyContent(l.tls!.extraIdentities![i]), mode: "0600" });
+        });
+        if (f.fetcher) addFile({ path: f.fetcher, content: renderFetcher(plan, s), mode: "0755" });
+        if (plan.stapling === "applicable" && plan.verification === "trust-store") {
+            const rootPem = l.tls!.ocsp!.rootCertificate!;
+            trustRoots.set(`${s.trustDirectory}/hostwright-${shortHash(rootPem.trim())}.pem`, rootPem);
+        }
+        const named = args.virtualHosts.find((v) => v.name !== "*" && !v.name.startsWith("*.") && (v.listeners ?? [l.name]).includes(l.name))?.name;
+        const leafName = plan.main.leafName && !plan.main.leafName.startsWith("*.") && !/^[0-9.:]+$/.test(plan.main.leafName) ? plan.main.leafName : undefined;
+        const local = l.address === undefined || l.address === "0.0.0.0" ? "127.0.0.1" : l.address === "::" ? "::1" : l.address;
+        const remote = l.address === undefined || l.address === "0.0.0.0" || l.address === "::" ? host.address : l.address;
+        const view: TlsListenerView = {
+            name: l.name,
+            localEndpoint: endpoint(local, l.port),
+            remoteEndpoint: endpoint(remote, l.port),
+            serverName: named ?? leafName,
+            stapling: plan.stapling,
+            order: plan.main.order,
+            reordered: plan.main.reordered,
+        };
+        views.push(view);
+        if (plan.stapling !== "applicable") staticStapling[l.name] = plan.stapling;
+        checkCommands[l.name] = sh`openssl s_client -connect ${view.remoteEndpoint} ${view.serverName ? ["-servername", view.serverName] : []} -status </dev/null 2>/dev/null | grep -E 'OCSP response:|OCSP Response Status|Cert Status'`;
+    }
+    const config = renderConfig(args, checked, header);
+    addFile({ path: s.configPath, content: config, mode: "0644" });
+    const validationConfig = renderConfig(args, checked, header, (p) => (managed.has(p) ? stagedPath(p) : p));
+
+    const pid = s.pidFile;
+    // Outside the state directory: a failed first create removes that before reactivate runs.
+    const started = raw(`"$HW_STATE.h2o-started"`);
+    const helpers = `hw_h2o_errlog=${sh`${s.errorLog}`}
+hw_h2o_running() { [ -s ${sh`${pid}`} ] && kill -0 "$(cat ${sh`${pid}`})" 2>/dev/null; }
+hw_h2o_workers() { ps -o pid= --ppid "$(cat ${sh`${pid}`} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }`;
+
+    const validate = `${helpers}
+hw_h2o_put() { head -c "$2" > "$1"; }
+hw_h2o_conf=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-test.XXXXXX")
+${heredocInto(`hw_h2o_put "$hw_h2o_conf"`, validationConfig, shortHash(validationConfig))}
+set +e
+hw_h2o_out=$(h2o -t -c "$hw_h2o_conf" 2>&1)
+hw_h2o_rc=$?
+set -e
+rm -f -- "$hw_h2o_conf"
+printf '%s\\n' "$hw_h2o_out" | sed 's/^/h2o -t: /'
+# h2o -t exits 0 even when the OCSP fetch fails: its output says what happened.
+[ "$hw_h2o_rc" -eq 0 ] || hw_fail "h2o rejected the new configuration (h2o -t exit $hw_h2o_rc; the running h2o keeps its configuration): $(printf '%s\\n' "$hw_h2o_out" | grep -v 'OCSP Stapling\\] testing' | tail -n 4 | tr '\\n' ' ')"
+case "$hw_h2o_out" in *": revoked"*) hw_fail "the OCSP responder reports a certificate as REVOKED; not deploying it: $(printf '%s\\n' "$hw_h2o_out" | grep ': revoked' | head -n 1)" ;; esac
+printf '%s\\n' "$hw_h2o_out" | grep -E 'OCSP Stapling\\] (temporary failed|does not work|.*disabled)' | while IFS= read -r hw_line; do hw_warn "h2o -t: $hw_line"; done
+true`;
+
+    const start = serviceCommand(host, s.serviceName, "start");
+    const reload = serviceCommand(host, s.serviceName, "reload");
+    const stop = serviceCommand(host, s.serviceName, "stop");
+    const waits = args.listeners
+        .map((l) => {
+            const v = views.find((x) => x.name === l.name);
+            if (v) return sh`hw_h2o_wait_tls ${l.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${checked.tls.get(l.name)!.main.leafFingerprint ?? "-"}`;
+            const local = l.address === undefined || l.address === "0.0.0.0" ? "127.0.0.1" : l.address === "::" ? "::1" : l.address;
+            return sh`hw_h2o_wait_plain ${l.name} ${local} ${l.port}`;
+        })
+        .join("\n");
+    const staples = views
+        .filter((v) => v.stapling === "applicable")
+        .map((v) => {
+            const plan = checked.tls.get(v.name)!;
+            return sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${plan.requireGoodStaple ? 1 : 0}`;
+        })
+        .join("\n");
+    const activate = `${helpers}
+hw_h2o_sni() { [ "$1" = - ] || printf '%s' "-servername $1"; }
+hw_h2o_wait_tls() {
+  # hw_h2o_wait_tls NAME HOST:PORT SNI FINGERPRINT: until the listener serves the new leaf
+  for hw_i in $(seq 1 60); do
+    hw_fp=$(openssl s_client -connect "$2" $(hw_h2o_sni "$3") </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
+    [ "$hw_fp" = "$4" ] && return 0
+    sleep 0.5
+  done
+  hw_fail "listener $1 ($2) does not serve the new certificate 30 s after the reload; see $hw_h2o_errlog"
+}
+hw_h2o_wait_plain() {
+  for hw_i in $(seq 1 60); do
+    (exec 3<>"/dev/tcp/$2/$3") 2>/dev/null && return 0
+    sleep 0.5
+  done
+  hw_fail "listener $1 ($2:$3) does not accept connections 30 s after the reload; see $hw_h2o_errlog"
+}
+hw_h2o_staple() {
+  # hw_h2o_staple NAME HOST:PORT SNI WAIT REQUIRE-GOOD: what h2o staples, as a client sees it
+  hw_end=$(( $(date +%s) + $4 ))
+  while :; do
+    hw_s=$(openssl s_client -connect "$2" $(hw_h2o_sni "$3") -status </dev/null 2>&1 || true)
+    case "$hw_s" in
+      *"Cert Status: good"*) hw_st=good ;;
+      *"Cert Status: revoked"*) hw_st=revoked ;;
+      *"Cert Status: unknown"*) hw_st=unknown ;;
+      *) hw_st="no staple" ;;
+    esac
+    if [ "$hw_st" = "no staple" ] && [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
+    break
+  done
+  hw_output "stapling.$1" "$hw_st"
+  hw_log "listener $1: OCSP staple: $hw_st"
+  case "$hw_st" in
+    good) ;;
+    revoked) hw_fail "listener $1 staples a REVOKED OCSP response: the certificate is revoked; rolling back" ;;
+    *) if [ "$5" = 1 ]; then hw_fail "listener $1: OCSP staple is '$hw_st' (requireGoodStaple); see $hw_h2o_errlog"; fi
+       hw_warn "listener $1: OCSP staple is '$hw_st' after $4 s; h2o retries after ocsp-update-interval; see $hw_h2o_errlog" ;;
+  esac
+}
+if hw_h2o_running; then
+  if [ "$HW_CHANGED" -gt 0 ]; then
+    hw_h2o_before=$(hw_h2o_workers)
+    hw_log "reloading h2o"
+    ${reload}
+    # The new generation replaces the old workers once it is up.
+    for hw_i in $(seq 1 40); do [ "$(hw_h2o_workers)" != "$hw_h2o_before" ] && break; sleep 0.25; done
+  fi
+else
+  hw_log "starting h2o"
+  ${start}
+  : > ${started}
+fi
+${waits}
+${staples}
+hw_output config ${sh`${s.configPath}`}
+true`;
+
+    const reactivate = `${helpers}
+if [ -e ${started} ] && [ ! -e "$HW_STATE/generation" ]; then
+  ${stop} || true
+  rm -f ${started}
+elif hw_h2o_running; then
+  ${reload} || true
+fi`;
+
+    const afterRestore = `${helpers}
+if [ -e ${started} ]; then
+  hw_log "stopping h2o (it was not running before hostwright started it)"
+  ${stop} || true
+  rm -f ${started}
+elif hw_h2o_running; then
+  hw_log "reloading h2o with the restored configuration"
+  ${reload} || true
+fi`;
+
+    const preflight = `command -v h2o >/dev/null 2>&1 || hw_fail "h2o is not installed on this host (Debian: apt-get install h2o)"
+command -v openssl >/dev/null 2>&1 || hw_fail "openssl is not installed on this host"
+id -u ${sh`${s.user}`} >/dev/null 2>&1 || hw_fail ${sh`h2o user ${s.user} does not exist on this host`}`;
+
+    let trustStep: H2oRender<K>["trustStep"];
+    if (trustRoots.size > 0) {
+        const roots = [...trustRoots.keys()];
+        trustStep = {
+            description: `h2o ${name}: root CA(s) for OCSP verification in ${s.trustDirectory}`,
+            files: [...trustRoots].map(([path, content]) => ({ path, content, mode: "0644" })),
+            preflight: `command -v openssl >/dev/null 2>&1 || hw_fail "openssl is not installed on this host"`,
+            validate: roots.map((r) => sh`openssl x509 -noout -in "$(hw_staged ${r})" || hw_fail ${`staged ${r} is not a certificate`}`).join("\n"),
+            // The hash link (<subject hash>.N) is how OpenSSL finds a CA in a directory; .N skips other CAs with the same hash.
+            activate: `hw_link_ca() {
+  hw_dir=$(dirname -- "$1"); hw_base=$(basename -- "$1")
+  hw_hash=$(openssl x509 -noout -hash -in "$1")
+  hw_n=0
+  while [ -e "$hw_dir/$hw_hash.$hw_n" ] || [ -L "$hw_dir/$hw_hash.$hw_n" ]; do
+    [ "$(readlink -- "$hw_dir/$hw_hash.$hw_n")" = "$hw_base" ] && return 0
+    hw_n=$((hw_n + 1))
+  done
+  ln -s -- "$hw_base" "$hw_dir/$hw_hash.$hw_n"
+  hw_log "linked $hw_dir/$hw_hash.$hw_n -> $hw_base"
+}
+${roots.map((r) => sh`hw_link_ca ${r}`).join("\n")}`,
+            undo: roots.map((r) => sh`find ${s.trustDirectory} -maxdepth 1 -type l -lname ${r.slice(r.lastIndexOf("/") + 1)} -delete`).join("\n"),
+        };
+    }
+
+    return {
+        config,
+        proxyStep: {
+            description: `h2o ${name}: ${args.listeners.length} listener(s), ${args.virtualHosts.length} virtual host(s), config ${s.configPath}`,
+            files,
+            preflight,
+            validate,
+            activate,
+            reactivate,
+            afterRestore,
+        },
+        trustStep,
+        listeners: views,
+        staticStapling,
+        checkCommands,
+    };
+}

@@ -1,0 +1,55 @@
+/** A 3-level test PKI shared by the h2o tests (made with tools/pki.ts, in a scratch directory). */
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { CertificateAuthority, IssuedCert, Pki } from "../../tools/pki";
+
+export interface TestPki {
+    dir: string;
+    pki: Pki;
+    root: CertificateAuthority;
+    inter: CertificateAuthority;
+    /** www.example.test + example.test, OCSP URI */
+    leaf: IssuedCert;
+    /** plain.example.test, no OCSP URI */
+    plain: IssuedCert;
+    /** expired in 2021 */
+    expired: IssuedCert;
+    /** expires in 10 days */
+    soon: IssuedCert;
+    /** a CA-flagged certificate issued by the intermediate */
+    caLeaf: IssuedCert;
+    /** clientAuth only */
+    clientOnly: IssuedCert;
+    /** issued directly by the root */
+    rootLeaf: IssuedCert;
+    /** a second, unrelated root */
+    otherRoot: CertificateAuthority;
+    /** a forged intermediate: same subject as `inter`, another key */
+    forgedInter: CertificateAuthority;
+    cleanup(): void;
+}
+
+export function makeTestPki(ocspUrl = "http://127.0.0.1:18888"): TestPki {
+    const dir = mkdtempSync(join(tmpdir(), "hw-h2o-pki-"));
+    const pki = new Pki(dir);
+    const root = pki.rootCa({ commonName: "Hostwright Test Root" });
+    const inter = pki.intermediateCa(root, { commonName: "Hostwright Test Intermediate" });
+    const otherRoot = pki.rootCa({ commonName: "Other Root" });
+    return {
+        dir,
+        pki,
+        root,
+        inter,
+        otherRoot,
+        leaf: pki.leaf(inter, { commonName: "www.example.test", dnsNames: ["www.example.test", "example.test"], ocspUrl }),
+        plain: pki.leaf(inter, { commonName: "plain.example.test" }),
+        expired: pki.leaf(inter, { commonName: "old.example.test", notBefore: new Date("2020-01-01T00:00:00Z"), notAfter: new Date("2021-01-01T00:00:00Z") }),
+        soon: pki.leaf(inter, { commonName: "soon.example.test", days: 10 }),
+        caLeaf: pki.leaf(inter, { commonName: "ca.example.test", isCa: true }),
+        clientOnly: pki.leaf(inter, { commonName: "client.example.test", usages: ["clientAuth"] }),
+        rootLeaf: pki.leaf(root, { commonName: "direct.example.test", ocspUrl }),
+        forgedInter: pki.intermediateCa(otherRoot, { commonName: "Hostwright Test Intermediate" }),
+        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    };
+}
