@@ -32,6 +32,13 @@ export interface RemoteStepArgs {
      * @default false
      */
     deleteBeforeReplace?: boolean;
+    /**
+     * The step prints secrets with `hw_output` (e.g. a one-time token another
+     * host's step consumes): its stdout and stderr are kept as secrets in the state
+     * and not shown in the engine's log.
+     * @default false
+     */
+    secretOutput?: boolean;
 }
 
 // Steps on one host run one after another, in declaration order: they share
@@ -77,11 +84,13 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
             stdin: rendered.create,
             triggers: [rendered.generation],
             addPreviousOutputInEnv: false,
+            ...(args.secretOutput ? { logging: "none" as const } : {}),
         },
         {
             parent: opts.parent,
             dependsOn: [...(previous ? [previous] : []), ...(args.dependsOn ?? [])],
             deleteBeforeReplace: args.deleteBeforeReplace ?? false,
+            ...(args.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
         },
     );
     if (known) lastStepOnHost.set(known.name, command);
