@@ -23,4 +23,6 @@ function withoutStackTraces<T>(declare: () => T): T {
     }
 }
 
-export = withoutStackTraces(() => declareStack(rawConfigFromRuntime(), sections));
+// Pulumi calls an exported function and uses its result as the stack outputs;
+// the offline preview and the lab harness call it the same way.
+export = () => withoutStackTraces(() => declareStack(rawConfigFromRuntime(), sections));

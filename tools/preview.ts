@@ -43,11 +43,10 @@ export interface Preview {
 export async function previewStack(stack: string, projectDir = resolve(__dirname, ".."), passphrase = process.env.PULUMI_CONFIG_PASSPHRASE): Promise<Preview> {
     const file = readStackFile(stackFilePath(projectDir, stack), PROJECT, passphrase);
     const program = join(projectDir, "index.ts");
+    // The program module exports a function, as Pulumi allows; calling it evaluates the stack.
+    const main = require(program) as () => Record<string, unknown>;
     const recording = await recordProgram(
-        () => {
-            delete require.cache[require.resolve(program)];
-            return require(program);
-        },
+        () => main(),
         {
             project: PROJECT,
             stack,
@@ -159,21 +158,25 @@ export function summary(preview: Preview): string {
     return lines.join("\n");
 }
 
-function parseArgs(argv: string[]): { stack: string; out?: string } {
+const USAGE = "usage: npm run preview -- --stack <env> [--out DIR] [--project-dir DIR]";
+
+function parseArgs(argv: string[]): { stack: string; out?: string; projectDir?: string } {
     let stack: string | undefined;
     let out: string | undefined;
+    let projectDir: string | undefined;
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--stack" || argv[i] === "-s") stack = argv[++i];
         else if (argv[i] === "--out") out = argv[++i];
-        else throw new Error(`unknown argument ${argv[i]}; usage: npm run preview -- --stack <env> [--out DIR]`);
+        else if (argv[i] === "--project-dir") projectDir = argv[++i];
+        else throw new Error(`unknown argument ${argv[i]}; ${USAGE}`);
     }
-    if (!stack) throw new Error("usage: npm run preview -- --stack <env> [--out DIR]");
-    return { stack, out };
+    if (!stack) throw new Error(USAGE);
+    return { stack, out, projectDir };
 }
 
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2));
-    const preview = await previewStack(args.stack);
+    const preview = await previewStack(args.stack, args.projectDir && resolve(args.projectDir));
     const out = resolve(args.out ?? join("preview-out", args.stack));
     writePreview(preview, out);
     console.log(summary(preview));

@@ -46,6 +46,12 @@ export interface RecordOptions {
     preview?: boolean;
     /** Answers invokes (data-source look-ups such as `openstack:compute/getInstanceV2:getInstanceV2`). */
     invoke?: (token: string, args: Record<string, any>) => Record<string, any>;
+    /**
+     * What a command resource reported after a real run (the lab harness's state):
+     * the mock then returns it as the resource's `stdout`/`stderr`, so stack outputs
+     * computed from them are the real ones. Unanswered commands report nothing.
+     */
+    commandState?: (type: string, name: string) => { stdout: string; stderr: string } | undefined;
 }
 
 /** Unwraps mock-serialized values; reports whether any secret was inside. */
@@ -101,8 +107,9 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
                     if (u.secret) secretInputs.push(k);
                 }
                 mockInputs.set(`${args.type}::${args.name}`, { inputs, secretInputs });
-                // Commands report nothing during a preview: stdout stays unknown.
-                return { id: `${args.name}-id`, state: args.type.startsWith("command:") ? {} : args.inputs };
+                // Commands report nothing during a preview (stdout stays unknown) unless a real run is known.
+                if (args.type.startsWith("command:")) return { id: `${args.name}-id`, state: options.commandState?.(args.type, args.name) ?? {} };
+                return { id: `${args.name}-id`, state: args.inputs };
             },
             call(args) {
                 if (!options.invoke) throw new Error(`no answer for look-up ${args.token} in this recording`);
@@ -116,6 +123,7 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
     pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
 
     let outputs: Record<string, unknown> = {};
+    let failure: { error: unknown } | undefined;
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((t) => {
             if (t.resource) {
@@ -132,10 +140,17 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
             }
             return undefined;
         });
-        const result = await program();
-        outputs = (result ?? {}) as Record<string, unknown>;
-        return result ?? undefined;
+        // An error thrown here would escape the stack resource's initialisation as an
+        // unhandled rejection; keep it and re-throw it to the caller instead.
+        try {
+            const result = await program();
+            outputs = (result ?? {}) as Record<string, unknown>;
+        } catch (e) {
+            failure = { error: e };
+        }
+        return undefined;
     });
+    if (failure) throw failure.error;
 
     for (const d of declared) {
         const urn = await urnOf(d.res);

@@ -1,0 +1,112 @@
+import { execFileSync } from "child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import * as yaml from "js-yaml";
+import { tmpdir } from "os";
+import { join } from "path";
+import { ValidationError } from "../../core/errors";
+import { PassphraseCrypter } from "../../tools/passphrase";
+import { previewStack, REDACTED, writePreview } from "../../tools/preview";
+
+const PROJECT = join(__dirname, "fixtures", "project");
+const PASSPHRASE = "preview-test";
+const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc3NoLWtleS1mb3ItcHJldmlldy10ZXN0cw==\n-----END OPENSSH PRIVATE KEY-----\n";
+const TOKEN = "tok-Sup3r-S3cret-value";
+const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPreviewTestHostKey000000000000000000000";
+
+// The fixture stack file is written by the test, so its secrets are encrypted as the CLI does.
+function writeStack(stack: string, demo: unknown[], crypter = PassphraseCrypter.create(PASSPHRASE, Buffer.alloc(8, 1))): void {
+    const config = {
+        "hostwright:inventory": { defaults: { privateKey: "ssh" }, hosts: [{ name: "web1", address: "198.51.100.5", hostKey: HOSTKEY }, { name: "web2", address: "198.51.100.6", sshPort: 2200, hostKey: HOSTKEY }] },
+        "hostwright:secrets": { ssh: { secure: crypter.encrypt(SSH_KEY) }, token: { secure: crypter.encrypt(TOKEN) } },
+        "hostwright:demo": demo,
+    };
+    writeFileSync(join(PROJECT, "stacks", `Pulumi.${stack}.yaml`), yaml.dump({ encryptionsalt: crypter.encryptionSalt, config }));
+}
+
+function listFiles(dir: string, prefix = ""): string[] {
+    return readdirSync(dir).sort().flatMap((entry) => {
+        const path = join(dir, entry);
+        return statSync(path).isDirectory() ? listFiles(path, `${prefix}${entry}/`) : [`${prefix}${entry}`];
+    });
+}
+
+describe("offline preview", () => {
+    let out: string;
+    beforeAll(() => {
+        writeStack("good", [{ name: "a", host: "web1", token: "token", motd: "hello\n" }, { name: "b", host: "web2", token: "token", motd: "it's $(x)\n" }]);
+        writeStack("bad", [{ name: "a", host: "web9", token: "nope", motd: "x" }]);
+    });
+    beforeEach(() => (out = mkdtempSync(join(tmpdir(), "hw-preview-"))));
+    afterEach(() => rmSync(out, { recursive: true, force: true }));
+    afterAll(() => {
+        for (const s of ["good", "bad"]) rmSync(join(PROJECT, "stacks", `Pulumi.${s}.yaml`), { force: true });
+    });
+
+    it("writes every file and script per host, numbered, with plan.json", async () => {
+        writePreview(await previewStack("good", PROJECT, PASSPHRASE), out);
+        expect(listFiles(out)).toEqual([
+            "plan.json",
+            "web1/files/etc/demo/secret.conf",
+            "web1/files/etc/motd",
+            "web1/steps/01-a-files.create.sh",
+            "web1/steps/01-a-files.delete.sh",
+            "web2/files/etc/demo/secret.conf",
+            "web2/files/etc/motd",
+            "web2/steps/01-b-files.create.sh",
+            "web2/steps/01-b-files.delete.sh",
+        ]);
+        expect(readFileSync(join(out, "web2/files/etc/motd"), "utf8")).toBe("it's $(x)\n");
+        expect(readFileSync(join(out, "web1/steps/01-a-files.create.sh"), "utf8")).toMatch(/^# command: \/bin\/bash -s/);
+        expect(readFileSync(join(out, "web1/steps/01-a-files.delete.sh"), "utf8")).toContain("hw_reconcile");
+        const plan = JSON.parse(readFileSync(join(out, "plan.json"), "utf8"));
+        expect(plan.hosts).toEqual(["web1", "web2"]);
+        expect(plan.steps[0]).toMatchObject({ host: "web1", n: 1, name: "a-files", command: "/bin/bash -s" });
+        expect(plan.steps[0].files).toContainEqual({ path: "/etc/demo/secret.conf", mode: "0600", owner: "root", group: "root", bytes: `token=${REDACTED}\n`.length });
+    });
+
+    it("redacts secrets everywhere", async () => {
+        writePreview(await previewStack("good", PROJECT, PASSPHRASE), out);
+        expect(readFileSync(join(out, "web1/files/etc/demo/secret.conf"), "utf8")).toBe(`token=${REDACTED}\n`);
+        for (const f of listFiles(out)) {
+            const text = readFileSync(join(out, f), "utf8");
+            expect(text).not.toContain(TOKEN);
+            expect(text).not.toContain("c3NoLWtleS1mb3ItcHJldmlldy10ZXN0cw");
+        }
+    });
+
+    it("gives byte-identical output on two runs", async () => {
+        const second = mkdtempSync(join(tmpdir(), "hw-preview-"));
+        try {
+            writePreview(await previewStack("good", PROJECT, PASSPHRASE), out);
+            writePreview(await previewStack("good", PROJECT, PASSPHRASE), second);
+            const files = listFiles(out);
+            expect(listFiles(second)).toEqual(files);
+            for (const f of files) expect(readFileSync(join(second, f), "utf8")).toBe(readFileSync(join(out, f), "utf8"));
+        } finally {
+            rmSync(second, { recursive: true, force: true });
+        }
+    });
+
+    it("reports config errors with the program's messages and writes nothing (CLI)", () => {
+        const target = join(out, "never");
+        let stderr = "";
+        try {
+            execFileSync("npx", ["tsx", "tools/preview.ts", "--stack", "bad", "--out", target, "--project-dir", PROJECT], { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE }, encoding: "utf8", stdio: "pipe" });
+        } catch (e: any) {
+            stderr = e.stderr;
+        }
+        expect(stderr).toContain("2 problems in the stack config");
+        expect(stderr).toContain('hostwright:demo[0].host: host "web9" is not in hostwright:inventory (known hosts: web1, web2)');
+        expect(stderr).toContain('hostwright:demo[0].token: secret "nope" is not in hostwright:secrets');
+        expect(existsSync(target)).toBe(false);
+    });
+
+    it("needs the passphrase for a stack with secrets, like pulumi preview", async () => {
+        await expect(previewStack("good", PROJECT, undefined)).rejects.toThrow(/set PULUMI_CONFIG_PASSPHRASE/);
+        await expect(previewStack("good", PROJECT, "wrong")).rejects.toThrow(/incorrect passphrase/);
+    });
+
+    it("is a ValidationError for the program's own callers", async () => {
+        await expect(previewStack("bad", PROJECT, PASSPHRASE)).rejects.toBeInstanceOf(ValidationError);
+    });
+});
