@@ -1,0 +1,138 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { Host } from "../../core/host";
+
+/**
+ * Which packets of the source ports are mirrored, seen from the bridge:
+ * - `ingress`: packets that ENTER the bridge through a source port (OVS
+ *   `select-src-port`); for a VM's `qvo...` port, what the VM sends.
+ * - `egress`: packets the bridge OUTPUTS to a source port (`select-dst-port`);
+ *   for a VM's port, what the VM receives.
+ * - `both`: both of them.
+ */
+export type MirrorDirection = "both" | "ingress" | "egress";
+
+/**
+ * The local interface tcpdump listens on:
+ * - `dummy`: a Linux dummy link added to the bridge (the write-up's recipe; `ovs-tcpdump` does the same);
+ * - `internal`: an OVS internal port (OVS creates the link);
+ * - `tap`: an OVS tap port (OVS creates the link; userspace datapaths);
+ * - `veth`: a veth pair, one end on the bridge, tcpdump on the other;
+ * - `auto`: `dummy` when the kernel has the dummy driver, else `internal`.
+ */
+export type CaptureKind = "auto" | "dummy" | "internal" | "tap" | "veth";
+
+/** A local capture interface on the node. Exclusive with {@link OvsPortMirrorArgs.collector}. */
+export interface OvsCaptureArgs {
+    /** What the capture interface is. @default "auto" */
+    kind?: CaptureKind;
+    /**
+     * Linux name of the interface tcpdump listens on (1-15 letters, digits, `_`, `.`, `-`).
+     * With `veth` the bridge end is named `hwp` + 8 hex characters of the step key.
+     * Must not be taken on the node by anything this mirror does not own (the apply fails clearly).
+     * @default "hwm" + the first 8 hex characters of a hash of the step key
+     */
+    name?: string;
+    /**
+     * MTU of the capture interface; mirrored packets larger than it are dropped.
+     * @default the largest MTU of the source ports' interfaces (of all the bridge's
+     * interfaces with `wholeBridge`), 1500 when OVS reports none
+     */
+    mtu?: number;
+}
+
+/** A remote collector: mirrored packets leave the node in a GRE or ERSPAN tunnel. Exclusive with `capture`. */
+export interface OvsCollectorArgs {
+    /** Tunnel protocol (an IPv6 address selects `ip6gre` / `ip6erspan`). */
+    protocol: "gre" | "erspan";
+    /** IP address of the collector (OVS `options:remote_ip`); names are not accepted. */
+    address: string;
+    /**
+     * GRE key (0-4294967295) or ERSPAN session id (0-1023).
+     * @default none for GRE (no key), 1 for ERSPAN
+     */
+    key?: number;
+    /** ERSPAN version; ignored for GRE. @default 1 */
+    erspanVersion?: 1 | 2;
+    /** ERSPAN v1 index (0-1048575); only with `erspanVersion: 1`. @default 1 */
+    erspanIndex?: number;
+    /** ERSPAN v2 hardware id (0-63); only with `erspanVersion: 2`. @default 0 */
+    erspanHardwareId?: number;
+    /**
+     * Name of the tunnel port on the bridge (1-15 letters, digits, `_`, `.`, `-`).
+     * @default "hwt" + the first 8 hex characters of a hash of the step key
+     */
+    portName?: string;
+}
+
+/**
+ * Source found through the OpenStack API (credentials from the `openstack` provider,
+ * which must be an admin: Neutron shows a port's binding host to admins only).
+ * The VM's port on `br-int` is `qvo` + the first 11 characters of its Neutron port id.
+ */
+export interface OvsOpenStackSourceArgs {
+    /**
+     * Nova instance id (UUID). Its ports are listed with `compute.getInstanceV2`; with
+     * several ports, `network` or `portId` selects one.
+     * @default none: then `portId` is required
+     */
+    instanceId?: string;
+    /**
+     * Neutron port id (UUID): the port to mirror. With `instanceId` it must be one of the instance's ports.
+     * @default the instance's only port (or the one on `network`)
+     */
+    portId?: string;
+    /**
+     * Network name or UUID that selects the instance's port when it has several; only with `instanceId`.
+     * @default none
+     */
+    network?: string;
+    /**
+     * Hosts the binding host is looked for in: first by name (the binding host, or its
+     * first DNS label), then by address (the hypervisor's `host_ip`, `compute.getHypervisorV2`).
+     * The stack section passes the whole inventory.
+     */
+    candidates: Host[];
+    /** Explicit `openstack` provider for the look-ups. @default the default provider (stack config `openstack:*`) */
+    provider?: pulumi.ProviderResource;
+}
+
+/**
+ * Args of {@link OvsPortMirror}: mirror OVS ports (or a whole bridge) of one node to a
+ * capture interface or a remote collector. The source is explicit (`host` + `ports`)
+ * or found through OpenStack (`openstack`), never both.
+ */
+export interface OvsPortMirrorArgs {
+    /** The node whose bridge holds the source ports. Exclusive with `openstack`. @default none */
+    host?: Host;
+    /**
+     * OVS ports to mirror (e.g. `qvobee51cf7-fb`), all on `bridge`. Required with `host`
+     * unless `wholeBridge`; not allowed with `wholeBridge` or `openstack`.
+     * @default none
+     */
+    ports?: string[];
+    /** Find the node and the port from a Nova instance or a Neutron port. Exclusive with `host`/`ports`. @default none */
+    openstack?: OvsOpenStackSourceArgs;
+    /** The OVS bridge holding the source ports, the capture port and the mirror. @default "br-int" */
+    bridge?: string;
+    /** Which packets of the source ports are mirrored; only `both` with `wholeBridge`. @default "both" */
+    direction?: MirrorDirection;
+    /**
+     * Mirror every packet on the bridge (OVS `select_all`) instead of chosen ports;
+     * with `openstack` it mirrors the whole bridge of the VM's node.
+     * @default false
+     */
+    wholeBridge?: boolean;
+    /** Mirror only packets on these VLANs (OVS `select_vlan`, 0-4095, at most 4096). @default all VLANs */
+    vlans?: number[];
+    /** Local capture interface. Exclusive with `collector`. @default { kind: "auto" } when no collector */
+    capture?: OvsCaptureArgs;
+    /** Remote collector (GRE or ERSPAN). Exclusive with `capture`. @default none */
+    collector?: OvsCollectorArgs;
+    /**
+     * Name of the Mirror row (1-64 letters, digits, `_`, `.`, `:`, `-`). Names are not unique
+     * in OVS: the mirror is found by its `external_ids:hostwright-owner` mark, and a
+     * mirror with this name that is not its own makes the apply fail.
+     * @default "hostwright-" + the component name
+     */
+    mirrorName?: string;
+}

@@ -1,0 +1,133 @@
+/**
+ * From a Nova instance (or a Neutron port) to the node and the OVS port to mirror,
+ * with `@pulumi/openstack` 3.15 look-ups:
+ *   instance -> its port (compute.getInstanceV2 networks[].port)
+ *   port -> binding host (networking.getPort bindings[0].hostId; admin only)
+ *   binding host -> inventory host with that name, else the hypervisor's host_ip
+ *                   (compute.getHypervisorV2) -> inventory host with that address
+ *   port id -> OVS port `qvo` + its first 11 characters (Neutron's hybrid plug).
+ * The decisions are pure functions; `resolveOpenStackSource` chains the look-ups.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type * as openstack from "@pulumi/openstack";
+import type { Host } from "../../core/host";
+import type { OvsOpenStackSourceArgs } from "./args";
+
+export const LOOKUP = {
+    instance: "openstack:compute/getInstanceV2:getInstanceV2",
+    port: "openstack:networking/getPort:getPort",
+    hypervisor: "openstack:compute/getHypervisorV2:getHypervisorV2",
+} as const;
+
+/** The VM's port could not be traced to a node and an OVS port; the message says why and what to do. */
+export class OpenStackResolutionError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "OpenStackResolutionError";
+    }
+}
+
+/** Neutron's OVS hybrid plug names the VM's port on br-int `qvo` + the first 11 characters of the port id. */
+export function qvoPortName(portId: string): string {
+    return `qvo${portId.slice(0, 11)}`;
+}
+
+type InstanceNetwork = Pick<openstack.types.output.compute.GetInstanceV2Network, "uuid" | "name" | "port">;
+
+/** The instance's port to mirror: the one given, the one on `network`, or its only one. */
+export function selectInstancePort(instanceId: string, networks: InstanceNetwork[] | undefined, selector: { portId?: string; network?: string }): string {
+    const ports = (networks ?? []).filter((n) => n.port);
+    const listing = ports.map((n) => `${n.name || n.uuid} (port ${n.port})`).join(", ");
+    if (ports.length === 0) throw new OpenStackResolutionError(`instance ${instanceId} has no Neutron port (is it an instance of this cloud and region, and does it have a network?)`);
+    if (selector.portId) {
+        const hit = ports.find((n) => n.port === selector.portId);
+        if (!hit) throw new OpenStackResolutionError(`port ${selector.portId} is not a port of instance ${instanceId}; its ports: ${listing}`);
+        return hit.port;
+    }
+    if (selector.network) {
+        const hits = ports.filter((n) => n.name === selector.network || n.uuid === selector.network);
+        if (hits.length === 0) throw new OpenStackResolutionError(`instance ${instanceId} has no port on network ${selector.network}; its ports: ${listing}`);
+        if (hits.length > 1) throw new OpenStackResolutionError(`instance ${instanceId} has ${hits.length} ports on network ${selector.network}: ${hits.map((n) => n.port).join(", ")}; select one with openstack.portId`);
+        return hits[0].port;
+    }
+    if (ports.length > 1) throw new OpenStackResolutionError(`instance ${instanceId} has ${ports.length} ports: ${listing}; select one with openstack.network or openstack.portId`);
+    return ports[0].port;
+}
+
+type PortBinding = Pick<openstack.types.output.networking.GetPortBinding, "hostId" | "vifType">;
+
+/** The node a port is bound to. Neutron shows `binding:host_id` to admins only. */
+export function bindingHostOf(portId: string, bindings: PortBinding[] | undefined): string {
+    const binding = (bindings ?? [])[0];
+    if (binding?.hostId) return binding.hostId;
+    // Without admin rights the binding attributes are all absent; an unbound port says so in vif_type.
+    if (!binding || !binding.vifType) {
+        throw new OpenStackResolutionError(
+            `port ${portId} shows no binding: Neutron shows binding:host_id to admins only; run with admin credentials for the openstack provider (OS_USERNAME/OS_PROJECT_NAME of an admin, or an openstack:* stack config)`,
+        );
+    }
+    throw new OpenStackResolutionError(`port ${portId} is not bound to any node (binding:vif_type ${binding.vifType}); is the instance running?`);
+}
+
+/** The inventory host named like the binding host (or like its first DNS label). */
+export function hostByName(bindingHost: string, candidates: Host[]): Host | undefined {
+    const short = bindingHost.split(".")[0];
+    return candidates.find((h) => h.name === bindingHost) ?? candidates.find((h) => h.name === short);
+}
+
+/** The inventory host reached at the hypervisor's IP, or a clear error. */
+export function hostByAddress(bindingHost: string, hostIp: string | undefined, candidates: Host[]): Host {
+    const hit = hostIp ? candidates.find((h) => h.address === hostIp) : undefined;
+    if (hit) return hit;
+    const names = candidates.map((h) => `${h.name} (${h.address})`).slice(0, 20).join(", ");
+    throw new OpenStackResolutionError(
+        `the port's node ${bindingHost}${hostIp ? ` (hypervisor IP ${hostIp})` : ""} is not in the inventory: no host is named ${bindingHost.split(".")[0]} or has address ${hostIp ?? bindingHost}; known hosts: ${names}`,
+    );
+}
+
+/** Where the mirror goes, once OpenStack has answered. */
+export interface ResolvedSource {
+    /** Inventory name of the node (a name, so that the key of its Host stays out of the result). */
+    node: string;
+    portId: string;
+    /** The VM's OVS port on br-int. */
+    portName: string;
+    /** Neutron's binding:host_id. */
+    bindingHost: string;
+}
+
+/**
+ * A look-up that may be unanswered: the offline preview answers every look-up with
+ * `{}`. Then the value is unknown, as a real preview shows a value known after apply.
+ */
+function lookUp<T extends object>(token: string, args: Record<string, unknown>, opts: pulumi.InvokeOutputOptions, answered: (r: T) => boolean): pulumi.Output<T> {
+    const answer = pulumi.runtime.invokeOutput(token, args, opts) as pulumi.Output<T>;
+    return answer.apply((r): T | pulumi.Output<T> => (answered(r) || !pulumi.runtime.isDryRun() ? r : unknownOutput<T>())) as pulumi.Output<T>;
+}
+
+/** An Output the engine has not resolved (the SDK has no public constructor for one). */
+function unknownOutput<T>(): pulumi.Output<T> {
+    const OutputImpl = pulumi.Output as unknown as new (...a: unknown[]) => pulumi.Output<T>;
+    return new OutputImpl(new Set(), Promise.resolve(undefined), Promise.resolve(false), Promise.resolve(false), Promise.resolve(new Set()));
+}
+
+/** Chains the look-ups; a failure rejects the Output with an {@link OpenStackResolutionError}. */
+export function resolveOpenStackSource(source: OvsOpenStackSourceArgs, opts: { parent: pulumi.Resource }): pulumi.Output<ResolvedSource> {
+    const invokeOpts: pulumi.InvokeOutputOptions = { parent: opts.parent, ...(source.provider ? { provider: source.provider } : {}) };
+    const portId: pulumi.Output<string> = source.instanceId
+        ? lookUp<openstack.compute.GetInstanceV2Result>(LOOKUP.instance, { id: source.instanceId }, invokeOpts, (r) => r.networks !== undefined).apply((instance) =>
+              selectInstancePort(source.instanceId!, instance.networks, source),
+          )
+        : pulumi.output(source.portId!);
+    return portId.apply((id) =>
+        lookUp<openstack.networking.GetPortResult>(LOOKUP.port, { portId: id }, invokeOpts, (r) => r.bindings !== undefined).apply((port) => {
+            const bindingHost = bindingHostOf(id, port.bindings);
+            const resolved = (host: Host): ResolvedSource => ({ node: host.name, portId: id, portName: qvoPortName(id), bindingHost });
+            const named = hostByName(bindingHost, source.candidates);
+            if (named) return pulumi.output(resolved(named));
+            return lookUp<openstack.compute.GetHypervisorV2Result>(LOOKUP.hypervisor, { hostname: bindingHost }, invokeOpts, (r) => r.hostIp !== undefined).apply((hv) =>
+                resolved(hostByAddress(bindingHost, hv.hostIp, source.candidates)),
+            );
+        }),
+    );
+}
