@@ -63,7 +63,8 @@ export interface EditedFile {
  * with these helpers defined: `hw_log MSG`, `hw_warn MSG` (a warning output),
  * `hw_output KEY VALUE` (a value output), `hw_fail MSG` (exit 1 with a message),
  * `hw_staged PATH` (prints where PATH is staged before the switch).
- * `$HW_CHANGED` holds the number of files the switch changed.
+ * `$HW_CHANGED` holds the number of files the switch changed; `hw_changed PATH`
+ * (in `activate`) tells whether one of them is PATH.
  */
 export interface StepSpec {
     /** Stable key of the step on its host; names the state directory. Letters, digits, `._-`. */
@@ -281,6 +282,10 @@ hw_edit_staged() {
     rm -f -- "$hw_new"
   fi
 }
+hw_changed() {
+  # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
+  [ -e "$HW_STATE/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
+}
 hw_same() {
   # the live file equals the staged one in content, mode and ownership
   [ -f "$1" ] && [ ! -L "$1" ] && cmp -s -- "$1" "$2" \\
@@ -403,6 +408,11 @@ export function stagedFilesOf(script: string): StagedFile[] {
         });
     }
     return files;
+}
+
+/** The paths a create script edits in place on the host (their content is computed there). */
+export function editedPathsOf(script: string): string[] {
+    return [...script.matchAll(/^hw_edit_source ('(?:[^']|'\\'')*'|[A-Za-z0-9_@%+=:,./-]+)$/gm)].map((m) => unquote(m[1]));
 }
 
 /** Inverse of `shq` for the words it produces. */

@@ -11,11 +11,13 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "fs";
 import { dirname, join, resolve } from "path";
 import { endpointOf } from "../core/config/stack";
 import { ValidationError } from "../core/errors";
-import { stagedFilesOf } from "../core/step";
+import { editedPathsOf, stagedFilesOf } from "../core/step";
 import { recordProgram, RecordedResource, Recording, UNKNOWN_PLACEHOLDER } from "./record";
 import { readStackFile, stackFilePath } from "./stackFile";
 
 export const REDACTED = "[secret redacted by hostwright preview]";
+/** Directory for steps whose host is known only after apply. */
+export const UNRESOLVED_HOST = "known-after-apply";
 const PROJECT = "hostwright";
 
 export interface PreviewStep {
@@ -28,6 +30,8 @@ export interface PreviewStep {
     createScript: string;
     deleteScript: string;
     files: Array<{ path: string; mode: string; owner: string; group: string; content: string }>;
+    /** Files edited in place on the host (content computed there from what the file holds then). */
+    edited: string[];
     dependsOn: string[];
     deleteBeforeReplace: boolean;
     triggers: unknown[];
@@ -62,6 +66,8 @@ export async function previewStack(stack: string, projectDir = resolve(__dirname
 /** The inventory name of the host a command connects to (the program's `hosts` output maps names to endpoints). */
 function hostOf(cmd: RecordedResource, recording: Recording): string {
     const c = cmd.inputs.connection ?? {};
+    // A host found by a look-up (e.g. an OpenStack VM's compute node) is not known offline.
+    if (typeof c !== "object" || c.host === undefined || c.host === UNKNOWN_PLACEHOLDER) return UNRESOLVED_HOST;
     const endpoint = endpointOf(String(c.host ?? UNKNOWN_PLACEHOLDER), Number(c.port ?? 22));
     const hosts = (recording.outputs.hosts ?? {}) as Record<string, string>;
     return Object.keys(hosts).find((name) => hosts[name] === endpoint) ?? safeName(endpoint);
@@ -89,6 +95,7 @@ function toPreview(stack: string, recording: Recording): Preview {
             createScript: stdin || String(cmd.inputs.create ?? ""),
             deleteScript: innerScript(cmd.inputs.delete),
             files: stagedFilesOf(stdin),
+            edited: editedPathsOf(stdin),
             dependsOn: cmd.dependsOn,
             deleteBeforeReplace: cmd.deleteBeforeReplace,
             triggers: cmd.inputs.triggers ?? [],
@@ -139,6 +146,7 @@ export function writePreview(preview: Preview, outDir: string): void {
             urn: s.urn,
             command: s.create,
             files: s.files.map((f) => ({ path: f.path, mode: f.mode, owner: f.owner, group: f.group, bytes: Buffer.byteLength(f.content) })),
+            edited: s.edited,
             dependsOn: s.dependsOn,
             deleteBeforeReplace: s.deleteBeforeReplace,
             triggers: s.triggers,

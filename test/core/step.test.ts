@@ -2,7 +2,7 @@ import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { renderStep, stagedFilesOf, STATE_ROOT } from "../../core/step";
+import { editedPathsOf, renderStep, stagedFilesOf, STATE_ROOT } from "../../core/step";
 
 // Runs a rendered script locally with the state root and file paths moved into a scratch dir.
 function run(script: string, root: string): { status: number; out: string } {
@@ -85,5 +85,12 @@ describe("stagedFilesOf", () => {
     ])("reads back %s", (_label, path, content) => {
         const s = renderStep({ key: "k", description: "d", files: [{ path, content, mode: "0600", owner: "root", group: "adm" }] });
         expect(stagedFilesOf(s.create)).toEqual([{ path, content, mode: "0600", owner: "root", group: "adm" }]);
+    });
+});
+
+describe("editedPathsOf", () => {
+    it("lists the files a step edits on the host, in path order", () => {
+        const s = renderStep({ key: "k", description: "d", edits: [{ path: "/etc/nova/nova.conf", filter: "cat" }, { path: "/etc/it's.conf", filter: "cat" }] });
+        expect(editedPathsOf(s.create)).toEqual(["/etc/it's.conf", "/etc/nova/nova.conf"]);
     });
 });
