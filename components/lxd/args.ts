@@ -1,0 +1,154 @@
+import type { Host } from "../../core/host";
+
+/** How each host comes to trust the others' `lxc` clients. */
+export type TrustMethod = "token" | "certificate";
+/** What kind of move the mesh must be ready for. */
+export type MigrationMode = "stateless" | "stateful";
+
+/** One LXD host of the mesh. */
+export interface LxdMeshMember {
+    /**
+     * The inventory host. Its `name` becomes the remote name on every host of the
+     * mesh (so `lxc move h1:c1 h2:` uses inventory names); it must not be a name
+     * `lxc` reserves (`local`, `images`, `ubuntu`, `ubuntu-daily`).
+     */
+    host: Host;
+    /**
+     * Address the other hosts use to reach this host's LXD API (IP or DNS name).
+     * The remote URL is `https://<apiAddress>:<apiPort>`; the pre-flight checks
+     * that every host of the mesh can connect to it.
+     * @default host.address (the SSH address)
+     */
+    apiAddress?: string;
+    /**
+     * TCP port of the LXD API on this host. Must match the port of `listenAddress`.
+     * @default 8443
+     */
+    apiPort?: number;
+    /**
+     * The value written to `core.https_address` (where LXD listens), e.g.
+     * `10.0.0.1:8443` or `[::]:8443`. Set before any trust token is issued,
+     * because a token embeds the addresses LXD listens on.
+     * @default `<apiAddress>:<apiPort>` (IPv6 in brackets)
+     */
+    listenAddress?: string;
+}
+
+export interface LxdRemoteMeshArgs {
+    /**
+     * The hosts of the mesh (at least two for a migration to have a target).
+     * Every host gets every host, itself included, as a remote: `lxc move c1 h2:`
+     * fails with "websocket: bad handshake" while `lxc move h1:c1 h2:` works.
+     */
+    members: LxdMeshMember[];
+    /**
+     * LXD project the remotes point at (`lxc remote add --project`). Must exist
+     * on every host.
+     * @default "default"
+     */
+    project?: string;
+    /**
+     * The `lxc` client configuration directory (`LXD_CONF`) on every host: remotes,
+     * server certificates and the client certificate live there. Every `lxc` call
+     * of the component uses it, and the move commands it outputs set it; the user
+     * who runs `lxc move` must use the same directory.
+     * @default "/root/.config/lxc"
+     */
+    clientConfigDir?: string;
+    /**
+     * The daemon's directory (`LXD_DIR`, holding `unix.socket`): `/var/lib/lxd`
+     * for Debian's package, `/var/snap/lxd/common/lxd` for the snap.
+     * @default "/var/lib/lxd"
+     */
+    lxdDir?: string;
+    /**
+     * How trust is established. `token`: the target issues a one-time trust token
+     * (`lxc config trust add --name`) that the source consumes; the token passes
+     * through Pulumi only as a secret and is never printed or put on a command line.
+     * `certificate`: the target trusts the source's client certificate directly
+     * (`lxc config trust add CERT`), so no secret crosses hosts at all. In both
+     * modes the source pins the target's server certificate (its fingerprint comes
+     * from the target's own `lxc query /1.0`). Trust passwords are not supported
+     * (removed upstream).
+     * @default "token"
+     */
+    trust?: TrustMethod;
+    /**
+     * `stateless`: stopped containers and `lxc move --stateless`; the pre-flight
+     * requires identical LXD versions. `stateful` (live, CRIU) additionally requires
+     * the `netlink_diag` kernel module (loaded and made persistent by the component
+     * through `/etc/modules-load.d`) and CRIU installed and passing `criu check` on
+     * every host. Readiness for both is reported either way.
+     * @default "stateless"
+     */
+    migration?: MigrationMode;
+    /**
+     * The pre-flight probes run once and are not repeated while nothing changes.
+     * Increase this number to probe again, e.g. after upgrading LXD on a host
+     * that failed the version check.
+     * @default 1
+     */
+    preflightRevision?: number;
+    /**
+     * Seconds each host waits for a TCP connection to a peer's API address during
+     * the pre-flight.
+     * @default 5
+     */
+    connectTimeoutSeconds?: number;
+}
+
+/** Args with every default applied (what render.ts works on). */
+export interface ResolvedMember {
+    name: string;
+    host: Host;
+    apiAddress: string;
+    apiPort: number;
+    listenAddress: string;
+    /** `https://<apiAddress>:<apiPort>` (IPv6 in brackets). */
+    url: string;
+}
+
+export interface ResolvedMesh {
+    members: ResolvedMember[];
+    project: string;
+    clientConfigDir: string;
+    lxdDir: string;
+    trust: TrustMethod;
+    migration: MigrationMode;
+    preflightRevision: number;
+    connectTimeoutSeconds: number;
+}
+
+export const DEFAULTS = {
+    apiPort: 8443,
+    project: "default",
+    clientConfigDir: "/root/.config/lxc",
+    lxdDir: "/var/lib/lxd",
+    trust: "token" as TrustMethod,
+    migration: "stateless" as MigrationMode,
+    preflightRevision: 1,
+    connectTimeoutSeconds: 5,
+};
+
+/** `host:port`, with an IPv6 literal in brackets. */
+export function hostPort(address: string, port: number): string {
+    return `${address.includes(":") ? `[${address}]` : address}:${port}`;
+}
+
+/** Applies the defaults. Call after {@link import("./checks").checkMeshArgs} found no errors. */
+export function resolveMesh(args: LxdRemoteMeshArgs): ResolvedMesh {
+    return {
+        members: args.members.map((m) => {
+            const apiAddress = m.apiAddress ?? m.host.address;
+            const apiPort = m.apiPort ?? DEFAULTS.apiPort;
+            return { name: m.host.name, host: m.host, apiAddress, apiPort, listenAddress: m.listenAddress ?? hostPort(apiAddress, apiPort), url: `https://${hostPort(apiAddress, apiPort)}` };
+        }),
+        project: args.project ?? DEFAULTS.project,
+        clientConfigDir: args.clientConfigDir ?? DEFAULTS.clientConfigDir,
+        lxdDir: args.lxdDir ?? DEFAULTS.lxdDir,
+        trust: args.trust ?? DEFAULTS.trust,
+        migration: args.migration ?? DEFAULTS.migration,
+        preflightRevision: args.preflightRevision ?? DEFAULTS.preflightRevision,
+        connectTimeoutSeconds: args.connectTimeoutSeconds ?? DEFAULTS.connectTimeoutSeconds,
+    };
+}

@@ -1,0 +1,131 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { remote } from "@pulumi/command";
+import { IssueList } from "../../core/errors";
+import { remoteStep } from "../../core/remoteStep";
+import { parseStepReport, StepReport } from "../../core/step";
+import { LxdRemoteMeshArgs, resolveMesh } from "./args";
+import { checkMeshArgs } from "./checks";
+import { decidePreflight, factsFromProbe, HostReadiness } from "./preflight";
+import {
+    identityFromReport,
+    linksFromReport,
+    MatrixCell,
+    migrationMatrix,
+    moveCommand,
+    renderAddress,
+    renderProbe,
+    renderRemotes,
+    renderTrust,
+    SourceIdentity,
+    TargetIdentity,
+    tokensFromReport,
+} from "./render";
+
+/**
+ * What a step printed. Unknown until the step has run: a step that consumes it
+ * waits (in a preview, and in an evaluation made before the step ran).
+ */
+function reportOf(command: remote.Command): pulumi.Output<StepReport> {
+    return command.stdout.apply((out) => (out === undefined ? (pulumi.unknown as unknown as StepReport) : parseStepReport(out)));
+}
+
+/**
+ * Every host of `members` gets every host, itself included, as an `lxc` remote
+ * named by its inventory name, trusted by a token or by its client certificate,
+ * with the server certificate pinned; the migration preconditions are checked
+ * across the group before anything changes. See README.md.
+ */
+export class LxdRemoteMesh extends pulumi.ComponentResource {
+    /** Per host: LXD version and whether stateless / stateful moves can work, with reasons. */
+    readonly readiness: pulumi.Output<Record<string, HostReadiness>>;
+    /** `matrix[source][target]`: the link was verified (`lxc query target:/1.0` from source) and which moves are ready. */
+    readonly matrix: pulumi.Output<Record<string, Record<string, MatrixCell>>>;
+    /** Problems that stopped the apply before any change (empty when the pre-flight passed). */
+    readonly preflightErrors: pulumi.Output<string[]>;
+    /** Ready-to-run move commands, by `source->target`. */
+    readonly moveCommands: Record<string, string>;
+    readonly warnings: pulumi.Output<string[]>;
+
+    constructor(name: string, args: LxdRemoteMeshArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("hostwright:lxd:RemoteMesh", name, {}, opts);
+        const issues = new IssueList();
+        issues.addAll(checkMeshArgs(args));
+        issues.throwIfErrors(`LxdRemoteMesh ${name}`);
+        for (const w of issues.warnings) pulumi.log.warn(`${w.path}: ${w.message}`, this);
+
+        const mesh = resolveMesh(args);
+        const members = mesh.members;
+        const stepName = (host: string, what: string) => `${name}-${host}-${what}`;
+
+        const probes = members.map((m) => remoteStep(stepName(m.name, "probe"), { host: m.host, step: renderProbe(mesh, m) }, { parent: this }));
+        const facts = pulumi.all(probes.map(reportOf)).apply((reports) => reports.map((r, i) => factsFromProbe(members[i].name, r.values)));
+        const verdict = facts.apply((f) => decidePreflight(f, members, mesh.migration));
+
+        const addresses = members.map((m) =>
+            remoteStep(stepName(m.name, "address"), { host: m.host, step: verdict.apply((v) => renderAddress(mesh, m, v)), dependsOn: probes }, { parent: this }),
+        );
+        const identities = pulumi.all(addresses.map(reportOf)).apply((reports) =>
+            reports.map((r, i): SourceIdentity => {
+                const id = identityFromReport(members[i].name, r.values);
+                if (!id) throw new Error(`LxdRemoteMesh ${name}: the address step on ${members[i].name} reported no client certificate`);
+                return id;
+            }),
+        );
+
+        const tokenMode = mesh.trust === "token";
+        const trusts = members.map((t) =>
+            remoteStep(
+                stepName(t.name, "trust"),
+                { host: t.host, step: identities.apply((ids) => renderTrust(mesh, t, ids)), dependsOn: addresses, secretOutput: tokenMode },
+                { parent: this },
+            ),
+        );
+        // tokens[target][source]; secret whatever the engine does with the stdout.
+        const tokens = pulumi.secret(pulumi.all(trusts.map(reportOf)).apply((reports) => reports.map((r) => (tokenMode ? tokensFromReport(r.values) : {}))));
+
+        const remotes = members.map((s) =>
+            remoteStep(
+                stepName(s.name, "remotes"),
+                {
+                    host: s.host,
+                    step: pulumi.all([facts, tokens]).apply(([f, tok]) =>
+                        renderRemotes(
+                            mesh,
+                            s,
+                            members.map((t, i): TargetIdentity => {
+                                const server = f[i].server;
+                                if (!server.ok) throw new Error(`LxdRemoteMesh ${name}: no server certificate for ${t.name}`);
+                                return { name: t.name, url: t.url, certificate: server.certificate, fingerprint: server.fingerprint, token: tok[i][s.name] };
+                            }),
+                        ),
+                    ),
+                    dependsOn: [...addresses, ...trusts],
+                },
+                { parent: this },
+            ),
+        );
+        const remoteReports = pulumi.all(remotes.map(reportOf));
+
+        this.readiness = verdict.apply((v) => v.hosts);
+        this.preflightErrors = verdict.apply((v) => v.errors);
+        this.matrix = pulumi.all([remoteReports, verdict]).apply(([reports, v]) =>
+            migrationMatrix(
+                members.map((m) => m.name),
+                Object.fromEntries(reports.map((r, i) => [members[i].name, linksFromReport(r.values)])),
+                v.hosts,
+            ),
+        );
+        this.warnings = pulumi.all([verdict, remoteReports]).apply(([v, reports]) => [
+            ...issues.warnings.map((w) => `${w.path}: ${w.message}`),
+            ...v.warnings,
+            ...reports.flatMap((r, i) => r.warnings.map((w) => `${members[i].name}: ${w}`)),
+        ]);
+        this.moveCommands = {};
+        for (const s of members) {
+            for (const t of members) {
+                if (s !== t) this.moveCommands[`${s.name}->${t.name}`] = moveCommand(mesh, s.name, t.name, mesh.migration === "stateless");
+            }
+        }
+        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings });
+    }
+}

@@ -1,0 +1,330 @@
+/**
+ * Pure rendering of the mesh's four steps per host (all `lxc` calls with LXD_DIR
+ * and LXD_CONF set, every value quoted by core/shell):
+ *
+ *   probe    read-only facts for the pre-flight (versions, netlink_diag, CRIU, peer connects)
+ *   address  core.https_address (before any token: tokens embed it), client certificate,
+ *            netlink_diag for stateful mode; refuses to run when the group pre-flight failed
+ *   trust    on each target: trust every source's client certificate, by a token the
+ *            source consumes (default) or directly
+ *   remotes  on each source: every member, itself included, as a remote named by its
+ *            inventory name, server certificate pinned; then every link verified
+ *
+ * Runtime objects a step added are recorded in `$HW_STATE.owned` so that undo
+ * removes exactly those.
+ */
+import { raw, sh, shq } from "../../core/shell";
+import type { StepInput } from "../../core/remoteStep";
+import type { ResolvedMember, ResolvedMesh } from "./args";
+import type { PreflightVerdict } from "./preflight";
+
+/** File that keeps netlink_diag loaded across reboots in stateful mode. */
+export const MODULES_LOAD_FILE = "/etc/modules-load.d/hostwright-lxd-netlink-diag.conf";
+
+/** Name of the trust entry a target creates for a source's client certificate. */
+export function trustName(source: string): string {
+    return `hostwright-${source}`;
+}
+
+/** Every fragment starts here: `lxc` must never fall back to another daemon or a home directory. */
+function env(mesh: ResolvedMesh): string {
+    return sh`export LXD_DIR=${mesh.lxdDir} LXD_CONF=${mesh.clientConfigDir}
+hw_fingerprint() { sed '/-----/d' "$1" | base64 -d | sha256sum | cut -d' ' -f1; }`;
+}
+
+// What a step added is recorded beside its state directory, not in it: the core
+// removes the state directory when a first create fails, and what that run added
+// must still be undone later.
+const OWNED = `HW_OWN="$HW_STATE.owned"
+mkdir -p "$HW_OWN"`;
+const FORGET_OWNED = `rm -rf -- "$HW_OWN"`;
+
+export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepInput {
+    const connects = mesh.members
+        .map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(hw_connect ${peer.apiAddress} ${peer.apiPort})"`)
+        .join("\n");
+    return {
+        description: `LXD mesh pre-flight probe on ${member.name} (revision ${mesh.preflightRevision})`,
+        activate: `${env(mesh)}
+hw_b64() { base64 -w0; }
+hw_connect() {
+  hw_err=$(timeout ${shq(mesh.connectTimeoutSeconds)} bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1) && { echo open; return; }
+  hw_rc=$?
+  if [ "$hw_rc" -eq 124 ]; then echo timeout
+  elif printf '%s' "$hw_err" | grep -qi 'refused'; then echo refused
+  else echo "error $(printf '%s' "$hw_err" | tail -n1)"; fi
+}
+hw_output probe.kernel "$(uname -r)"
+hw_err=$(mktemp)
+hw_rc=0; hw_out=$(lxc query /1.0 2>"$hw_err") || hw_rc=$?
+[ "$hw_rc" -eq 0 ] || hw_out=$(cat "$hw_err")
+rm -f "$hw_err"
+hw_output probe.server_rc "$hw_rc"
+hw_output probe.server "$(printf '%s' "$hw_out" | hw_b64)"
+if [ -r /proc/modules ]; then hw_output probe.modules "$(hw_b64 < /proc/modules)"; else hw_output probe.modules absent; fi
+hw_kernel=$(uname -r)
+hw_out=$( { grep -s netlink_diag "/lib/modules/$hw_kernel/modules.builtin"; grep -s '^CONFIG_NETLINK_DIAG=' "/boot/config-$hw_kernel"; if [ -r /proc/config.gz ]; then zcat /proc/config.gz | grep '^CONFIG_NETLINK_DIAG='; fi; } 2>/dev/null || true)
+hw_output probe.builtin "$(printf '%s' "$hw_out" | hw_b64)"
+hw_output probe.module_file "$( (modinfo -n netlink_diag 2>/dev/null || true) | hw_b64)"
+hw_output probe.persist "$( (grep -Hsx 'netlink_diag' /etc/modules /etc/modules-load.d/*.conf /run/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf 2>/dev/null || true) | hw_b64)"
+if command -v criu >/dev/null 2>&1; then hw_rc=0; hw_out=$(criu check 2>&1) || hw_rc=$?; else hw_rc=127; hw_out="criu: not found"; fi
+hw_output probe.criu_rc "$hw_rc"
+hw_output probe.criu "$(printf '%s' "$hw_out" | hw_b64)"
+if [ -s "$LXD_CONF/client.crt" ]; then hw_output probe.client_certificate yes; else hw_output probe.client_certificate no; fi
+if command -v openssl >/dev/null 2>&1; then hw_output probe.openssl yes; else hw_output probe.openssl no; fi
+${connects}`,
+    };
+}
+
+export function renderAddress(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">): StepInput {
+    const want = member.listenAddress;
+    const stateful = mesh.migration === "stateful";
+    const blocked = verdict.errors.length > 0;
+    return {
+        description: `LXD mesh: API address ${want} and client certificate on ${member.name}`,
+        // The group decision is made before this first changing step on every host.
+        preflight: blocked ? sh`hw_fail ${`the LXD mesh pre-flight failed, nothing was changed:\n- ${verdict.errors.join("\n- ")}`}` : undefined,
+        files: stateful ? [{ path: MODULES_LOAD_FILE, content: "netlink_diag\n" }] : undefined,
+        activate: `${env(mesh)}
+${OWNED}
+hw_cur=$(lxc config get core.https_address)
+[ -e "$HW_OWN/https_address.orig" ] || printf '%s' "$hw_cur" > "$HW_OWN/https_address.orig"
+if [ "$hw_cur" != ${shq(want)} ]; then
+  lxc config set core.https_address ${shq(want)}
+  hw_log "core.https_address: \${hw_cur:-unset} -> "${shq(want)}
+fi
+if [ ! -s "$LXD_CONF/client.crt" ]; then
+  mkdir -p "$LXD_CONF"
+  ( umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -sha384 -nodes -days 3650 \\
+      -subj "/O=linuxcontainers.org/CN=root@$(hostname)" -keyout "$LXD_CONF/client.key" -out "$LXD_CONF/client.crt" >/dev/null 2>&1 ) \\
+    || hw_fail "cannot create the lxc client certificate in $LXD_CONF"
+  chmod 0644 "$LXD_CONF/client.crt"
+  hw_log "created the lxc client certificate in $LXD_CONF"
+fi
+hw_output client_certificate "$(base64 -w0 < "$LXD_CONF/client.crt")"
+hw_output client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"${
+            stateful
+                ? `
+if [ -r /proc/modules ] && ! grep -q '^netlink_diag ' /proc/modules && ! grep -qs '/netlink_diag.ko' "/lib/modules/$(uname -r)/modules.builtin"; then
+  modprobe netlink_diag || hw_fail "cannot load the netlink_diag kernel module"
+fi`
+                : ""
+        }`,
+        // Put the address back only when it is still the one this step set.
+        undo: `${env(mesh)}
+${OWNED}
+if [ -e "$HW_OWN/https_address.orig" ]; then
+  hw_orig=$(cat "$HW_OWN/https_address.orig")
+  hw_cur=$(lxc config get core.https_address 2>/dev/null || echo '?')
+  if [ "$hw_cur" = ${shq(want)} ] && [ "$hw_orig" != ${shq(want)} ]; then
+    if [ -z "$hw_orig" ]; then lxc config unset core.https_address; else lxc config set core.https_address "$hw_orig"; fi
+    hw_log "core.https_address restored to \${hw_orig:-unset}"
+  fi
+fi
+${FORGET_OWNED}`,
+    };
+}
+
+/** A source's client identity, as its address step reported it. */
+export interface SourceIdentity {
+    name: string;
+    /** Client certificate, PEM (public). */
+    certificate: string;
+    /** SHA-256 of the certificate (DER), hex: LXD's trust-store key. */
+    fingerprint: string;
+}
+
+export function renderTrust(mesh: ResolvedMesh, target: ResolvedMember, sources: SourceIdentity[]): StepInput {
+    const perSource = sources
+        .map((s) => {
+            const name = trustName(s.name);
+            const add =
+                mesh.trust === "token"
+                    ? // Recorded before the token exists, so undo also covers a token that was never used.
+                      sh`  printf '%s' ${name} > "$HW_OWN/"${s.fingerprint}
+  lxc config trust revoke-token ${name} >/dev/null 2>&1 || true
+  hw_token=$(lxc config trust add --name ${name} --quiet)
+  hw_output ${`token.${s.name}`} "$hw_token"
+  hw_log "issued a trust token for ${s.name}"`
+                    : sh`  hw_cert=$(mktemp)
+  printf '%s' ${s.certificate} > "$hw_cert"
+  lxc config trust add "$hw_cert" --name ${name}
+  rm -f "$hw_cert"
+  printf '%s' ${name} > "$HW_OWN/"${s.fingerprint}
+  hw_log "trusted the client certificate of ${s.name}"`;
+            return sh`if hw_trusted ${s.fingerprint}; then
+  [ -e "$HW_OWN/"${s.fingerprint} ] || hw_log ${`${s.name}: client certificate already trusted; left alone`}
+else
+${raw(add)}
+fi`;
+        })
+        .join("\n");
+    const wanted = sources.map((s) => s.fingerprint);
+    const untrust = `hw_untrust() {
+  lxc config trust revoke-token "$(cat "$HW_OWN/$1")" >/dev/null 2>&1 || true
+  if hw_trusted "$1"; then lxc config trust remove "$1"; hw_log "removed trust entry $1"; fi
+  rm -f "$HW_OWN/$1"
+}`;
+    return {
+        description: `LXD mesh: trust the ${mesh.trust === "token" ? "token-holding" : "certificates of the"} members on ${target.name}`,
+        activate: `${env(mesh)}
+${OWNED}
+hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${untrust}
+${perSource}
+for hw_f in "$HW_OWN"/*; do
+  [ -e "$hw_f" ] || continue
+  case " ${wanted.join(" ")} " in *" $(basename "$hw_f") "*) continue ;; esac
+  hw_untrust "$(basename "$hw_f")"
+done`,
+        undo: `${env(mesh)}
+${OWNED}
+hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${untrust}
+for hw_f in "$HW_OWN"/*; do
+  [ -e "$hw_f" ] || continue
+  hw_untrust "$(basename "$hw_f")"
+done
+${FORGET_OWNED}`,
+    };
+}
+
+/** What a source needs to know about a target. `token` is a secret (token mode only). */
+export interface TargetIdentity {
+    name: string;
+    url: string;
+    /** Server certificate, PEM, from the target's own `lxc query /1.0` (pinned). */
+    certificate: string;
+    fingerprint: string;
+    /** Trust token the target issued for this source; undefined when the target trusts it already. */
+    token?: string;
+}
+
+export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[]): StepInput {
+    const perTarget = targets
+        .map(
+            (t) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
+if [ -n "$hw_cur_url" ] && [ "$hw_cur_url" = ${t.url} ] && [ "$(hw_remote_field ${t.name} project)" = ${mesh.project} ] \\
+   && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ] && hw_trusted_remote ${t.name}; then
+  hw_log ${`remote ${t.name} is right; left alone`}
+else
+  if [ -n "$hw_cur_url" ]; then
+    [ -e "$HW_OWN/remotes/"${t.name} ] || hw_warn ${`remote ${t.name} pointed to `}"$hw_cur_url"${` (or had another certificate, project or no trust); replaced by ${t.url}`}
+    lxc remote remove ${t.name}
+  fi
+  printf '%s' ${t.certificate} > "$LXD_CONF/servercerts/"${`${t.name}.crt`}
+  if printf '%s\\n' ${t.token ?? ""} | lxc remote add ${t.name} ${t.url} --auth-type tls --project ${mesh.project} >/dev/null 2>"$HW_OWN/add.err"; then
+    printf '%s' ${t.url} > "$HW_OWN/remotes/"${t.name}
+    hw_log ${`added remote ${t.name} -> ${t.url}`}
+  else
+    rm -f "$LXD_CONF/servercerts/"${`${t.name}.crt`}
+    hw_warn ${`cannot add remote ${t.name}: `}"$(tail -n1 "$HW_OWN/add.err")"
+  fi
+fi`,
+        )
+        .join("\n");
+    const verify = targets
+        .map(
+            (t) => sh`if hw_out=$(lxc query ${`${t.name}:/1.0`} 2>&1) && printf '%s' "$hw_out" | grep -q '"auth": "trusted"'; then
+  hw_output ${`link.${t.name}`} ok
+else
+  hw_output ${`link.${t.name}`} "failed $(printf '%s' "$hw_out" | tail -n1)"
+  hw_failed="$hw_failed "${t.name}
+fi`,
+        )
+        .join("\n");
+    const names = targets.map((t) => t.name);
+    const removeOurs = `hw_remove_ours() {
+  if [ "$(hw_remote_field "$1" addr)" = "$(cat "$HW_OWN/remotes/$1")" ]; then lxc remote remove "$1" && hw_log "removed remote $1"; fi
+  rm -f "$HW_OWN/remotes/$1"
+}`;
+    const fieldReader = `hw_remote_field() {
+  lxc remote list --format yaml | awk -v n="$1:" -v k="  $2: " '$0 == n { f = 1; next } /^[^ ]/ { f = 0 } f && index($0, k) == 1 { print substr($0, length(k) + 1); exit }'
+}`;
+    return {
+        description: `LXD mesh: remotes ${names.join(", ")} on ${source.name}`,
+        activate: `${env(mesh)}
+${OWNED}
+mkdir -p "$HW_OWN/remotes" "$LXD_CONF/servercerts"
+${fieldReader}
+hw_trusted_remote() { lxc query "$1:/1.0" 2>/dev/null | grep -q '"auth": "trusted"'; }
+${removeOurs}
+${perTarget}
+for hw_f in "$HW_OWN/remotes"/*; do
+  [ -e "$hw_f" ] || continue
+  case " ${names.join(" ")} " in *" $(basename "$hw_f") "*) continue ;; esac
+  hw_remove_ours "$(basename "$hw_f")"
+done
+hw_failed=""
+${verify}
+[ -z "$hw_failed" ] || hw_fail "no working link from ${source.name} to:$hw_failed"`,
+        undo: `${env(mesh)}
+${OWNED}
+${fieldReader}
+${removeOurs}
+for hw_f in "$HW_OWN/remotes"/*; do
+  [ -e "$hw_f" ] || continue
+  hw_remove_ours "$(basename "$hw_f")"
+done
+${FORGET_OWNED}`,
+    };
+}
+
+/** Values a step reported, as parsed by `stepReport()`. */
+type Values = Record<string, string>;
+
+export function identityFromReport(name: string, values: Values): SourceIdentity | undefined {
+    const pem = Buffer.from(values.client_certificate ?? "", "base64").toString("utf8");
+    const fingerprint = values.client_fingerprint ?? "";
+    if (!pem.includes("-----BEGIN CERTIFICATE-----") || !/^[0-9a-f]{64}$/.test(fingerprint)) return undefined;
+    return { name, certificate: pem, fingerprint };
+}
+
+/** Tokens a target's trust step issued, by source name. */
+export function tokensFromReport(values: Values): Record<string, string> {
+    const tokens: Record<string, string> = {};
+    for (const [key, value] of Object.entries(values)) {
+        const m = /^token\.(.+)$/.exec(key);
+        if (m && /^[A-Za-z0-9+/=]+$/.test(value.trim())) tokens[m[1]] = value.trim();
+    }
+    return tokens;
+}
+
+/** Link results of a source's remotes step, by target name: true when `lxc query T:/1.0` answered trusted. */
+export function linksFromReport(values: Values): Record<string, boolean> {
+    const links: Record<string, boolean> = {};
+    for (const [key, value] of Object.entries(values)) {
+        const m = /^link\.(.+)$/.exec(key);
+        if (m) links[m[1]] = value === "ok";
+    }
+    return links;
+}
+
+/** One cell of the migration matrix: can `lxc move SOURCE:c TARGET:` work, and how. */
+export interface MatrixCell {
+    connected: boolean;
+    stateless: boolean;
+    stateful: boolean;
+}
+
+export function migrationMatrix(
+    members: string[],
+    links: Record<string, Record<string, boolean>>,
+    readiness: Record<string, { stateless: { ready: boolean }; stateful: { ready: boolean } }>,
+): Record<string, Record<string, MatrixCell>> {
+    const matrix: Record<string, Record<string, MatrixCell>> = {};
+    for (const s of members) {
+        matrix[s] = {};
+        for (const t of members) {
+            const connected = links[s]?.[t] === true;
+            const both = (k: "stateless" | "stateful") => connected && readiness[s]?.[k].ready === true && readiness[t]?.[k].ready === true;
+            matrix[s][t] = { connected, stateless: both("stateless"), stateful: both("stateful") };
+        }
+    }
+    return matrix;
+}
+
+/** Ready-to-run move command for a user on a source host. */
+export function moveCommand(mesh: ResolvedMesh, source: string, target: string, stateless: boolean): string {
+    return sh`LXD_CONF=${mesh.clientConfigDir} lxc move ${`${source}:`}CONTAINER ${`${target}:`}` + (stateless ? " --stateless" : "");
+}
