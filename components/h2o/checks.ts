@@ -151,7 +151,7 @@ export function checkH2oArgs(args: H2oReverseProxyArgs, options: CheckOptions = 
                 if (!byName.has(name)) error(`${at}.listeners[${j}]`, `no listener named ${JSON.stringify(name)} (listeners: ${[...byName.keys()].join(", ")})`);
             });
         }
-        for (const name of v.listeners ?? [...byName.keys()]) {
+        for (const name of v.name === "*" ? [] : (v.listeners ?? [...byName.keys()])) {
             const key = `${v.name.toLowerCase()}@${name}`;
             if (pairs.has(key)) error(`${at}.name`, `${JSON.stringify(v.name)} on listener ${name} is already defined by ${pairs.get(key)}`);
             pairs.set(key, at);

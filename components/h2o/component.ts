@@ -61,11 +61,12 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
 /** The key as a secret file content; a key known only later is checked against its leaf then. */
 function secretKeyContent(name: string, identity: TlsIdentityArgs): pulumi.Output<string> {
     if (typeof identity.privateKey === "string") return pulumi.secret(identity.privateKey);
-    return pulumi.secret(
-        pulumi.output(identity.privateKey).apply((key) => {
-            const keyIssues = checkChain({ certificateChain: identity.certificateChain, privateKey: key }).issues.filter((i) => i.path === "privateKey");
-            if (keyIssues.length > 0) throw new ValidationError(keyIssues, `h2o reverse proxy ${name}`);
-            return key;
-        }),
-    );
+    return pulumi.secret(pulumi.output(identity.privateKey).apply((key) => assertKeyMatches(name, identity, key)));
+}
+
+/** Returns `key` when it belongs to the identity's leaf; throws a ValidationError (without the key) otherwise. */
+export function assertKeyMatches(name: string, identity: TlsIdentityArgs, key: string): string {
+    const keyIssues = checkChain({ certificateChain: identity.certificateChain, privateKey: key }).issues.filter((i) => i.path === "privateKey");
+    if (keyIssues.length > 0) throw new ValidationError(keyIssues, `h2o reverse proxy ${name}`);
+    return key;
 }
