@@ -61,6 +61,16 @@ describe("edited files (StepSpec.edits)", () => {
         expect(existsSync(join(root, ".keep.conf.hostwright-new"))).toBe(false);
     });
 
+    it("hw_changed tells activate which paths this run changed", () => {
+        const a = join(root, "a.conf");
+        const b = join(root, "b.conf");
+        writeFileSync(b, "b\n");
+        const activate = `for p in ${a} ${b}; do if hw_changed "$p"; then echo "changed $p"; else echo "same $p"; fi; done`;
+        const s = renderStep({ key: "e4", description: "which", files: [{ path: a, content: "a\n" }, { path: b, content: "b\n" }], activate });
+        expect(run(s.create, root).out).toContain(`changed ${a}\nsame ${b}`);
+        expect(run(s.create, root).out).toContain(`same ${a}\nsame ${b}`);
+    });
+
     it("rejects a path declared both as file and as edit, and an empty filter", () => {
         expect(stepSpecProblems({ key: "k", description: "d", files: [{ path: "/etc/x", content: "" }], edits: [{ path: "/etc/x", filter: " " }] })).toEqual([
             "file /etc/x is declared twice",
