@@ -14,3 +14,5 @@ export { validateStack, declareStack } from "./core/config/stack";
 export type { RawConfig } from "./core/config/stack";
 export type { StackSection, StackContext } from "./core/config/sections";
 // Components (one line each):
+export { LxdRemoteMesh } from "./components/lxd/component";
+export { OvsPortMirror } from "./components/ovs/component";

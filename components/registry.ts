@@ -3,5 +3,7 @@
  * joins the program by exporting a `StackSection` from its folder and listing it here.
  */
 import type { StackSection } from "../core/config/sections";
+import { ovsSection } from "./ovs/section";
+import { lxdSection } from "./lxd/section";
 
-export const sections: StackSection[] = [];
+export const sections: StackSection[] = [lxdSection, ovsSection];
