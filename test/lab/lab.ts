@@ -13,7 +13,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { randomBytes } from "crypto";
+import { createHash, randomBytes } from "crypto";
 import { spawn } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
@@ -73,7 +73,7 @@ export interface Lab {
 }
 
 /** What lab.json records, so that `down` works from another process or after a crash. */
-interface LabRecord {
+export interface LabRecord {
     prefix: string;
     /** The process whose exit makes the lab stale (null: kept until `down`). */
     owner: { pid: number; start: string } | null;
@@ -338,12 +338,36 @@ export function sshArgv(keyFile: string, knownHosts: string, address: string, po
         "-o", `UserKnownHostsFile=${knownHosts}`,
         "-o", "GlobalKnownHostsFile=/dev/null",
         "-o", "UpdateHostKeys=no",
+        // What the provider's Go SSH client negotiates; also skips the slower sntrup761 hybrid.
+        "-o", "KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org",
         "-o", "ConnectTimeout=10",
         "-o", "LogLevel=ERROR",
         "-l", user,
         address,
         "--",
     ];
+}
+
+/**
+ * A comparable picture of a directory tree (e.g. a host's upper layer): per path its
+ * type, mode, owner and content hash (files), target (links) or device (overlay
+ * whiteouts). Directory times are left out: they change whenever an entry does.
+ */
+export function snapshotTree(dir: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (rel: string) => {
+        const full = path.join(dir, rel);
+        const st = fs.lstatSync(full);
+        const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+        if (st.isDirectory()) {
+            out[rel || "/"] = `dir ${meta}`;
+            for (const name of fs.readdirSync(full).sort()) walk(path.join(rel, name));
+        } else if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(full)}`;
+        else if (st.isFile()) out[rel] = `file ${meta} ${createHash("sha256").update(fs.readFileSync(full)).digest("hex").slice(0, 16)}`;
+        else out[rel] = `special ${meta} ${st.rdev}`;
+    };
+    walk("");
+    return out;
 }
 
 /** Stops and removes one lab completely. Safe to call twice, or on a half-made lab. */
