@@ -133,7 +133,7 @@ hwo_remove_own_links() {
 hwo_sorted() { printf '%s\\n' $1 | sort | tr '\\n' ' '; }
 hwo_port_uuids() { for hwo_p in "$@"; do hwo_vsctl get Port "$hwo_p" _uuid; done | sort | tr '\\n' ' '; }
 hwo_max_mtu() {
-  # the largest MTU among the interfaces of the given ports, 1500 when OVS reports none
+  # the largest MTU among the interfaces of the given ports (names or row ids), 1500 when OVS reports none
   hwo_max=0
   for hwo_p in "$@"; do
     for hwo_i in $(hwo_vsctl --bare --columns=interfaces list Port "$hwo_p"); do
@@ -231,7 +231,7 @@ function checkFree(plan: MirrorPlan): string {
 /** Makes the links the step owns (dummy, veth) and sets $hwo_kind and $hwo_iface (extra Interface columns). */
 function makeCapture(plan: MirrorPlan & { output: CapturePlan }): string {
     const o = plan.output;
-    const mtu = o.mtu !== undefined ? sh`hwo_mtu=${o.mtu}` : plan.wholeBridge ? `hwo_mtu=$(hwo_max_mtu $(hwo_vsctl list-ports "$hwo_br"))` : sh`hwo_mtu=$(hwo_max_mtu ${plan.ports})`;
+    const mtu = o.mtu !== undefined ? sh`hwo_mtu=${o.mtu}` : plan.wholeBridge ? `hwo_mtu=$(hwo_max_mtu $(hwo_vsctl --bare --columns=ports list Bridge "$hwo_br"))` : sh`hwo_mtu=$(hwo_max_mtu ${plan.ports})`;
     const own = (link: string) => sh`ip link set dev ${link} alias "$hwo_alias" mtu "$hwo_mtu" up`;
     const ovsMade = (kind: string) => [`hwo_kind=${kind}`, `hwo_iface="type=${kind} mtu_request=$hwo_mtu"`];
     const dummyMissing = "cannot create a dummy link (this kernel may lack the dummy driver); set capture.kind to internal, tap or veth";
