@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Not `npm ci`: the lockfile lacks some platforms' optional packages (jest's
+# resolver bindings), which makes `npm ci` refuse it; `npm install --no-save`
+# keeps the locked versions and leaves the lockfile alone.
 if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
-  echo "== installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund
+  echo "== installing npm dependencies"
+  npm install --no-save --no-audit --no-fund
 fi
 
 if [ "$(id -u)" -eq 0 ]; then
