@@ -3,6 +3,8 @@
  * replace, delete), failure reporting, outputs from real stdout, and clean undo.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { remote } from "@pulumi/command";
+import { connectionFor } from "../../core/host";
 import { remoteStep, stepReport } from "../../core/remoteStep";
 import type { Host } from "../../core/host";
 import type { StepInput } from "../../core/remoteStep";
@@ -136,5 +138,27 @@ labDescribe("apply harness", () => {
         const destroyed = await h.destroy();
         expect(destroyed.ok).toBe(true);
         expect((await lab.host("h1").exec("test -e /etc/hw-replace.conf || echo gone")).stdout).toBe("gone\n");
+    }, 60_000);
+
+    it("runs update (with the previous stdout and the environment) on a plain change, and delete with stdin and the last stdout", async () => {
+        const h = harness();
+        const raw = (x: string) => () => {
+            const cmd = new remote.Command("raw", {
+                connection: connectionFor(hosts.get("h1")!),
+                create: "echo \"created-$X-$(cat)\"",
+                update: "echo \"updated-$X-from-$PULUMI_COMMAND_STDOUT\"",
+                delete: "cat > /tmp/raw-deleted-stdin; printf %s \"$PULUMI_COMMAND_STDOUT\" > /tmp/raw-deleted-prev",
+                environment: { X: x },
+                stdin: "in",
+            });
+            return { out: cmd.stdout };
+        };
+        const created = await h.apply(raw("1"));
+        expect(created.outputs).toEqual({ out: "created-1-in" });
+        const updated = await h.apply(raw("2"));
+        expect(summary(updated)).toEqual(["update:changed:raw@h1=0"]);
+        expect(updated.outputs).toEqual({ out: "updated-2-from-created-1-in" });
+        expect(summary(await h.destroy())).toEqual(["delete:destroy:raw@h1=0"]);
+        expect((await lab.host("h1").exec("cat /tmp/raw-deleted-stdin; echo; cat /tmp/raw-deleted-prev")).stdout).toBe("in\nupdated-2-from-created-1-in");
     }, 60_000);
 });
