@@ -16,3 +16,4 @@ export type { StackSection, StackContext } from "./core/config/sections";
 // Components (one line each):
 export { LxdRemoteMesh } from "./components/lxd/component";
 export { OvsPortMirror } from "./components/ovs/component";
+export { LibvirtLiveMigration } from "./components/libvirt/component";

@@ -5,5 +5,6 @@
 import type { StackSection } from "../core/config/sections";
 import { ovsSection } from "./ovs/section";
 import { lxdSection } from "./lxd/section";
+import { libvirtSection } from "./libvirt/section";
 
-export const sections: StackSection[] = [lxdSection, ovsSection];
+export const sections: StackSection[] = [lxdSection, ovsSection, libvirtSection];

@@ -1,0 +1,158 @@
+import type { Host } from "../../core/host";
+
+/** How one libvirt connects to another: TLS on 16514, plain TCP on 16509, or SSH. */
+export type MigrationTransport = "tls" | "tcp" | "ssh";
+/** Authentication on the libvirt socket: none (TLS client certificates still apply) or SASL. */
+export type MigrationAuth = "none" | "sasl";
+
+/** A node's TLS material (transport `tls`). PEM text; keys are given in clear so they can be checked, and become Pulumi secrets. */
+export interface NodeTls {
+    /**
+     * Server certificate, leaf first, optionally followed by intermediates. Must
+     * cover the node's `migrationAddress` (what peers dial), be valid now, chain to
+     * `tls.caCertificate`, and allow serverAuth if it lists extended key usages.
+     * Installed as `/etc/pki/libvirt/servercert.pem`.
+     */
+    serverCertificate: string;
+    /** Private key of the server certificate. Installed as `/etc/pki/libvirt/private/serverkey.pem` (0600). */
+    serverKey: string;
+    /**
+     * Client certificate this node presents to its peers (leaf first). Must chain to
+     * `tls.caCertificate` and allow clientAuth if it lists extended key usages.
+     * Installed as `/etc/pki/libvirt/clientcert.pem`.
+     */
+    clientCertificate: string;
+    /** Private key of the client certificate. Installed as `/etc/pki/libvirt/private/clientkey.pem` (0600). */
+    clientKey: string;
+}
+
+/** One compute node of the migration group. */
+export interface LiveMigrationNode {
+    /** The compute host (inventory entry). Its `os` picks `/etc/sysconfig` vs `/etc/default` and the nova service name. */
+    host: Host;
+    /**
+     * The address or name its peers dial: the host part of the libvirt URI
+     * (`qemu+tls://ADDRESS/system`) and, for nova newton and later,
+     * `[libvirt] live_migration_inbound_addr`. With TLS the server certificate must
+     * cover it. Older nova dials the compute service's host name instead: set this
+     * to that name there.
+     * @default host.address
+     */
+    migrationAddress?: string;
+    /**
+     * IP address libvirt listens on (`listen_addr`, or the socket unit's
+     * `ListenStream` under socket activation). Unset: every address.
+     * @default undefined (all addresses)
+     */
+    listenAddress?: string;
+    /** TLS material of this node; required with transport `tls`, refused otherwise. */
+    tls?: NodeTls;
+}
+
+/** SASL credentials shared by the group (auth `sasl`). */
+export interface SaslCredentials {
+    /** SASL user created with `saslpasswd2 -a libvirt` on every node and used by every node's client. @default "nova" */
+    username?: string;
+    /** Password, in clear so it can be checked; becomes a Pulumi secret and reaches hosts only inside files (mode 0600). */
+    password: string;
+    /**
+     * SASL mechanism: `digest-md5` works over plain TCP; `scram-sha-256` needs TLS
+     * (libvirt refuses it without an encrypted channel).
+     * @default "scram-sha-256" with transport tls, "digest-md5" with tcp
+     */
+    mechanism?: "digest-md5" | "scram-sha-256";
+    /**
+     * Group that may read the client credentials file `/etc/libvirt/auth.conf`
+     * (nova-compute's user must read it to migrate). @default "root"
+     */
+    clientGroup?: string;
+}
+
+/** The nova side: which options go into nova.conf. */
+export interface NovaMigrationOptions {
+    /**
+     * nova release: a name (`liberty`, `antelope`), a year release (`2023.1`) or a
+     * major version (`27`). Up to mitaka the legacy flags are written
+     * (`live_migration_flag` / `block_migration_flag` without TUNNELLED, as in the
+     * seed; `[DEFAULT]` before havana, `[libvirt]` from havana, where nova reads
+     * them); from newton the `[libvirt]` options (`live_migration_scheme`,
+     * `live_migration_inbound_addr`, `live_migration_tunnelled = false`, ...).
+     * The options of the other era are removed so exactly one set is in force.
+     */
+    release: string;
+    /** Path of nova.conf; edited in place (other keys and comments are kept). @default "/etc/nova/nova.conf" */
+    configPath?: string;
+    /** nova-compute service to restart after a change. @default "openstack-nova-compute" on rhel, "nova-compute" on debian */
+    service?: string;
+    /** Restart nova-compute when nova.conf changed (a missing service is reported as a warning). @default true */
+    restart?: boolean;
+    /** `live_migration_permit_auto_converge` (newton+): throttle the guest's vCPUs so that a busy guest converges. @default false */
+    permitAutoConverge?: boolean;
+    /** `live_migration_permit_post_copy` (newton+): switch to post-copy when pre-copy does not converge. @default false */
+    permitPostCopy?: boolean;
+    /** `live_migration_bandwidth` in MiB/s; 0 lets libvirt choose. @default 0 */
+    bandwidthMiBps?: number;
+    /** `live_migration_downtime` in ms, the longest pause allowed at switch-over (newton+). @default nova's (500) */
+    maxDowntimeMs?: number;
+    /** `live_migration_completion_timeout` in seconds per GiB of guest RAM (newton+). @default nova's (800) */
+    completionTimeoutSeconds?: number;
+    /**
+     * `live_migration_with_native_tls` (stein+): QEMU encrypts the migration
+     * stream itself; needs transport `tls` (the same material is installed into
+     * `/etc/pki/qemu`, readable by `qemuGroup`). Without it, and without
+     * tunnelling, memory and disks cross the network in clear.
+     * @default false
+     */
+    nativeTls?: boolean;
+    /** Group of the QEMU processes, which must read `/etc/pki/qemu` keys with `nativeTls`. @default "qemu" on rhel, "libvirt-qemu" on debian */
+    qemuGroup?: string;
+}
+
+export interface LiveMigrationArgs {
+    /** The compute nodes; every node must be able to open every other one. At least two, unique hosts. */
+    nodes: LiveMigrationNode[];
+    /**
+     * `tls` (default): libvirt on 16514 with certificates. `tcp`: 16509, needs auth
+     * `sasl` unless `allowUnauthenticatedTcp`. `ssh`: nothing listens; nova and the
+     * peer check use `qemu+ssh://` and the SSH keys of the user running them.
+     * @default "tls"
+     */
+    transport?: MigrationTransport;
+    /** Authentication on the libvirt TCP/TLS socket (`auth_tcp` / `auth_tls`). @default "none" with tls, "sasl" with tcp */
+    auth?: MigrationAuth;
+    /**
+     * Allows transport `tcp` with auth `none` (the seed's setup): anyone who
+     * reaches the port can then run and read VMs as root. Off, that combination is
+     * refused; on, it is applied with a warning.
+     * @default false
+     */
+    allowUnauthenticatedTcp?: boolean;
+    /** TLS material shared by the group (transport `tls`). */
+    tls?: {
+        /** CA certificate(s) that sign every node's certificates, PEM. Installed as `/etc/pki/CA/cacert.pem`. */
+        caCertificate: string;
+        /**
+         * libvirtd `tls_allowed_dn_list`: client certificate DNs (glob patterns) allowed
+         * to connect. Unset: any certificate the CA signed.
+         * @default undefined
+         */
+        allowedClientDns?: string[];
+    };
+    /** SASL credentials (auth `sasl`). */
+    sasl?: SaslCredentials;
+    /** TCP port of libvirt for transport tcp (`tcp_port`). @default 16509 */
+    tcpPort?: number;
+    /** TCP port of libvirt for transport tls (`tls_port`). @default 16514 */
+    tlsPort?: number;
+    /** nova options; unset: nova.conf is not touched (libvirt only). @default undefined */
+    nova?: NovaMigrationOptions;
+    /** Restart (or socket-activate) the libvirt daemon when its configuration changed. @default true */
+    restartLibvirt?: boolean;
+    /**
+     * After every node is configured, each node opens each peer with the URI nova
+     * uses (`virsh -c URI uri`); a node that cannot is named with the error and
+     * the deploy fails.
+     * @default true
+     */
+    verifyPeers?: boolean;
+}

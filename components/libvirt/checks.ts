@@ -1,0 +1,219 @@
+/**
+ * Pure validation of {@link LiveMigrationArgs}: every problem at once, located by
+ * its args path, before anything is declared. TLS material is checked with Node's
+ * X509Certificate the way libvirt (gnutls) will check it on the host.
+ */
+import { createPrivateKey, X509Certificate } from "crypto";
+import { isIP } from "net";
+import type { Issue } from "../../core/errors";
+import type { LiveMigrationArgs, NodeTls } from "./args";
+import { NEWTON, NEWTON_OPTIONS, novaMajor, releaseNames, STEIN } from "./nova";
+
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+const EXPIRY_WARNING_DAYS = 30;
+const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The address peers dial for a node. */
+export function migrationAddressOf(node: { migrationAddress?: string; host: { address: string } }): string {
+    return node.migrationAddress ?? node.host.address;
+}
+
+/** Splits PEM text into its certificate blocks. */
+export function pemCertificates(text: string): string[] {
+    return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+}
+
+interface Found {
+    issues: Issue[];
+    error(path: string, message: string): void;
+    warn(path: string, message: string): void;
+}
+
+function collector(): Found {
+    const issues: Issue[] = [];
+    return { issues, error: (path, message) => issues.push({ path, message, severity: "error" }), warn: (path, message) => issues.push({ path, message, severity: "warning" }) };
+}
+
+function parseCertificates(text: string, path: string, out: Found): X509Certificate[] | undefined {
+    const blocks = pemCertificates(text);
+    if (blocks.length === 0) {
+        out.error(path, "must be PEM text with at least one '-----BEGIN CERTIFICATE-----' block");
+        return undefined;
+    }
+    const certs: X509Certificate[] = [];
+    for (const [i, block] of blocks.entries()) {
+        try {
+            certs.push(new X509Certificate(block));
+        } catch (e) {
+            out.error(path, `certificate ${i + 1} cannot be parsed: ${(e as Error).message}`);
+            return undefined;
+        }
+    }
+    return certs;
+}
+
+function checkValidity(cert: X509Certificate, what: string, path: string, now: Date, out: Found): void {
+    const from = new Date(cert.validFrom);
+    const to = new Date(cert.validTo);
+    if (from > now) out.error(path, `${what} is not valid before ${from.toISOString()}`);
+    else if (to < now) out.error(path, `${what} expired on ${to.toISOString()}`);
+    else if (to.getTime() - now.getTime() < EXPIRY_WARNING_DAYS * 86400_000) out.warn(path, `${what} expires on ${to.toISOString()}, in less than ${EXPIRY_WARNING_DAYS} days`);
+}
+
+/** Walks from the leaf through the given intermediates to a certificate of the CA bundle. */
+function chainProblem(leaf: X509Certificate, intermediates: X509Certificate[], cas: X509Certificate[]): string | undefined {
+    let current = leaf;
+    for (let depth = 0; depth < 8; depth++) {
+        const signedBy = (c: X509Certificate) => current.checkIssued(c) && current.verify(c.publicKey);
+        if (cas.some(signedBy)) return undefined;
+        const next = intermediates.find((c) => c !== current && signedBy(c));
+        if (!next) return `is not signed by tls.caCertificate (issuer: ${current.issuer.replace(/\n/g, ", ")}); add the missing intermediate after the leaf or use the right CA`;
+        if (!next.ca) return `is signed by ${next.subject.replace(/\n/g, ", ")}, which is not a CA certificate`;
+        current = next;
+    }
+    return "has a chain longer than 8 certificates";
+}
+
+function checkLeaf(
+    pem: string,
+    keyPem: string,
+    kind: "server" | "client",
+    at: { cert: string; key: string },
+    cas: X509Certificate[] | undefined,
+    dialed: string | undefined,
+    now: Date,
+    out: Found,
+): void {
+    const certs = parseCertificates(pem, at.cert, out);
+    if (!certs) return;
+    const [leaf, ...intermediates] = certs;
+    if (leaf.ca) out.error(at.cert, `the first certificate is a CA certificate (${leaf.subject.replace(/\n/g, ", ")}); put the ${kind} certificate first`);
+    checkValidity(leaf, `the ${kind} certificate`, at.cert, now, out);
+    intermediates.forEach((c, i) => checkValidity(c, `intermediate ${i + 1}`, at.cert, now, out));
+    const usage = kind === "server" ? SERVER_AUTH : CLIENT_AUTH;
+    if (leaf.keyUsage && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes(usage)) {
+        out.error(at.cert, `extended key usage lacks ${kind}Auth (${usage}); libvirt rejects it for the ${kind} side`);
+    }
+    if (dialed !== undefined) {
+        const covered = isIP(dialed) ? leaf.checkIP(dialed) : leaf.checkHost(dialed, { wildcards: true });
+        if (!covered) out.error(at.cert, `does not cover ${dialed}, the address its peers dial (subjectAltName: ${leaf.subjectAltName ?? "none"})`);
+    }
+    try {
+        const key = createPrivateKey(keyPem);
+        if (!leaf.checkPrivateKey(key)) out.error(at.key, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
+    } catch {
+        out.error(at.key, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
+    }
+    if (cas) {
+        const problem = chainProblem(leaf, intermediates, cas);
+        if (problem) out.error(at.cert, `the ${kind} certificate ${problem}`);
+    }
+}
+
+function checkNodeTls(tls: NodeTls, base: string, cas: X509Certificate[] | undefined, dialed: string, now: Date, out: Found): void {
+    checkLeaf(tls.serverCertificate, tls.serverKey, "server", { cert: `${base}.serverCertificate`, key: `${base}.serverKey` }, cas, dialed, now, out);
+    checkLeaf(tls.clientCertificate, tls.clientKey, "client", { cert: `${base}.clientCertificate`, key: `${base}.clientKey` }, cas, undefined, now, out);
+}
+
+function checkNova(args: LiveMigrationArgs, transport: string, out: Found): void {
+    const nova = args.nova;
+    if (!nova) return;
+    const major = novaMajor(nova.release);
+    if (major === undefined) {
+        out.error("nova.release", `unknown nova release ${JSON.stringify(nova.release)}; use one of ${releaseNames()}`);
+        return;
+    }
+    if (major < NEWTON) {
+        for (const option of NEWTON_OPTIONS) {
+            if (nova[option] !== undefined) out.error(`nova.${option}`, `needs nova newton (14) or later; ${nova.release} has only the migration flags`);
+        }
+    }
+    if (nova.nativeTls) {
+        if (transport !== "tls") out.error("nova.nativeTls", "needs transport tls (QEMU uses the same certificates)");
+        if (major < STEIN) out.error("nova.nativeTls", `needs nova stein (19) or later, not ${nova.release}`);
+    }
+    if (nova.configPath !== undefined && (!/^\/[^\0\n]*[^/]$/.test(nova.configPath) || nova.configPath.split("/").includes(".."))) out.error("nova.configPath", "must be an absolute file path without '..'");
+    if (nova.service !== undefined && !/^[A-Za-z0-9@._-]+$/.test(nova.service)) out.error("nova.service", "must be a service name (letters, digits, '@', '.', '_', '-')");
+    if (nova.qemuGroup !== undefined && !/^[a-z_][a-z0-9_-]*$/i.test(nova.qemuGroup)) out.error("nova.qemuGroup", "must be a group name");
+    for (const key of ["bandwidthMiBps", "maxDowntimeMs", "completionTimeoutSeconds"] as const) {
+        const v = nova[key];
+        if (v !== undefined && (!Number.isInteger(v) || v < 0)) out.error(`nova.${key}`, "must be a whole number >= 0");
+    }
+}
+
+/** Every problem in the args; warnings carry `severity: "warning"`. `now` is injectable for tests. */
+export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date()): Issue[] {
+    const out = collector();
+    const transport = args.transport ?? "tls";
+    const auth = args.auth ?? (transport === "tcp" ? "sasl" : "none");
+
+    if (!["tls", "tcp", "ssh"].includes(transport)) out.error("transport", `must be "tls", "tcp" or "ssh", not ${JSON.stringify(transport)}`);
+    if (!["none", "sasl"].includes(auth)) out.error("auth", `must be "none" or "sasl", not ${JSON.stringify(auth)}`);
+
+    if (!Array.isArray(args.nodes) || args.nodes.length < 2) out.error("nodes", "needs at least two nodes: live migration is between nodes");
+    const nodes = Array.isArray(args.nodes) ? args.nodes : [];
+    const hostSeen = new Map<string, number>();
+    const addressSeen = new Map<string, number>();
+    nodes.forEach((node, i) => {
+        const at = `nodes[${i}]`;
+        if (hostSeen.has(node.host.name)) out.error(`${at}.host`, `host ${node.host.name} is already nodes[${hostSeen.get(node.host.name)}]`);
+        hostSeen.set(node.host.name, i);
+        const dialed = migrationAddressOf(node);
+        if (isIP(dialed) === 0 && !DNS_NAME.test(dialed)) out.error(`${at}.migrationAddress`, `${JSON.stringify(dialed)} must be an IP address or a DNS name`);
+        else if (addressSeen.has(dialed)) out.error(`${at}.migrationAddress`, `${dialed} is also the migration address of nodes[${addressSeen.get(dialed)}]`);
+        addressSeen.set(dialed, i);
+        if (node.listenAddress !== undefined && isIP(node.listenAddress) === 0) out.error(`${at}.listenAddress`, `${JSON.stringify(node.listenAddress)} must be an IP address`);
+        if (node.listenAddress !== undefined && transport === "ssh") out.error(`${at}.listenAddress`, "has no effect with transport ssh (libvirt does not listen on the network)");
+        if (node.tls && transport !== "tls") out.error(`${at}.tls`, `TLS material is only used with transport tls, not ${transport}`);
+        if (!node.tls && transport === "tls") out.error(`${at}.tls`, "is required with transport tls: serverCertificate, serverKey, clientCertificate, clientKey");
+    });
+
+    if (transport === "tcp" && auth === "none") {
+        if (args.allowUnauthenticatedTcp) {
+            out.warn("allowUnauthenticatedTcp", "libvirt will accept unauthenticated, unencrypted TCP connections: anyone who reaches the port can start, read and destroy VMs as root on every node; use transport tls or auth sasl outside an isolated network");
+        } else {
+            out.error("auth", 'transport tcp with auth "none" lets anyone who reaches port 16509 control every VM as root; use auth "sasl", transport "tls", or set allowUnauthenticatedTcp: true to accept that risk');
+        }
+    } else if (args.allowUnauthenticatedTcp) {
+        out.warn("allowUnauthenticatedTcp", `has no effect with transport ${transport} and auth ${auth}`);
+    }
+    if (transport === "tcp" && auth === "sasl" && (args.sasl?.mechanism ?? "digest-md5") === "digest-md5") {
+        out.warn("sasl.mechanism", "DIGEST-MD5 over plain TCP authenticates, but the migration control channel and the guest data are not encrypted; prefer transport tls on untrusted networks");
+    }
+
+    if (transport === "ssh" && auth === "sasl") out.error("auth", "SASL applies to libvirt's TCP/TLS socket, not to transport ssh");
+    if (auth === "sasl") {
+        const sasl = args.sasl;
+        if (!sasl) out.error("sasl", "is required with auth sasl: { username, password }");
+        else {
+            if (sasl.username !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(sasl.username)) out.error("sasl.username", "must be 1-64 letters, digits, '.', '_', '-'");
+            if (typeof sasl.password !== "string" || sasl.password.length < 8) out.error("sasl.password", "must be at least 8 characters");
+            else if (/[\0\r\n]/.test(sasl.password)) out.error("sasl.password", "must not contain line breaks or NUL bytes");
+            if (sasl.mechanism === "scram-sha-256" && transport !== "tls") out.error("sasl.mechanism", "scram-sha-256 needs transport tls (libvirt refuses it on an unencrypted channel); use digest-md5 over tcp");
+            if (sasl.mechanism !== undefined && !["digest-md5", "scram-sha-256"].includes(sasl.mechanism)) out.error("sasl.mechanism", 'must be "digest-md5" or "scram-sha-256"');
+            if (sasl.clientGroup !== undefined && !/^[a-z_][a-z0-9_-]*$/i.test(sasl.clientGroup)) out.error("sasl.clientGroup", "must be a group name");
+        }
+    } else if (args.sasl) out.error("sasl", `is only used with auth sasl, not ${auth}`);
+
+    if (transport === "tls") {
+        if (!args.tls?.caCertificate) out.error("tls.caCertificate", "is required with transport tls");
+        const cas = args.tls?.caCertificate ? parseCertificates(args.tls.caCertificate, "tls.caCertificate", out) : undefined;
+        cas?.forEach((ca, i) => {
+            if (!ca.ca) out.error("tls.caCertificate", `certificate ${i + 1} (${ca.subject.replace(/\n/g, ", ")}) is not a CA certificate`);
+            checkValidity(ca, `CA certificate ${i + 1}`, "tls.caCertificate", now, out);
+        });
+        (args.tls?.allowedClientDns ?? []).forEach((dn, i) => {
+            if (!dn || /["\\\n\r\0]/.test(dn)) out.error(`tls.allowedClientDns[${i}]`, "must be a non-empty DN pattern without quotes, backslashes or line breaks");
+        });
+        nodes.forEach((node, i) => node.tls && checkNodeTls(node.tls, `nodes[${i}].tls`, cas, migrationAddressOf(node), now, out));
+    } else if (args.tls) out.error("tls", `is only used with transport tls, not ${transport}`);
+
+    for (const key of ["tcpPort", "tlsPort"] as const) {
+        const v = args[key];
+        if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) out.error(key, "must be a TCP port 1-65535");
+    }
+    if ((args.tcpPort ?? 16509) === (args.tlsPort ?? 16514)) out.error("tlsPort", "must differ from tcpPort");
+    checkNova(args, transport, out);
+    return out.issues;
+}

@@ -1,0 +1,143 @@
+/**
+ * The `hostwright:libvirt` stack-config section: a list of live-migration groups,
+ * each a set of inventory hosts. Certificates are PEM text (public); private keys
+ * and the SASL password are names of `hostwright:secrets` entries. The component's
+ * own checks run here, on the clear secrets, before anything is declared.
+ */
+import { z } from "zod";
+import type { Issue } from "../../core/errors";
+import { address, ipAddress, name, pem, port, secretRef, absolutePath } from "../../core/config/schema";
+import { hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import type { LiveMigrationArgs } from "./args";
+import { checkLiveMigration } from "./checks";
+import { LibvirtLiveMigration } from "./component";
+
+const node = z.strictObject({
+    /** Inventory host. */
+    host: name(),
+    migrationAddress: address().optional(),
+    listenAddress: ipAddress().optional(),
+    tls: z
+        .strictObject({
+            serverCertificate: pem("CERTIFICATE"),
+            /** Secret name of the server key. */
+            serverKey: secretRef(),
+            clientCertificate: pem("CERTIFICATE"),
+            /** Secret name of the client key. */
+            clientKey: secretRef(),
+        })
+        .optional(),
+});
+
+const group = z.strictObject({
+    /** Resource name of the group; unique in the section. */
+    name: name(),
+    nodes: z.array(node).min(2, "needs at least two nodes: live migration is between nodes"),
+    transport: z.enum(["tls", "tcp", "ssh"]).optional(),
+    auth: z.enum(["none", "sasl"]).optional(),
+    allowUnauthenticatedTcp: z.boolean().optional(),
+    tls: z.strictObject({ caCertificate: pem("CERTIFICATE"), allowedClientDns: z.array(z.string()).optional() }).optional(),
+    sasl: z
+        .strictObject({
+            username: z.string().optional(),
+            /** Secret name of the password. */
+            password: secretRef(),
+            mechanism: z.enum(["digest-md5", "scram-sha-256"]).optional(),
+            clientGroup: z.string().optional(),
+        })
+        .optional(),
+    tcpPort: port().optional(),
+    tlsPort: port().optional(),
+    nova: z
+        .strictObject({
+            release: z.string(),
+            configPath: absolutePath().optional(),
+            service: z.string().optional(),
+            restart: z.boolean().optional(),
+            permitAutoConverge: z.boolean().optional(),
+            permitPostCopy: z.boolean().optional(),
+            bandwidthMiBps: z.number().int().min(0).optional(),
+            maxDowntimeMs: z.number().int().min(0).optional(),
+            completionTimeoutSeconds: z.number().int().min(0).optional(),
+            nativeTls: z.boolean().optional(),
+            qemuGroup: z.string().optional(),
+        })
+        .optional(),
+    restartLibvirt: z.boolean().optional(),
+    verifyPeers: z.boolean().optional(),
+});
+
+export const libvirtSchema = z.array(group);
+export type LibvirtSection = z.infer<typeof libvirtSchema>;
+type GroupConfig = LibvirtSection[number];
+
+/** Where the group's config refers to a secret: args path -> secret name. */
+function secretRefsOf(g: GroupConfig): Array<[string, string]> {
+    const refs: Array<[string, string]> = [];
+    g.nodes.forEach((n, i) => {
+        if (n.tls) refs.push([`nodes[${i}].tls.serverKey`, n.tls.serverKey], [`nodes[${i}].tls.clientKey`, n.tls.clientKey]);
+    });
+    if (g.sasl) refs.push(["sasl.password", g.sasl.password]);
+    return refs;
+}
+
+/** Component args from one group, secrets resolved to their clear text (the component makes them Pulumi secrets). */
+function argsOf(g: GroupConfig, ctx: StackContext): LiveMigrationArgs {
+    const secret = (ref: string) => ctx.secretValue(ref) ?? "";
+    const { name: _name, nodes, sasl, ...rest } = g;
+    return {
+        ...rest,
+        nodes: nodes.map((n) => ({
+            ...n,
+            host: ctx.hosts.get(n.host)!,
+            tls: n.tls && { ...n.tls, serverKey: secret(n.tls.serverKey), clientKey: secret(n.tls.clientKey) },
+        })),
+        sasl: sasl && { ...sasl, password: secret(sasl.password) },
+    };
+}
+
+export const libvirtSection: StackSection<LibvirtSection> = {
+    key: "libvirt",
+    title: "libvirt / nova live migration between compute nodes",
+    schema: libvirtSchema,
+    check(value, ctx) {
+        const issues: Issue[] = [];
+        const names = new Map<string, number>();
+        const hostGroup = new Map<string, string>();
+        value.forEach((g, i) => {
+            if (names.has(g.name)) issues.push({ path: `[${i}].name`, message: `duplicate group name ${JSON.stringify(g.name)} (also [${names.get(g.name)}])` });
+            names.set(g.name, i);
+            let hostsKnown = true;
+            g.nodes.forEach((n, j) => {
+                const missing = hostRefIssues(ctx, `[${i}].nodes[${j}].host`, n.host);
+                issues.push(...missing);
+                hostsKnown &&= missing.length === 0;
+                const other = hostGroup.get(n.host);
+                // Both groups would edit the same libvirtd.conf and nova.conf.
+                if (other !== undefined && other !== g.name) issues.push({ path: `[${i}].nodes[${j}].host`, message: `host ${n.host} is already in group ${other}; a host can be in one migration group` });
+                hostGroup.set(n.host, g.name);
+            });
+            const refs = secretRefsOf(g);
+            const missingSecret = new Set<string>();
+            for (const [path, ref] of refs) {
+                const missing = secretRefIssues(ctx, `[${i}].${path}`, ref);
+                if (missing.length > 0) missingSecret.add(path);
+                issues.push(...missing);
+            }
+            if (!hostsKnown) return;
+            for (const issue of checkLiveMigration(argsOf(g, ctx))) {
+                if (missingSecret.has(issue.path)) continue; // reported once, above
+                issues.push({ ...issue, path: `[${i}].${issue.path}` });
+            }
+        });
+        return issues;
+    },
+    declare(value, ctx) {
+        const outputs: Record<string, unknown> = {};
+        for (const g of value) {
+            const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx));
+            outputs[g.name] = { nodes: group.nodes, warnings: group.warnings, commands: group.commands };
+        }
+        return outputs;
+    },
+};
