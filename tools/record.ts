@@ -184,6 +184,8 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
 
 async function resolveAll(value: unknown): Promise<unknown> {
     if (pulumi.Output.isInstance(value)) {
+        // An unknown output never runs its apply callbacks during a preview: waiting would hang.
+        if (!(await (value as unknown as { isKnown: Promise<boolean> }).isKnown)) return UNKNOWN_PLACEHOLDER;
         return new Promise((resolve) => (value as pulumi.Output<unknown>).apply(async (v) => resolve(await resolveAll(v)))).then((v) => v ?? UNKNOWN_PLACEHOLDER);
     }
     if (Array.isArray(value)) return Promise.all(value.map(resolveAll));
