@@ -1,0 +1,118 @@
+import { readFileSync } from "fs";
+import { join } from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { recordProgram, UNKNOWN_PLACEHOLDER } from "../../tools/record";
+import type { Host } from "../../core/host";
+import { ValidationError } from "../../core/errors";
+import { LxdRemoteMesh } from "../../components/lxd/component";
+import type { LxdRemoteMeshArgs } from "../../components/lxd/args";
+
+const QUERY = readFileSync(join(__dirname, "../../components/lxd/fixtures/lxc-query-1.0.json"), "utf8");
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const host = (name: string, i: number): Host => ({ name, address: `198.18.0.${10 + i}`, privateKey: pulumi.secret(`KEY-${name}`), hostKey: "ssh-ed25519 AAAA", init: "sysv" });
+const NAMES = ["h1", "h2", "h3"];
+const args = (over: Partial<LxdRemoteMeshArgs> = {}): LxdRemoteMeshArgs => ({ members: NAMES.map((n, i) => ({ host: host(n, i) })), ...over });
+const CLIENT_CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const TOKEN = (target: string, source: string) => `eyJ${b64(`${target}-${source}-SECRET`)}`;
+
+function probeOut(version: string): string {
+    const q = JSON.parse(QUERY);
+    q.environment.server_version = version;
+    q.config = {};
+    const lines = {
+        "probe.kernel": "6.1.0",
+        "probe.server_rc": "0",
+        "probe.server": b64(JSON.stringify(q)),
+        "probe.modules": b64("vxlan 1 0 - Live 0x0\n"),
+        "probe.builtin": b64("CONFIG_NETLINK_DIAG=y"),
+        "probe.criu_rc": "127",
+        "probe.criu": b64("criu: not found"),
+        "probe.client_certificate": "no",
+        "probe.openssl": "yes",
+        ...Object.fromEntries(NAMES.map((n) => [`probe.connect.${n}`, "refused"])),
+    };
+    return Object.entries(lines).map(([k, v]) => `HOSTWRIGHT_OUTPUT ${k}=${v}`).join("\n");
+}
+
+/** What each step "printed", for the steps that have "run". */
+function state(upTo: "probe" | "address" | "trust" | "remotes", versions: Record<string, string> = {}) {
+    const order = ["probe", "address", "trust", "remotes"];
+    return (_type: string, name: string) => {
+        const m = /^mesh-(h\d)-(\w+)$/.exec(name);
+        if (!m || order.indexOf(m[2]) > order.indexOf(upTo)) return undefined;
+        const [, h, step] = m;
+        const stdout =
+            step === "probe"
+                ? probeOut(versions[h] ?? "5.0.2")
+                : step === "address"
+                  ? `HOSTWRIGHT_OUTPUT client_certificate=${b64(CLIENT_CERT)}\nHOSTWRIGHT_OUTPUT client_fingerprint=${h.slice(1).repeat(64)}`
+                  : step === "trust"
+                    ? NAMES.map((s) => `HOSTWRIGHT_OUTPUT token.${s}=${TOKEN(h, s)}`).join("\n")
+                    : NAMES.map((t) => `HOSTWRIGHT_OUTPUT link.${t}=ok`).join("\n");
+        return { stdout, stderr: "" };
+    };
+}
+
+const program = (a: LxdRemoteMeshArgs = args()) => () => {
+    const mesh = new LxdRemoteMesh("mesh", a);
+    return { readiness: mesh.readiness, matrix: mesh.matrix, errors: mesh.preflightErrors, moves: mesh.moveCommands, warnings: mesh.warnings };
+};
+
+describe("LxdRemoteMesh under Pulumi mocks", () => {
+    it("declares probe, address, trust and remotes per host, ordered across hosts, with later steps waiting for earlier output", async () => {
+        const rec = await recordProgram(program());
+        expect(rec.commands.map((c) => c.name)).toEqual(["probe", "address", "trust", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
+        const byName = new Map(rec.commands.map((c) => [c.name, c]));
+        const urns = (step: string) => NAMES.map((n) => byName.get(`mesh-${n}-${step}`)!.urn);
+        expect(byName.get("mesh-h2-address")!.dependsOn).toEqual(expect.arrayContaining(urns("probe")));
+        expect(byName.get("mesh-h2-trust")!.dependsOn).toEqual(expect.arrayContaining(urns("address")));
+        expect(byName.get("mesh-h2-remotes")!.dependsOn).toEqual(expect.arrayContaining(urns("trust")));
+        expect(byName.get("mesh-h1-probe")!.inputs.stdin).toContain("LXD_CONF=/root/.config/lxc");
+        for (const step of ["address", "trust", "remotes"]) expect(byName.get(`mesh-h1-${step}`)!.inputs.stdin ?? UNKNOWN_PLACEHOLDER).toBe(UNKNOWN_PLACEHOLDER);
+        expect(byName.get("mesh-h1-trust")!.inputs.logging).toBe("none");
+        expect(rec.outputs.moves).toMatchObject({ "h1->h2": "LXD_CONF=/root/.config/lxc lxc move h1:CONTAINER h2: --stateless" });
+    });
+
+    it("blocks every host's first change when the LXD versions differ, naming hosts and versions", async () => {
+        const rec = await recordProgram(program(), { preview: false, commandState: state("probe", { h2: "5.0.3" }) });
+        for (const n of NAMES) {
+            const stdin: string = rec.commands.find((c) => c.name === `mesh-${n}-address`)!.inputs.stdin;
+            expect(stdin).toContain("hw_fail 'the LXD mesh pre-flight failed, nothing was changed:");
+            expect(stdin).toContain("5.0.2 on h1, h3; 5.0.3 on h2");
+            expect(stdin).toContain("Bad key: volatile.idmap.base");
+        }
+        expect(rec.outputs.errors).toEqual([expect.stringContaining("LXD server versions differ")]);
+        expect((rec.outputs.readiness as any).h2.stateless.ready).toBe(false);
+    });
+
+    it("carries each token only to its source, as a secret, and reports the verified matrix", async () => {
+        const rec = await recordProgram(program(), { preview: false, commandState: state("remotes") });
+        const remotes = rec.commands.find((c) => c.name === "mesh-h2-remotes")!;
+        expect(remotes.secretInputs).toContain("stdin");
+        for (const t of NAMES) expect(remotes.inputs.stdin).toContain(TOKEN(t, "h2"));
+        expect(remotes.inputs.stdin).not.toContain(TOKEN("h1", "h3"));
+        // the undo script is a command line: never a token in it
+        for (const c of rec.commands) expect(String(c.inputs.delete)).not.toMatch(/eyJ/);
+        expect(rec.commands.find((c) => c.name === "mesh-h1-address")!.inputs.stdin).not.toContain("hw_fail 'the LXD mesh");
+        const matrix = rec.outputs.matrix as any;
+        expect(matrix.h1.h2).toEqual({ connected: true, stateless: true, stateful: false });
+        expect(matrix.h3.h3.connected).toBe(true);
+        expect((rec.outputs.readiness as any).h1.stateful.reasons).toEqual(["CRIU is not installed (stateful moves checkpoint the container with criu)"]);
+        expect(rec.outputs.warnings).toEqual([expect.stringMatching(/stateful \(live\) moves are not ready on h1, h2, h3/)]);
+    });
+
+    it("certificate trust prints nothing secret and sends no token", async () => {
+        const rec = await recordProgram(program(args({ trust: "certificate" })), { preview: false, commandState: state("remotes") });
+        expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.logging).toBeUndefined();
+        expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.stdin).toContain("lxc config trust add \"$hw_cert\" --name hostwright-h2");
+        expect(rec.commands.find((c) => c.name === "mesh-h1-remotes")!.inputs.stdin).not.toContain("eyJ");
+    });
+
+    it("throws one ValidationError before declaring anything", async () => {
+        const bad = args({ project: "x y" });
+        bad.members[1].host = { ...bad.members[1].host, name: "local" };
+        const err = await recordProgram(program(bad)).catch((e) => e);
+        expect(err).toBeInstanceOf(ValidationError);
+        expect(err.message).toMatch(/2 problems in the LxdRemoteMesh mesh:\n  - members\[1\]\.host\.name: "local" is a remote name lxc reserves.*\n  - project:/);
+    });
+});

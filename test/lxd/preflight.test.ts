@@ -1,0 +1,206 @@
+import { readFileSync } from "fs";
+import { join } from "path";
+import {
+    decidePreflight,
+    factsFromProbe,
+    HostFacts,
+    loadedModules,
+    MemberPlan,
+    netlinkDiagStatus,
+    parseConnect,
+    parseCriuCheck,
+    parseServerInfo,
+    versionMismatch,
+} from "../../components/lxd/preflight";
+
+// Recorded on this machine: `lxc query /1.0` of a Debian 12 LXD 5.0.2 daemon.
+const QUERY = readFileSync(join(__dirname, "../../components/lxd/fixtures/lxc-query-1.0.json"), "utf8");
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+describe("parseServerInfo (lxc query /1.0)", () => {
+    it("reads version, certificate and fingerprint of a real answer", () => {
+        const info = parseServerInfo(QUERY);
+        expect(info).toMatchObject({ ok: true, version: "5.0.2", httpsAddress: "10.77.0.1:8443" });
+        if (!info.ok) throw new Error();
+        expect(info.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+        expect(info.certificate).toContain("-----BEGIN CERTIFICATE-----");
+    });
+    it.each([
+        ["a daemon that is down", "Error: Get \"http://unix.socket/1.0\": dial unix /var/lib/lxd/unix.socket: connect: no such file or directory", 1, /exit 1\): Error: Get/],
+        ["lxc missing", "bash: lxc: command not found", 127, /exit 127\): bash: lxc: command not found/],
+        ["no JSON", "To start your first container, try: lxc launch ubuntu:22.04", 0, /did not print JSON/],
+        ["an untrusted answer", JSON.stringify({ auth: "untrusted", api_version: "1.0" }), 0, /not trusted/],
+        ["a version that is no version", JSON.stringify({ auth: "trusted", environment: { server_version: "", certificate_fingerprint: "a".repeat(64), certificate: "-----BEGIN CERTIFICATE-----" } }), 0, /server_version/],
+    ])("reports %s as an error", (_what, output, code, message) => {
+        const info = parseServerInfo(output, code);
+        expect(info.ok).toBe(false);
+        if (!info.ok) expect(info.error).toMatch(message);
+    });
+    it("prefers the Error: line over lxc's first-run banner", () => {
+        const info = parseServerInfo("If this is your first time running LXD on this machine, you should also run: lxd init\nError: not authorized", 1);
+        expect(info.ok ? "" : info.error).toMatch(/Error: not authorized/);
+    });
+    it("reads an unset core.https_address as empty", () => {
+        const doc = JSON.parse(QUERY);
+        doc.config = {};
+        expect(parseServerInfo(JSON.stringify(doc))).toMatchObject({ ok: true, httpsAddress: "" });
+    });
+    it("reports a probe that did not test a peer", () => {
+        const v = decidePreflight([facts("h1", { connect: { h1: { state: "open" } } }), facts("h2")], plans, "stateless");
+        expect(v.errors).toEqual(["h1: the probe did not test h2's API address https://198.18.0.11:8443"]);
+    });
+});
+
+describe("netlink_diag", () => {
+    const PROC_MODULES = "netlink_diag 16384 0 - Live 0x0000000000000000\nunix_diag 16384 0 - Live 0x0000000000000000\nvxlan 98304 0 - Live 0x0000000000000000\n";
+    const LSMOD = "Module                  Size  Used by\nnetlink_diag           16384  0\nbridge                307200  0\n";
+    it("reads module names from /proc/modules and lsmod", () => {
+        expect([...loadedModules(PROC_MODULES)]).toEqual(["netlink_diag", "unix_diag", "vxlan"]);
+        expect([...loadedModules(LSMOD)]).toEqual(["netlink_diag", "bridge"]);
+    });
+    it.each([
+        ["built in (kernel config, no module support as on the build machines)", { modules: undefined, builtin: "CONFIG_NETLINK_DIAG=y", moduleFile: "", persistLines: "" }, { state: "builtin", persistent: true }],
+        ["built in (modules.builtin)", { modules: "", builtin: "kernel/net/netlink/netlink_diag.ko", moduleFile: "", persistLines: "" }, { state: "builtin", persistent: true }],
+        ["loaded, listed in modules-load.d", { modules: PROC_MODULES, builtin: "CONFIG_NETLINK_DIAG=m", moduleFile: "/lib/modules/6.1.0/kernel/net/netlink/netlink_diag.ko", persistLines: "/etc/modules-load.d/criu.conf:netlink_diag" }, { state: "loaded", persistent: true }],
+        ["loaded (lsmod), not persistent", { modules: LSMOD, builtin: "", moduleFile: "x.ko", persistLines: "" }, { state: "loaded", persistent: false }],
+        ["loadable only", { modules: "vxlan 1 0 - Live 0x0\n", builtin: "CONFIG_NETLINK_DIAG=m", moduleFile: "", persistLines: "" }, { state: "loadable", persistent: false }],
+        ["missing (Ubuntu 16.04 without linux-image-extra)", { modules: "vxlan 1 0 - Live 0x0\n", builtin: "", moduleFile: "", persistLines: "" }, { state: "missing", persistent: false }],
+        ["a commented line does not make it persistent", { modules: PROC_MODULES, builtin: "", moduleFile: "x", persistLines: "" }, { state: "loaded", persistent: false }],
+    ])("%s", (_what, input, expected) => {
+        expect(netlinkDiagStatus(input)).toEqual(expected);
+    });
+});
+
+describe("parseCriuCheck", () => {
+    it.each([
+        ["Looks good.\n", 0, { state: "ok" }],
+        ["criu: not found", 127, { state: "missing" }],
+        [
+            "Warn  (criu/kerndat.c:1103): CRIU was built without libnftables support\nError (criu/cr-check.c:1203): Kernel doesn't support PTRACE_O_SUSPEND_SECCOMP\nError (criu/cr-check.c:1480): Diag module missing (-2)\n",
+            1,
+            { state: "failing", detail: "Error (criu/cr-check.c:1203): Kernel doesn't support PTRACE_O_SUSPEND_SECCOMP" },
+        ],
+        ["", 1, { state: "failing", detail: "exit 1" }],
+    ])("%j (exit %d)", (output, code, expected) => {
+        expect(parseCriuCheck(output, code)).toEqual(expected);
+    });
+});
+
+describe("parseConnect", () => {
+    it.each([
+        ["open", { state: "open" }],
+        ["refused", { state: "refused" }],
+        ["timeout", { state: "unreachable", detail: "no answer (timed out)" }],
+        ["error bash: connect: No route to host", { state: "unreachable", detail: "bash: connect: No route to host" }],
+        ["", { state: "unreachable", detail: "connection failed" }],
+    ])("%j", (line, expected) => expect(parseConnect(line)).toEqual(expected));
+});
+
+describe("versionMismatch", () => {
+    it("is silent when every host runs the same version", () => {
+        expect(versionMismatch([{ host: "h1", version: "5.0.2" }, { host: "h2", version: "5.0.2" }])).toBeUndefined();
+    });
+    it("names every host and version and explains the error a move would give", () => {
+        const m = versionMismatch([{ host: "h1", version: "2.0.5" }, { host: "h2", version: "2.0.8" }, { host: "h3", version: "2.0.5" }])!;
+        expect(m).toContain("2.0.5 on h1, h3; 2.0.8 on h2");
+        expect(m).toContain("Bad key: volatile.idmap.base");
+    });
+});
+
+function facts(name: string, over: Partial<HostFacts> = {}, version = "5.0.2"): HostFacts {
+    return {
+        name,
+        kernel: "6.1.0",
+        server: { ok: true, version, fingerprint: "f".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "" },
+        netlinkDiag: { state: "builtin", persistent: true },
+        criu: { state: "missing" },
+        clientCertificate: true,
+        openssl: true,
+        connect: { h1: { state: "refused" }, h2: { state: "refused" } },
+        ...over,
+    };
+}
+const plans: MemberPlan[] = ["h1", "h2"].map((n, i) => ({ name: n, listenAddress: `198.18.0.${10 + i}:8443`, url: `https://198.18.0.${10 + i}:8443` }));
+
+describe("decidePreflight", () => {
+    it("passes a healthy stateless group and reports stateful as not ready where CRIU is missing", () => {
+        const v = decidePreflight([facts("h1"), facts("h2")], plans, "stateless");
+        expect(v.errors).toEqual([]);
+        expect(v.hosts.h1.stateless).toEqual({ ready: true, reasons: [] });
+        expect(v.hosts.h1.stateful.ready).toBe(false);
+        expect(v.hosts.h1.stateful.reasons).toEqual(["CRIU is not installed (stateful moves checkpoint the container with criu)"]);
+        expect(v.warnings[0]).toMatch(/stateful \(live\) moves are not ready on h1, h2/);
+    });
+    it("stops on differing versions, naming hosts and versions", () => {
+        const v = decidePreflight([facts("h1", {}, "5.0.2"), facts("h2", {}, "5.0.3")], plans, "stateless");
+        expect(v.errors).toHaveLength(1);
+        expect(v.errors[0]).toMatch(/5\.0\.2 on h1; 5\.0\.3 on h2.*Bad key: volatile\.idmap\.base/);
+        expect(v.hosts.h2.stateless.ready).toBe(false);
+    });
+    it("requires netlink_diag and a passing criu check in stateful mode only", () => {
+        const broken = facts("h2", { netlinkDiag: { state: "missing", persistent: false }, criu: { state: "failing", detail: "Error (criu/cr-check.c:1480): Diag module missing (-2)" } });
+        const ok = facts("h1", { criu: { state: "ok" } });
+        expect(decidePreflight([ok, broken], plans, "stateless").errors).toEqual([]);
+        const v = decidePreflight([ok, broken], plans, "stateful");
+        expect(v.errors).toEqual([
+            expect.stringMatching(/^h2: the netlink_diag kernel module is missing/),
+            "h2: criu check fails: Error (criu/cr-check.c:1480): Diag module missing (-2)",
+        ]);
+        expect(v.hosts.h1.stateful.ready).toBe(true);
+    });
+    it("counts a loadable netlink_diag as ready in stateful mode (the component loads it and makes it persistent)", () => {
+        const h = (n: string) => facts(n, { netlinkDiag: { state: "loadable", persistent: false }, criu: { state: "ok" } });
+        expect(decidePreflight([h("h1"), h("h2")], plans, "stateful").hosts.h1.stateful.ready).toBe(true);
+        expect(decidePreflight([h("h1"), h("h2")], plans, "stateless").hosts.h1.stateful.reasons).toEqual(["the netlink_diag kernel module is not loaded"]);
+    });
+    it("stops when a peer's API address is unreachable, or refused although LXD should listen there", () => {
+        const h1 = facts("h1", { connect: { h1: { state: "open" }, h2: { state: "unreachable", detail: "No route to host" } } });
+        const h2 = facts("h2", { server: { ok: true, version: "5.0.2", fingerprint: "e".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "198.18.0.11:8443" } });
+        const v = decidePreflight([h1, h2], plans, "stateless");
+        expect(v.errors).toEqual([
+            "h1 cannot reach h2's LXD API address https://198.18.0.11:8443: No route to host",
+            "h2: h2 refuses connections on https://198.18.0.11:8443 although its core.https_address is already 198.18.0.11:8443",
+        ]);
+        expect(v.hosts.h2.stateless.reasons).toEqual(["API address not reachable from h1, h2"]);
+    });
+    it("stops when LXD does not answer, a probe is missing, or a client certificate cannot be made", () => {
+        const v = decidePreflight([facts("h1", { server: { ok: false, error: "lxc query /1.0 failed (exit 1): Error: connect: no such file" }, clientCertificate: false, openssl: false })], plans, "stateless");
+        expect(v.errors).toEqual([
+            "h1: LXD does not answer: lxc query /1.0 failed (exit 1): Error: connect: no such file",
+            "h1: the client config directory has no client certificate and openssl is not installed to create one",
+            "h2: the pre-flight probe reported nothing",
+        ]);
+    });
+});
+
+describe("factsFromProbe", () => {
+    it("decodes what the probe script printed", () => {
+        const f = factsFromProbe("h1", {
+            "probe.kernel": "6.18.44",
+            "probe.server_rc": "0",
+            "probe.server": b64(QUERY),
+            "probe.modules": "absent",
+            "probe.builtin": b64("CONFIG_NETLINK_DIAG=y"),
+            "probe.module_file": "",
+            "probe.persist": "",
+            "probe.criu_rc": "127",
+            "probe.criu": b64("criu: not found"),
+            "probe.client_certificate": "no",
+            "probe.openssl": "yes",
+            "probe.connect.h1": "refused",
+            "probe.connect.h2": "error bash: connect: Network is unreachable",
+        });
+        expect(f).toMatchObject({
+            name: "h1",
+            server: { ok: true, version: "5.0.2" },
+            netlinkDiag: { state: "builtin", persistent: true },
+            criu: { state: "missing" },
+            clientCertificate: false,
+            openssl: true,
+            connect: { h1: { state: "refused" }, h2: { state: "unreachable", detail: "bash: connect: Network is unreachable" } },
+        });
+    });
+    it("treats an empty report as a server that did not answer", () => {
+        expect(factsFromProbe("h1", {}).server.ok).toBe(false);
+    });
+});
