@@ -14,9 +14,12 @@
  * removes exactly those.
  */
 import { raw, sh, shq } from "../../core/shell";
-import type { StepInput } from "../../core/remoteStep";
+import type { StepSpec } from "../../core/step";
 import type { ResolvedMember, ResolvedMesh } from "./args";
 import type { PreflightVerdict } from "./preflight";
+
+/** A step as rendered here: plain text, the step key is given by remoteStep. */
+export type StepBody = Omit<StepSpec, "key">;
 
 /** File that keeps netlink_diag loaded across reboots in stateful mode. */
 export const MODULES_LOAD_FILE = "/etc/modules-load.d/hostwright-lxd-netlink-diag.conf";
@@ -39,7 +42,7 @@ const OWNED = `HW_OWN="$HW_STATE.owned"
 mkdir -p "$HW_OWN"`;
 const FORGET_OWNED = `rm -rf -- "$HW_OWN"`;
 
-export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepInput {
+export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepBody {
     const connects = mesh.members
         .map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(hw_connect ${peer.apiAddress} ${peer.apiPort})"`)
         .join("\n");
@@ -76,7 +79,7 @@ ${connects}`,
     };
 }
 
-export function renderAddress(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">): StepInput {
+export function renderAddress(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">): StepBody {
     const want = member.listenAddress;
     const stateful = mesh.migration === "stateful";
     const blocked = verdict.errors.length > 0;
@@ -134,7 +137,7 @@ export interface SourceIdentity {
     fingerprint: string;
 }
 
-export function renderTrust(mesh: ResolvedMesh, target: ResolvedMember, sources: SourceIdentity[]): StepInput {
+export function renderTrust(mesh: ResolvedMesh, target: ResolvedMember, sources: SourceIdentity[]): StepBody {
     const perSource = sources
         .map((s) => {
             const name = trustName(s.name);
@@ -200,7 +203,7 @@ export interface TargetIdentity {
     token?: string;
 }
 
-export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[]): StepInput {
+export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[]): StepBody {
     const perTarget = targets
         .map(
             (t) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
