@@ -61,6 +61,27 @@ function checkValidity(cert: X509Certificate, what: string, path: string, now: D
     else if (to.getTime() - now.getTime() < EXPIRY_WARNING_DAYS * 86400_000) out.warn(path, `${what} expires on ${to.toISOString()}, in less than ${EXPIRY_WARNING_DAYS} days`);
 }
 
+/**
+ * The keyUsage extension (2.5.29.15) read from the DER: Node does not expose it.
+ * Returns undefined when the certificate has none.
+ */
+export function keyUsageOf(cert: X509Certificate): { critical: boolean; digitalSignature: boolean; keyEncipherment: boolean } | undefined {
+    const der = cert.raw;
+    const oid = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x0f]);
+    let at = der.indexOf(oid);
+    if (at < 0) return undefined;
+    at += oid.length;
+    let critical = false;
+    if (der[at] === 0x01 && der[at + 1] === 0x01) {
+        critical = der[at + 2] !== 0x00;
+        at += 3;
+    }
+    // OCTET STRING { BIT STRING { unused-bits, first byte of flags, ... } }
+    if (der[at] !== 0x04 || der[at + 2] !== 0x03) return undefined;
+    const flags = der[at + 5] ?? 0;
+    return { critical, digitalSignature: (flags & 0x80) !== 0, keyEncipherment: (flags & 0x20) !== 0 };
+}
+
 /** Walks from the leaf through the given intermediates to a certificate of the CA bundle. */
 function chainProblem(leaf: X509Certificate, intermediates: X509Certificate[], cas: X509Certificate[]): string | undefined {
     let current = leaf;
@@ -88,9 +109,17 @@ function checkLeaf(
     const certs = parseCertificates(pem, at.cert, out);
     if (!certs) return;
     const [leaf, ...intermediates] = certs;
-    if (leaf.ca) out.error(at.cert, `the first certificate is a CA certificate (${leaf.subject.replace(/\n/g, ", ")}); put the ${kind} certificate first`);
+    if (leaf.ca) {
+        out.error(at.cert, `the first certificate is a CA certificate (${leaf.subject.replace(/\n/g, ", ")}); put the ${kind} certificate first`);
+        return;
+    }
     checkValidity(leaf, `the ${kind} certificate`, at.cert, now, out);
     intermediates.forEach((c, i) => checkValidity(c, `intermediate ${i + 1}`, at.cert, now, out));
+    const keyUsage = keyUsageOf(leaf);
+    // libvirt (virnettlscontext) refuses a critical keyUsage without these two bits.
+    if (keyUsage?.critical && !(keyUsage.digitalSignature && keyUsage.keyEncipherment)) {
+        out.error(at.cert, `its critical keyUsage lacks ${[keyUsage.digitalSignature ? "" : "digitalSignature", keyUsage.keyEncipherment ? "" : "keyEncipherment"].filter(Boolean).join(" and ")}; libvirt refuses such a ${kind} certificate`);
+    }
     const usage = kind === "server" ? SERVER_AUTH : CLIENT_AUTH;
     if (leaf.keyUsage && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes(usage)) {
         out.error(at.cert, `extended key usage lacks ${kind}Auth (${usage}); libvirt rejects it for the ${kind} side`);
@@ -111,7 +140,7 @@ function checkLeaf(
     }
 }
 
-function checkNodeTls(tls: NodeTls, base: string, cas: X509Certificate[] | undefined, dialed: string, now: Date, out: Found): void {
+function checkNodeTls(tls: NodeTls, base: string, cas: X509Certificate[] | undefined, dialed: string | undefined, now: Date, out: Found): void {
     checkLeaf(tls.serverCertificate, tls.serverKey, "server", { cert: `${base}.serverCertificate`, key: `${base}.serverKey` }, cas, dialed, now, out);
     checkLeaf(tls.clientCertificate, tls.clientKey, "client", { cert: `${base}.clientCertificate`, key: `${base}.clientKey` }, cas, undefined, now, out);
 }
@@ -178,7 +207,7 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
     } else if (args.allowUnauthenticatedTcp) {
         out.warn("allowUnauthenticatedTcp", `has no effect with transport ${transport} and auth ${auth}`);
     }
-    if (transport === "tcp" && auth === "sasl" && (args.sasl?.mechanism ?? "digest-md5") === "digest-md5") {
+    if (transport === "tcp" && auth === "sasl" && args.sasl && (args.sasl.mechanism ?? "digest-md5") === "digest-md5") {
         out.warn("sasl.mechanism", "DIGEST-MD5 over plain TCP authenticates, but the migration control channel and the guest data are not encrypted; prefer transport tls on untrusted networks");
     }
 
@@ -206,7 +235,11 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
         (args.tls?.allowedClientDns ?? []).forEach((dn, i) => {
             if (!dn || /["\\\n\r\0]/.test(dn)) out.error(`tls.allowedClientDns[${i}]`, "must be a non-empty DN pattern without quotes, backslashes or line breaks");
         });
-        nodes.forEach((node, i) => node.tls && checkNodeTls(node.tls, `nodes[${i}].tls`, cas, migrationAddressOf(node), now, out));
+        nodes.forEach((node, i) => {
+            const dialed = migrationAddressOf(node);
+            // An invalid address is reported once, above.
+            if (node.tls) checkNodeTls(node.tls, `nodes[${i}].tls`, cas, isIP(dialed) !== 0 || DNS_NAME.test(dialed) ? dialed : undefined, now, out);
+        });
     } else if (args.tls) out.error("tls", `is only used with transport tls, not ${transport}`);
 
     for (const key of ["tcpPort", "tlsPort"] as const) {

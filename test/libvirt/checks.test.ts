@@ -1,0 +1,95 @@
+import { X509Certificate } from "crypto";
+import type { LiveMigrationArgs } from "../../components/libvirt/args";
+import { checkLiveMigration, keyUsageOf } from "../../components/libvirt/checks";
+import { groupPki, testHost, tlsArgs } from "./fixtures";
+
+// One PKI for the whole table (openssl runs once per certificate).
+const g = groupPki([
+    { name: "a", names: ["a.example.test"] },
+    { name: "b", names: ["b.example.test", "10.0.0.2"] },
+]);
+const other = groupPki([{ name: "a", names: ["a.example.test"] }]);
+const inter = g.pki.intermediateCa(g.root, { commonName: "Migration Intermediate" });
+const viaInter = g.pki.leaf(inter, { commonName: "a.example.test", usages: ["serverAuth"] });
+const day = 86400_000;
+const expired = g.pki.leaf(g.root, { commonName: "a.example.test", notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - day) });
+const future = g.pki.leaf(g.root, { commonName: "a.example.test", notBefore: new Date(Date.now() + 10 * day), days: 30 });
+const expiring = g.pki.leaf(g.root, { commonName: "a.example.test", days: 10 });
+const clientOnly = g.pki.leaf(g.root, { commonName: "a.example.test", usages: ["clientAuth"] });
+const noEncipherment = g.pki.leaf(g.root, { commonName: "a.example.test", usages: ["OCSPSigning"] });
+
+type Mutate = (a: LiveMigrationArgs) => LiveMigrationArgs;
+const nodeA = (a: LiveMigrationArgs, tls: Partial<NonNullable<LiveMigrationArgs["nodes"][0]["tls"]>>): LiveMigrationArgs => ({
+    ...a,
+    nodes: [{ ...a.nodes[0], tls: { ...a.nodes[0].tls!, ...tls } }, ...a.nodes.slice(1)],
+});
+const tcp = (extra: Partial<LiveMigrationArgs> = {}): Mutate => (a) => ({ ...a, transport: "tcp", tls: undefined, nodes: a.nodes.map((n) => ({ ...n, tls: undefined })), ...extra });
+const sasl = { password: "correct horse battery" };
+const nova = (n: NonNullable<LiveMigrationArgs["nova"]>): Mutate => (a) => ({ ...a, nova: n });
+
+// name, change to valid TLS args, expected [path, message fragment, severity] (empty: no issue at all)
+const table: Array<[string, Mutate, Array<[string, string, "error" | "warning"]>]> = [
+    ["valid TLS group", (a) => a, []],
+    ["an IP address in the SAN covers an IP migration address", (a) => ({ ...a, nodes: [a.nodes[0], { ...a.nodes[1], migrationAddress: "10.0.0.2" }] }), []],
+    ["one node", (a) => ({ ...a, nodes: a.nodes.slice(0, 1) }), [["nodes", "at least two nodes", "error"]]],
+    ["the same host twice", (a) => ({ ...a, nodes: [a.nodes[0], { ...a.nodes[1], host: a.nodes[0].host, migrationAddress: "10.0.0.2" }] }), [["nodes[1].host", "already nodes[0]", "error"]]],
+    ["hostile migration address", (a) => ({ ...a, nodes: [{ ...a.nodes[0], migrationAddress: "$(reboot)" }, a.nodes[1]] }), [["nodes[0].migrationAddress", "IP address or a DNS name", "error"]]],
+    ["listen address that is a name", (a) => ({ ...a, nodes: [{ ...a.nodes[0], listenAddress: "a.example.test" }, a.nodes[1]] }), [["nodes[0].listenAddress", "must be an IP address", "error"]]],
+    ["tcp without auth and without the opt-in", tcp({ auth: "none" }), [["auth", "as root", "error"]]],
+    ["tcp without auth with the opt-in: a warning naming the risk", tcp({ auth: "none", allowUnauthenticatedTcp: true }), [["allowUnauthenticatedTcp", "as root", "warning"]]],
+    ["tcp defaults to sasl, which needs credentials", tcp(), [["sasl", "is required with auth sasl", "error"]]],
+    ["tcp with sasl digest-md5: warned that nothing is encrypted", tcp({ sasl }), [["sasl.mechanism", "not encrypted", "warning"]]],
+    ["short SASL password", tcp({ sasl: { password: "short" } }), [["sasl.password", "at least 8", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
+    ["SASL password with a line break", tcp({ sasl: { password: "line one\nline two" } }), [["sasl.password", "line breaks", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
+    ["hostile SASL user name", tcp({ sasl: { ...sasl, username: "nova'; rm -rf /" } }), [["sasl.username", "letters, digits", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
+    ["scram over plain tcp", tcp({ sasl: { ...sasl, mechanism: "scram-sha-256" } }), [["sasl.mechanism", "needs transport tls", "error"]]],
+    ["ssh with sasl", (a) => ({ ...tcp()(a), transport: "ssh", auth: "sasl", sasl }), [["auth", "not to transport ssh", "error"]]],
+    ["sasl credentials with auth none", (a) => ({ ...a, sasl }), [["sasl", "only used with auth sasl", "error"]]],
+    ["TLS material with transport tcp", (a) => ({ ...a, transport: "tcp", sasl }), [["nodes[0].tls", "only used with transport tls", "error"], ["nodes[1].tls", "only used with transport tls", "error"], ["tls", "only used with transport tls", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
+    ["no CA", (a) => ({ ...a, tls: undefined }), [["tls.caCertificate", "is required", "error"]]],
+    ["a node without TLS material", (a) => ({ ...a, nodes: [a.nodes[0], { ...a.nodes[1], tls: undefined }] }), [["nodes[1].tls", "is required with transport tls", "error"]]],
+    ["the other node's server key", (a) => nodeA(a, { serverKey: g.tls.b.serverKey }), [["nodes[0].tls.serverKey", "does not match the server certificate", "error"]]],
+    ["a key that is not a PEM key", (a) => nodeA(a, { clientKey: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nxx\n-----END ENCRYPTED PRIVATE KEY-----" }), [["nodes[0].tls.clientKey", "unencrypted PEM private key", "error"]]],
+    ["not PEM at all", (a) => nodeA(a, { serverCertificate: "hello" }), [["nodes[0].tls.serverCertificate", "must be PEM text", "error"]]],
+    ["expired server certificate", (a) => nodeA(a, { serverCertificate: expired.certPem, serverKey: expired.keyPem }), [["nodes[0].tls.serverCertificate", "expired on", "error"]]],
+    ["server certificate not valid yet", (a) => nodeA(a, { serverCertificate: future.certPem, serverKey: future.keyPem }), [["nodes[0].tls.serverCertificate", "not valid before", "error"]]],
+    ["server certificate expiring soon", (a) => nodeA(a, { serverCertificate: expiring.certPem, serverKey: expiring.keyPem }), [["nodes[0].tls.serverCertificate", "less than 30 days", "warning"]]],
+    ["server certificate not covering the dialed name", (a) => ({ ...a, nodes: [{ ...a.nodes[0], migrationAddress: "10.9.9.9" }, a.nodes[1]] }), [["nodes[0].tls.serverCertificate", "does not cover 10.9.9.9", "error"]]],
+    ["certificates of another CA", (a) => nodeA(a, other.tls.a), [["nodes[0].tls.serverCertificate", "not signed by tls.caCertificate", "error"], ["nodes[0].tls.clientCertificate", "not signed by tls.caCertificate", "error"]]],
+    ["a leaf of an intermediate, with the intermediate after it", (a) => nodeA(a, { serverCertificate: viaInter.certPem + inter.certPem, serverKey: viaInter.keyPem }), []],
+    ["a leaf of an intermediate, without it", (a) => nodeA(a, { serverCertificate: viaInter.certPem, serverKey: viaInter.keyPem }), [["nodes[0].tls.serverCertificate", "add the missing intermediate", "error"]]],
+    ["the CA certificate first in the server file", (a) => nodeA(a, { serverCertificate: g.root.certPem + g.tls.a.serverCertificate }), [["nodes[0].tls.serverCertificate", "put the server certificate first", "error"]]],
+    ["a server certificate for clients only", (a) => nodeA(a, { serverCertificate: clientOnly.certPem, serverKey: clientOnly.keyPem }), [["nodes[0].tls.serverCertificate", "lacks serverAuth", "error"]]],
+    ["a client certificate for servers only", (a) => nodeA(a, { clientCertificate: g.tls.a.serverCertificate, clientKey: g.tls.a.serverKey }), [["nodes[0].tls.clientCertificate", "lacks clientAuth", "error"]]],
+    ["critical keyUsage without keyEncipherment", (a) => nodeA(a, { serverCertificate: noEncipherment.certPem, serverKey: noEncipherment.keyPem }), [["nodes[0].tls.serverCertificate", "lacks keyEncipherment", "error"], ["nodes[0].tls.serverCertificate", "lacks serverAuth", "error"]]],
+    ["a leaf given as the CA", (a) => ({ ...a, tls: { caCertificate: g.tls.a.serverCertificate } }), [["tls.caCertificate", "is not a CA certificate", "error"], ["nodes[0].tls.serverCertificate", "not signed", "error"], ["nodes[0].tls.clientCertificate", "not signed", "error"], ["nodes[1].tls.serverCertificate", "not signed", "error"], ["nodes[1].tls.clientCertificate", "not signed", "error"]]],
+    ["an allowed DN with a quote", (a) => ({ ...a, tls: { ...a.tls!, allowedClientDns: ['CN=a"'] } }), [["tls.allowedClientDns[0]", "without quotes", "error"]]],
+    ["equal ports", (a) => ({ ...a, tcpPort: 16514 }), [["tlsPort", "must differ", "error"]]],
+    ["port out of range", (a) => ({ ...a, tlsPort: 70000 }), [["tlsPort", "1-65535", "error"]]],
+    ["unknown nova release", nova({ release: "banana" }), [["nova.release", "unknown nova release", "error"]]],
+    ["newton options on liberty", nova({ release: "liberty", permitPostCopy: true }), [["nova.permitPostCopy", "needs nova newton", "error"]]],
+    ["native TLS on queens", nova({ release: "queens", nativeTls: true }), [["nova.nativeTls", "needs nova stein", "error"]]],
+    ["native TLS over tcp", (a) => ({ ...tcp({ sasl })(a), nova: { release: "2024.1", nativeTls: true } }), [["nova.nativeTls", "needs transport tls", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
+    ["hostile nova service and path", nova({ release: "zed", service: "nova;reboot", configPath: "/etc/../nova.conf" }), [["nova.configPath", "absolute file path", "error"], ["nova.service", "service name", "error"]]],
+    ["negative bandwidth", nova({ release: "zed", bandwidthMiBps: -1 }), [["nova.bandwidthMiBps", "whole number", "error"]]],
+];
+
+describe("checkLiveMigration", () => {
+    it.each(table)("%s", (_name, mutate, expected) => {
+        const issues = checkLiveMigration(mutate(tlsArgs(g)));
+        for (const [path, fragment, severity] of expected) {
+            expect(issues).toContainEqual(expect.objectContaining({ path, severity, message: expect.stringContaining(fragment) }));
+        }
+        expect(issues).toHaveLength(expected.length);
+    });
+
+    it("reports every problem at once", () => {
+        const issues = checkLiveMigration({ nodes: [{ host: testHost("a") }], transport: "tcp", auth: "none", tcpPort: 0, nova: { release: "x" } });
+        expect(issues.map((i) => i.path).sort()).toEqual(["auth", "nodes", "nova.release", "tcpPort"]);
+    });
+
+    it("reads keyUsage from the DER", () => {
+        expect(keyUsageOf(new X509Certificate(g.tls.a.serverCertificate))).toEqual({ critical: true, digitalSignature: true, keyEncipherment: true });
+        expect(keyUsageOf(new X509Certificate(noEncipherment.certPem))).toEqual({ critical: true, digitalSignature: true, keyEncipherment: false });
+    });
+});
