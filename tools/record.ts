@@ -150,6 +150,9 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
         }
         return undefined;
     });
+    // The stack's outputs may resolve before every registration has (a component
+    // registers its outputs last): let those calls finish against this recording's mocks.
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     if (failure) throw failure.error;
 
     for (const d of declared) {

@@ -6,7 +6,9 @@
  *   binding host -> inventory host with that name, else the hypervisor's host_ip
  *                   (compute.getHypervisorV2) -> inventory host with that address
  *   port id -> OVS port `qvo` + its first 11 characters (Neutron's hybrid plug).
- * The decisions are pure functions; `resolveOpenStackSource` chains the look-ups.
+ * The decisions are pure functions; `traceOpenStackPort` chains the look-ups
+ * (given as promises, so tests pass their own) and `resolveOpenStackSource` wires
+ * it to the provider.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type * as openstack from "@pulumi/openstack";
@@ -96,13 +98,56 @@ export interface ResolvedSource {
     bindingHost: string;
 }
 
+/** The three look-ups, as promises (answers may lack fields when nobody answered them). */
+export interface OpenStackLookups {
+    instance(id: string): Promise<Partial<openstack.compute.GetInstanceV2Result>>;
+    port(portId: string): Promise<Partial<openstack.networking.GetPortResult>>;
+    hypervisor(hostname: string): Promise<Partial<openstack.compute.GetHypervisorV2Result>>;
+}
+
+/** A look-up nobody answered: the offline preview answers every look-up with `{}`. */
+class Unanswered extends Error {}
+
+function answered<T>(what: string, value: T | undefined, dryRun: boolean): T {
+    if (value !== undefined) return value;
+    if (dryRun) throw new Unanswered(what);
+    throw new OpenStackResolutionError(`the OpenStack look-up of ${what} returned nothing`);
+}
+
 /**
- * A look-up that may be unanswered: the offline preview answers every look-up with
- * `{}`. Then the value is unknown, as a real preview shows a value known after apply.
+ * Instance -> port -> binding host -> inventory host, and the OVS port name.
+ * Resolves to `undefined` when, during a preview, a look-up went unanswered;
+ * rejects with an {@link OpenStackResolutionError} that says what to fix.
  */
-function lookUp<T extends object>(token: string, args: Record<string, unknown>, opts: pulumi.InvokeOutputOptions, answered: (r: T) => boolean): pulumi.Output<T> {
-    const answer = pulumi.runtime.invokeOutput(token, args, opts) as pulumi.Output<T>;
-    return answer.apply((r): T | pulumi.Output<T> => (answered(r) || !pulumi.runtime.isDryRun() ? r : unknownOutput<T>())) as pulumi.Output<T>;
+export async function traceOpenStackPort(source: OvsOpenStackSourceArgs, lookups: OpenStackLookups, dryRun: boolean): Promise<ResolvedSource | undefined> {
+    try {
+        let portId = source.portId!;
+        if (source.instanceId) {
+            const instance = await lookups.instance(source.instanceId);
+            portId = selectInstancePort(source.instanceId, answered(`instance ${source.instanceId}`, instance.networks, dryRun), source);
+        }
+        const port = await lookups.port(portId);
+        const bindingHost = bindingHostOf(portId, answered(`port ${portId}`, port.bindings, dryRun));
+        let host = hostByName(bindingHost, source.candidates);
+        if (!host) {
+            const hypervisor = await lookups.hypervisor(bindingHost);
+            host = hostByAddress(bindingHost, answered(`hypervisor ${bindingHost}`, hypervisor.hostIp, dryRun), source.candidates);
+        }
+        return { node: host.name, portId, portName: qvoPortName(portId), bindingHost };
+    } catch (e) {
+        if (e instanceof Unanswered) return undefined;
+        throw e;
+    }
+}
+
+/** The look-ups through the `openstack` provider (`@pulumi/openstack` data sources). */
+export function providerLookups(opts: { parent: pulumi.Resource; provider?: pulumi.ProviderResource }): OpenStackLookups {
+    const invokeOpts: pulumi.InvokeOptions = { parent: opts.parent, ...(opts.provider ? { provider: opts.provider } : {}) };
+    return {
+        instance: (id) => pulumi.runtime.invoke(LOOKUP.instance, { id }, invokeOpts),
+        port: (portId) => pulumi.runtime.invoke(LOOKUP.port, { portId }, invokeOpts),
+        hypervisor: (hostname) => pulumi.runtime.invoke(LOOKUP.hypervisor, { hostname }, invokeOpts),
+    };
 }
 
 /** An Output the engine has not resolved (the SDK has no public constructor for one). */
@@ -111,23 +156,8 @@ function unknownOutput<T>(): pulumi.Output<T> {
     return new OutputImpl(new Set(), Promise.resolve(undefined), Promise.resolve(false), Promise.resolve(false), Promise.resolve(new Set()));
 }
 
-/** Chains the look-ups; a failure rejects the Output with an {@link OpenStackResolutionError}. */
+/** The resolved source as an Output: unknown while a preview's look-ups are unanswered; a failure fails the deployment. */
 export function resolveOpenStackSource(source: OvsOpenStackSourceArgs, opts: { parent: pulumi.Resource }): pulumi.Output<ResolvedSource> {
-    const invokeOpts: pulumi.InvokeOutputOptions = { parent: opts.parent, ...(source.provider ? { provider: source.provider } : {}) };
-    const portId: pulumi.Output<string> = source.instanceId
-        ? lookUp<openstack.compute.GetInstanceV2Result>(LOOKUP.instance, { id: source.instanceId }, invokeOpts, (r) => r.networks !== undefined).apply((instance) =>
-              selectInstancePort(source.instanceId!, instance.networks, source),
-          )
-        : pulumi.output(source.portId!);
-    return portId.apply((id) =>
-        lookUp<openstack.networking.GetPortResult>(LOOKUP.port, { portId: id }, invokeOpts, (r) => r.bindings !== undefined).apply((port) => {
-            const bindingHost = bindingHostOf(id, port.bindings);
-            const resolved = (host: Host): ResolvedSource => ({ node: host.name, portId: id, portName: qvoPortName(id), bindingHost });
-            const named = hostByName(bindingHost, source.candidates);
-            if (named) return pulumi.output(resolved(named));
-            return lookUp<openstack.compute.GetHypervisorV2Result>(LOOKUP.hypervisor, { hostname: bindingHost }, invokeOpts, (r) => r.hostIp !== undefined).apply((hv) =>
-                resolved(hostByAddress(bindingHost, hv.hostIp, source.candidates)),
-            );
-        }),
-    );
+    const traced = traceOpenStackPort(source, providerLookups({ parent: opts.parent, provider: source.provider }), pulumi.runtime.isDryRun());
+    return pulumi.output(traced).apply((r): ResolvedSource | pulumi.Output<ResolvedSource> => r ?? unknownOutput<ResolvedSource>()) as pulumi.Output<ResolvedSource>;
 }

@@ -139,7 +139,7 @@ describe("hostile values reach ovs-vsctl as single, literal words", () => {
     const hostile = ["$(touch pwned)", "`touch pwned`", "a'b\"c", "x;touch pwned", "-- --id=@evil", "*"];
     it.each(hostile)("source port %j", (port) => {
         const step = renderMirrorStep(plan({ ports: [port] }, [port]), "compute-1");
-        const r = runWithStubs(renderStep({ ...step, key: KEY }).create);
+        const r = runWithStubs(renderStep({ ...step, files: undefined, key: KEY }).create);
         try {
             expect(r.status).toBe(0);
             expect(r.out).toContain("HOSTWRIGHT_OUTPUT status=created");
@@ -159,7 +159,7 @@ describe("hostile values reach ovs-vsctl as single, literal words", () => {
     it("a hostile mirror name becomes one quoted OVSDB string", () => {
         const name = `m"1\\'$(id)`;
         const step = renderMirrorStep(planMirror({ host: node, ports: ["p1"], mirrorName: name }, "web", KEY, ["p1"]), "compute-1");
-        const r = runWithStubs(renderStep({ ...step, key: KEY }).create);
+        const r = runWithStubs(renderStep({ ...step, files: undefined, key: KEY }).create);
         try {
             const txn = r.calls.find((c) => c.includes("create") && c.includes("Mirror"))!;
             expect(txn).toContain(`name=${JSON.stringify(name)}`);
