@@ -1,15 +1,15 @@
 /**
- * `npm run lab -- up N | down [PREFIX|--all] | status | demo` (as root).
+ * `npm run lab -- up N | down [PREFIX|--all] | status | demo [STACK]` (as root).
  * `up` leaves the lab running (persistent: only `down` removes it) and prints how to reach it.
  */
 import { downAllLabs, downLab, labPrerequisites, listLabs, openLab, startLab, sweepStaleLabs } from "./lab";
 import { runDemo } from "./demo";
 
-const USAGE = `usage: npm run lab -- up [N] | down [PREFIX | --all] | status | demo
+const USAGE = `usage: npm run lab -- up [N] | down [PREFIX | --all] | status | demo [STACK]
   up N         start N lab hosts (h1..hN) and leave them running
   down PREFIX  remove one lab; without PREFIX: labs whose owner died; --all: every lab
   status       list labs and their hosts
-  demo         bring up hosts, apply the example stack, print what was verified, tear down`;
+  demo [STACK] bring up hosts, apply the stack (default example), print what was verified, tear down`;
 
 async function up(count: number): Promise<void> {
     const names = Array.from({ length: count }, (_, i) => `h${i + 1}`);
@@ -63,7 +63,8 @@ async function main(argv: string[]): Promise<void> {
         case "status":
             return status();
         case "demo":
-            return runDemo();
+            if (!(await runDemo(arg))) process.exitCode = 1;
+            return;
         default:
             console.log(USAGE);
             if (command !== undefined && command !== "help") process.exitCode = 2;

@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { createHash } from "crypto";
+import * as pulumi from "@pulumi/pulumi";
 import { recordProgram, RecordedResource, RecordOptions, Recording, UNKNOWN_PLACEHOLDER } from "../../tools/record";
 import type { Lab } from "./lab";
 import { sshArgv } from "./lab";
@@ -159,6 +160,8 @@ export class Harness {
                 return r && !r.failed ? { stdout: r.stdout, stderr: r.stderr } : undefined;
             },
         });
+        // Let the evaluation's last RPCs (the stack's outputs) reach this recording's mocks, not the next one's.
+        await pulumi.runtime.disconnect();
         const unsupported = recording.resources.filter((r) => r.type.startsWith("command:") && r.type !== REMOTE_COMMAND);
         if (unsupported.length > 0) throw new Error(`the harness runs only ${REMOTE_COMMAND}; the program also declares ${unsupported.map((r) => `${r.type} ${r.name}`).join(", ")}`);
         return recording;
