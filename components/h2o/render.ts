@@ -6,7 +6,7 @@
 import type { Host } from "../../core/host";
 import { serviceCommand } from "../../core/host";
 import { shortHash } from "../../core/hash";
-import { heredocInto, raw, sh } from "../../core/shell";
+import { heredocInto, raw, sh, shq } from "../../core/shell";
 import { ManagedFile, stagedPath, StepSpec } from "../../core/step";
 import type { H2oReverseProxyArgs, PathArgs, TlsIdentityArgs } from "./args";
 import type { CheckResult, Settings, StaplingStatus, TlsPlan } from "./checks";
@@ -171,14 +171,15 @@ case $(openssl version) in
 esac
 echo "hostwright-ocsp: asking $uri" >&2
 openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -noverify -respout "$tmp/resp.der" >&2 || exit 75
-if openssl ocsp -respin "$tmp/resp.der" -issuer "$tmp/issuer.pem" -cert "$cert" ${anchor} > "$tmp/verify.out" 2>&1 \\
+# No -issuer here: openssl would fall back to trusting it (OCSP_TRUSTOTHER) and verify nothing.
+if openssl ocsp -respin "$tmp/resp.der" -verify_other "$tmp/issuer.pem" ${anchor} > "$tmp/verify.out" 2>&1 \\
    && ! grep -q 'Response Verify Failure' "$tmp/verify.out"; then
   sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
   cat "$tmp/resp.der"
   exit 0
 fi
 sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
-echo ${sh`hostwright-ocsp: the response does not verify against ${plan.verification === "ca-file" ? "the CA file" : settings.trustDirectory}; not stapled`} >&2
+echo ${shq(`hostwright-ocsp: the response does not verify against ${plan.verification === "ca-file" ? "the CA file" : settings.trustDirectory}; not stapled`)} >&2
 exit 75
 `;
 }
@@ -271,9 +272,19 @@ export function renderH2o<K>(name: string, args: H2oReverseProxyArgs, checked: C
     const pid = s.pidFile;
     // Outside the state directory: a failed first create removes that before reactivate runs.
     const started = raw(`"$HW_STATE.h2o-started"`);
-    const helpers = `hw_h2o_errlog=${sh`${s.errorLog}`}
-hw_h2o_running() { [ -s ${sh`${pid}`} ] && kill -0 "$(cat ${sh`${pid}`})" 2>/dev/null; }
-hw_h2o_workers() { ps -o pid= --ppid "$(cat ${sh`${pid}`} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }`;
+    const helpers = `hw_h2o_errlog=${shq(s.errorLog)}
+hw_h2o_svc() {
+  # The init script prints without a final newline and the daemon keeps writing to
+  # inherited descriptors: both would garble the step's report lines.
+  hw_svc_log=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-svc.XXXXXX")
+  hw_svc_rc=0
+  "$@" </dev/null >"$hw_svc_log" 2>&1 || hw_svc_rc=$?
+  hw_log "$*: $(tr '\n' ' ' < "$hw_svc_log" | cut -c1-300)"
+  rm -f -- "$hw_svc_log"
+  return "$hw_svc_rc"
+}
+hw_h2o_running() { [ -s ${shq(pid)} ] && kill -0 "$(cat ${shq(pid)})" 2>/dev/null; }
+hw_h2o_workers() { ps -o pid= --ppid "$(cat ${shq(pid)} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }`;
 
     const validate = `${helpers}
 hw_h2o_put() { head -c "$2" > "$1"; }
@@ -354,41 +365,41 @@ if hw_h2o_running; then
   if [ "$HW_CHANGED" -gt 0 ]; then
     hw_h2o_before=$(hw_h2o_workers)
     hw_log "reloading h2o"
-    ${reload}
+    hw_h2o_svc ${reload}
     # The new generation replaces the old workers once it is up.
     for hw_i in $(seq 1 40); do [ "$(hw_h2o_workers)" != "$hw_h2o_before" ] && break; sleep 0.25; done
   fi
 else
   hw_log "starting h2o"
-  ${start}
+  hw_h2o_svc ${start}
   : > ${started}
 fi
 ${waits}
 ${staples}
-hw_output config ${sh`${s.configPath}`}
+hw_output config ${shq(s.configPath)}
 true`;
 
     const reactivate = `${helpers}
 if [ -e ${started} ] && [ ! -e "$HW_STATE/generation" ]; then
-  ${stop} || true
+  hw_h2o_svc ${stop} || true
   rm -f ${started}
 elif hw_h2o_running; then
-  ${reload} || true
+  hw_h2o_svc ${reload} || true
 fi`;
 
     const afterRestore = `${helpers}
 if [ -e ${started} ]; then
   hw_log "stopping h2o (it was not running before hostwright started it)"
-  ${stop} || true
+  hw_h2o_svc ${stop} || true
   rm -f ${started}
 elif hw_h2o_running; then
   hw_log "reloading h2o with the restored configuration"
-  ${reload} || true
+  hw_h2o_svc ${reload} || true
 fi`;
 
     const preflight = `command -v h2o >/dev/null 2>&1 || hw_fail "h2o is not installed on this host (Debian: apt-get install h2o)"
 command -v openssl >/dev/null 2>&1 || hw_fail "openssl is not installed on this host"
-id -u ${sh`${s.user}`} >/dev/null 2>&1 || hw_fail ${sh`h2o user ${s.user} does not exist on this host`}`;
+id -u ${shq(s.user)} >/dev/null 2>&1 || hw_fail ${shq(`h2o user ${s.user} does not exist on this host`)}`;
 
     let trustStep: H2oRender<K>["trustStep"];
     if (trustRoots.size > 0) {
