@@ -122,15 +122,16 @@ export function clientAuthConf(username: string, password: string, peers: string
 }
 
 /** Shell functions the node steps use: daemon-mode detection, service probe, QEMU report. */
-function libvirtFunctions(): string {
+export function libvirtFunctions(): string {
     return `hw_service_exists() {
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then systemctl cat "$1" >/dev/null 2>&1; else [ -x "/etc/init.d/$1" ]; fi
 }
 hw_libvirt_detect() {
-  # sets HW_LIBVIRT_DAEMON (libvirtd|virtproxyd) and HW_LIBVIRT_MODE (legacy|socket)
+  # sets HW_LIBVIRT_DAEMON (libvirtd|virtproxyd) and HW_LIBVIRT_MODE (legacy|socket);
+  # systemd is running when its runtime directory exists (sd_booted), $1 in tests
   HW_LIBVIRT_DAEMON=libvirtd
   HW_LIBVIRT_MODE=legacy
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  if [ -d "\${1:-/run/systemd/system}" ] && command -v systemctl >/dev/null 2>&1; then
     if systemctl cat virtproxyd-tls.socket >/dev/null 2>&1 && { systemctl is-enabled --quiet virtqemud.socket 2>/dev/null || systemctl is-active --quiet virtqemud.service 2>/dev/null; } \\
        && ! systemctl is-enabled --quiet libvirtd.service 2>/dev/null; then
       HW_LIBVIRT_DAEMON=virtproxyd
@@ -167,7 +168,7 @@ hw_qemu_report() {
 }`;
 }
 
-const QEMU_CANDIDATES = ["/usr/libexec/qemu-kvm", "/usr/bin/qemu-kvm", "/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-aarch64", "/usr/bin/qemu-system-ppc64le", "/usr/bin/qemu-system-s390x"];
+export const QEMU_CANDIDATES = ["/usr/libexec/qemu-kvm", "/usr/bin/qemu-kvm", "/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-aarch64", "/usr/bin/qemu-system-ppc64le", "/usr/bin/qemu-system-s390x"];
 
 /** The configuration step of node `index`. */
 export function renderNodeStep(args: LiveMigrationArgs, index: number): RenderedStep {
