@@ -17,3 +17,4 @@ export type { StackSection, StackContext } from "./core/config/sections";
 export { LxdRemoteMesh } from "./components/lxd/component";
 export { OvsPortMirror } from "./components/ovs/component";
 export { LibvirtLiveMigration } from "./components/libvirt/component";
+export { H2oReverseProxy } from "./components/h2o/component";

@@ -6,5 +6,6 @@ import type { StackSection } from "../core/config/sections";
 import { ovsSection } from "./ovs/section";
 import { lxdSection } from "./lxd/section";
 import { libvirtSection } from "./libvirt/section";
+import { h2oSection } from "./h2o/section";
 
-export const sections: StackSection[] = [lxdSection, ovsSection, libvirtSection];
+export const sections: StackSection[] = [lxdSection, ovsSection, libvirtSection, h2oSection];

@@ -54,9 +54,7 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         this.chainOrder = pulumi.output(Object.fromEntries(rendered.listeners.map((v) => [v.name, v.order])));
         this.warnings = report.apply((r) => [...staticWarnings, ...r.warnings]);
         this.checkCommands = pulumi.output(rendered.checkCommands);
-        // Only the outputs known at declaration: the mock recorder re-evaluates the program and
-        // a registration still waiting for a command's stdout would reach the next evaluation's monitor.
-        this.registerOutputs({ configPath: this.configPath, chainOrder: this.chainOrder, checkCommands: this.checkCommands });
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands });
     }
 }
 
