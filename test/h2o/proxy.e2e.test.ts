@@ -89,6 +89,9 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
                     },
                 },
                 { name: "plain", port: 8443, tls: { certificateChain: plain.certPem + inter.certPem, privateKey: "plain-key" } },
+                // The same leaf, verified against a CA file inside the fetcher, and with h2o's own fetch script.
+                { name: "cafile", port: 8444, tls: { certificateChain: leaf.certPem + inter.certPem, privateKey: "www-key", ocsp: { rootCertificate: root.certPem, verification: "ca-file" } } },
+                { name: "stock", port: 8445, tls: { certificateChain: leaf.certPem + inter.certPem, privateKey: "www-key", ocsp: { verification: "h2o-default" } } },
             ],
             virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: `http://backend:${BACKEND_PORT}` }] }],
         };
@@ -156,7 +159,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         if (!res.ok) throw new Error(res.error);
         console.log(`h2o e2e: first apply ${Date.now() - t0} ms, ${res.operations.length} command(s)`);
         const out = (res.outputs.h2o as any).front;
-        expect(out.stapling).toEqual({ https: "good", plain: "not applicable" });
+        expect(out.stapling).toEqual({ https: "good", plain: "not applicable", cafile: "good", stock: "good" });
         expect(out.chainOrder.https).toEqual(["CN=www.example.test (given as #2)", "CN=Hostwright Lab Intermediate (given as #1)"]);
         expect(out.configPath).toBe("/etc/h2o/h2o.conf");
 
@@ -172,6 +175,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         // The staple as a client sees it, and the served chain: leaf first.
         expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
         expect(await statusOf(8443, "plain.example.test")).toContain("OCSP response: no response sent");
+        for (const port of [8444, 8445]) expect(await statusOf(port, "www.example.test")).toContain("Cert Status: good");
         const shown = await lab.runOnSwitch(["bash", "-c", `openssl s_client -connect ${web.address}:443 -servername www.example.test -showcerts </dev/null 2>/dev/null`]);
         const served = shown.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!.map((pem) => new X509Certificate(pem).subject);
         expect(served).toEqual(["CN=www.example.test", "CN=Hostwright Lab Intermediate"]);
