@@ -12,9 +12,9 @@ import {
     MatrixCell,
     migrationMatrix,
     moveCommand,
-    renderAddress,
     renderProbe,
     renderRemotes,
+    renderServe,
     renderTrust,
     SourceIdentity,
     TargetIdentity,
@@ -22,11 +22,12 @@ import {
 } from "./render";
 
 /**
- * What a step printed. Unknown until the step has run: a step that consumes it
- * waits (in a preview, and in an evaluation made before the step ran).
+ * What a step printed. Unknown until the step has run (every step prints at least
+ * its description), so a step that consumes it waits: in a preview, and in an
+ * evaluation made before the step ran.
  */
 function reportOf(command: remote.Command): pulumi.Output<StepReport> {
-    return command.stdout.apply((out) => (out === undefined ? (pulumi.unknown as unknown as StepReport) : parseStepReport(out)));
+    return command.stdout.apply((out) => (out ? parseStepReport(out) : (pulumi.unknown as unknown as StepReport)));
 }
 
 /**
@@ -61,34 +62,45 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
         const facts = pulumi.all(probes.map(reportOf)).apply((reports) => reports.map((r, i) => factsFromProbe(members[i].name, r.values)));
         const verdict = facts.apply((f) => decidePreflight(f, members, mesh.migration));
 
-        const addresses = members.map((m) =>
-            remoteStep(stepName(m.name, "address"), { host: m.host, step: verdict.apply((v) => renderAddress(mesh, m, v)), dependsOn: probes }, { parent: this }),
-        );
-        const identities = pulumi.all(addresses.map(reportOf)).apply((reports) =>
-            reports.map((r, i): SourceIdentity => {
-                const id = identityFromReport(members[i].name, r.values);
-                if (!id) throw new Error(`LxdRemoteMesh ${name}: the address step on ${members[i].name} reported no client certificate`);
-                return id;
-            }),
-        );
-
         const tokenMode = mesh.trust === "token";
-        const trusts = members.map((t) =>
+        const serves = members.map((m) =>
             remoteStep(
-                stepName(t.name, "trust"),
-                { host: t.host, step: identities.apply((ids) => renderTrust(mesh, t, ids)), dependsOn: addresses, secretOutput: tokenMode },
+                stepName(m.name, "serve"),
+                {
+                    host: m.host,
+                    step: pulumi.all([verdict, facts]).apply(([v, f]) => renderServe(mesh, m, v, f.map((x) => ({ name: x.name, fingerprint: x.clientFingerprint })))),
+                    dependsOn: probes,
+                    secretOutput: tokenMode,
+                },
                 { parent: this },
             ),
         );
+        const serveReports = pulumi.all(serves.map(reportOf));
         // tokens[target][source]; secret whatever the engine does with the stdout.
-        const tokens = pulumi.secret(pulumi.all(trusts.map(reportOf)).apply((reports) => reports.map((r) => (tokenMode ? tokensFromReport(r.values) : {}))));
+        const tokenLists = serveReports.apply((reports) => reports.map((r) => (tokenMode ? tokensFromReport(r.values) : {})));
+        const tokens = tokenMode ? pulumi.secret(tokenLists) : tokenLists;
+
+        // Certificate mode: one more step, each target trusting the sources' client certificates.
+        const trusts = tokenMode
+            ? []
+            : members.map((t) => {
+                  const identities = serveReports.apply((reports) =>
+                      reports.map((r, i): SourceIdentity => {
+                          const id = identityFromReport(members[i].name, r.values);
+                          if (!id) throw new Error(`LxdRemoteMesh ${name}: the serve step on ${members[i].name} reported no client certificate`);
+                          return id;
+                      }),
+                  );
+                  return remoteStep(stepName(t.name, "trust"), { host: t.host, step: identities.apply((ids) => renderTrust(mesh, t, ids)), dependsOn: serves }, { parent: this });
+              });
+        const trustDone = tokenMode ? pulumi.output([]) : pulumi.all(trusts.map(reportOf));
 
         const remotes = members.map((s) =>
             remoteStep(
                 stepName(s.name, "remotes"),
                 {
                     host: s.host,
-                    step: pulumi.all([facts, tokens]).apply(([f, tok]) =>
+                    step: pulumi.all([facts, tokens, trustDone]).apply(([f, tok]) =>
                         renderRemotes(
                             mesh,
                             s,
@@ -99,7 +111,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                             }),
                         ),
                     ),
-                    dependsOn: [...addresses, ...trusts],
+                    dependsOn: [...serves, ...trusts],
                 },
                 { parent: this },
             ),

@@ -97,6 +97,8 @@ export interface HostFacts {
     criu: CriuStatus;
     /** The client certificate exists in the client config directory. */
     clientCertificate: boolean;
+    /** Its fingerprint, when it exists (a token is issued only to a source its target does not trust yet). */
+    clientFingerprint?: string;
     /** openssl is installed (needed to create a missing client certificate). */
     openssl: boolean;
     /** Connect results towards each peer's API address, by peer name. */
@@ -270,6 +272,7 @@ export function factsFromProbe(name: string, values: Record<string, string>): Ho
         }),
         criu: parseCriuCheck(decode(values["probe.criu"]), Number(values["probe.criu_rc"] ?? "127")),
         clientCertificate: values["probe.client_certificate"] === "yes",
+        clientFingerprint: /^[0-9a-f]{64}$/.test(values["probe.client_fingerprint"] ?? "") ? values["probe.client_fingerprint"] : undefined,
         openssl: values["probe.openssl"] === "yes",
         connect,
     };

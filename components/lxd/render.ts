@@ -3,15 +3,18 @@
  * and LXD_CONF set, every value quoted by core/shell):
  *
  *   probe    read-only facts for the pre-flight (versions, netlink_diag, CRIU, peer connects)
- *   address  core.https_address (before any token: tokens embed it), client certificate,
- *            netlink_diag for stateful mode; refuses to run when the group pre-flight failed
- *   trust    on each target: trust every source's client certificate, by a token the
- *            source consumes (default) or directly
+ *   serve    refuses to run when the group pre-flight failed; core.https_address (before
+ *            any token: tokens embed it); netlink_diag for stateful mode; then, in token
+ *            mode, one trust token per source (secret output), in certificate mode the
+ *            host's client certificate
+ *   trust    certificate mode only: each target trusts every source's client certificate
  *   remotes  on each source: every member, itself included, as a remote named by its
- *            inventory name, server certificate pinned; then every link verified
+ *            inventory name, server certificate pinned, token consumed from stdin; then
+ *            every link verified
  *
  * Runtime objects a step added are recorded in `$HW_STATE.owned` so that undo
- * removes exactly those.
+ * removes exactly those. A trust entry made by consuming a token belongs to the
+ * source's remotes step, which removes it over the API before its remote.
  */
 import { raw, sh, shq } from "../../core/shell";
 import type { StepSpec } from "../../core/step";
@@ -73,30 +76,54 @@ hw_output probe.persist "$( (grep -Hsx 'netlink_diag' /etc/modules /etc/modules-
 if command -v criu >/dev/null 2>&1; then hw_rc=0; hw_out=$(criu check 2>&1) || hw_rc=$?; else hw_rc=127; hw_out="criu: not found"; fi
 hw_output probe.criu_rc "$hw_rc"
 hw_output probe.criu "$(printf '%s' "$hw_out" | hw_b64)"
-if [ -s "$LXD_CONF/client.crt" ]; then hw_output probe.client_certificate yes; else hw_output probe.client_certificate no; fi
+if [ -s "$LXD_CONF/client.crt" ]; then
+  hw_output probe.client_certificate yes
+  hw_output probe.client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"
+else
+  hw_output probe.client_certificate no
+fi
 if command -v openssl >/dev/null 2>&1; then hw_output probe.openssl yes; else hw_output probe.openssl no; fi
 ${connects}`,
     };
 }
 
-export function renderAddress(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">): StepBody {
+/** What a target's serve step knows about a source before issuing it a token: its client certificate, if it has one yet. */
+export interface SourceFingerprint {
+    name: string;
+    /** From the source's probe; undefined when it has no client certificate yet (then it is trusted nowhere). */
+    fingerprint?: string;
+}
+
+/**
+ * The first changing step on each host: refuses to run when the group pre-flight
+ * failed; sets core.https_address (before any token: tokens embed it); in token
+ * mode issues one trust token per source that is not trusted yet (printed for the
+ * source's remotes step, so the step's output is secret); in certificate mode
+ * makes sure the host has a client certificate and prints it (public).
+ */
+export function renderServe(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">, sources: SourceFingerprint[]): StepBody {
     const want = member.listenAddress;
     const stateful = mesh.migration === "stateful";
     const blocked = verdict.errors.length > 0;
-    return {
-        description: `LXD mesh: API address ${want} and client certificate on ${member.name}`,
-        // The group decision is made before this first changing step on every host.
-        preflight: blocked ? sh`hw_fail ${`the LXD mesh pre-flight failed, nothing was changed:\n- ${verdict.errors.join("\n- ")}`}` : undefined,
-        files: stateful ? [{ path: MODULES_LOAD_FILE, content: "netlink_diag\n" }] : undefined,
-        activate: `${env(mesh)}
-${OWNED}
-hw_cur=$(lxc config get core.https_address)
-[ -e "$HW_OWN/https_address.orig" ] || printf '%s' "$hw_cur" > "$HW_OWN/https_address.orig"
-if [ "$hw_cur" != ${shq(want)} ]; then
-  lxc config set core.https_address ${shq(want)}
-  hw_log "core.https_address: \${hw_cur:-unset} -> "${shq(want)}
-fi
-if [ ! -s "$LXD_CONF/client.crt" ]; then
+    const issueTokens = sources
+        .map((src) => {
+            const name = trustName(src.name);
+            const issue = sh`  lxc config trust revoke-token ${name} >/dev/null 2>&1 || true
+  : > "$HW_OWN/tokens/"${name}
+  hw_token=$(lxc config trust add --name ${name} --quiet)
+  hw_output ${`token.${src.name}`} "$hw_token"
+  hw_log ${`issued a trust token for ${src.name}`}`;
+            return src.fingerprint
+                ? sh`if hw_trusted ${src.fingerprint}; then
+  hw_log ${`${src.name} is trusted already; no token`}
+else
+${raw(issue)}
+fi`
+                : issue.replace(/^  /gm, "");
+        })
+        .join("\n");
+    const tokenNames = sources.map((src) => trustName(src.name));
+    const clientCertificate = `if [ ! -s "$LXD_CONF/client.crt" ]; then
   mkdir -p "$LXD_CONF"
   ( umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -sha384 -nodes -days 3650 \\
       -subj "/O=linuxcontainers.org/CN=root@$(hostname)" -keyout "$LXD_CONF/client.key" -out "$LXD_CONF/client.crt" >/dev/null 2>&1 ) \\
@@ -105,17 +132,44 @@ if [ ! -s "$LXD_CONF/client.crt" ]; then
   hw_log "created the lxc client certificate in $LXD_CONF"
 fi
 hw_output client_certificate "$(base64 -w0 < "$LXD_CONF/client.crt")"
-hw_output client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"${
+hw_output client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"`;
+    const revokeTokens = `for hw_f in "$HW_OWN/tokens"/*; do
+  [ -e "$hw_f" ] || continue
+  case " $HW_WANTED " in *" $(basename "$hw_f") "*) continue ;; esac
+  lxc config trust revoke-token "$(basename "$hw_f")" >/dev/null 2>&1 || true
+  rm -f "$hw_f"
+done`;
+    return {
+        description: `LXD mesh: API address ${want}${mesh.trust === "token" ? " and trust tokens" : " and client certificate"} on ${member.name}`,
+        // The group decision is made before this first changing step on every host.
+        preflight: blocked ? sh`hw_fail ${`the LXD mesh pre-flight failed, nothing was changed:\n- ${verdict.errors.join("\n- ")}`}` : undefined,
+        files: stateful ? [{ path: MODULES_LOAD_FILE, content: "netlink_diag\n" }] : undefined,
+        activate: `${env(mesh)}
+${OWNED}
+mkdir -p "$HW_OWN/tokens"
+hw_cur=$(lxc config get core.https_address)
+[ -e "$HW_OWN/https_address.orig" ] || printf '%s' "$hw_cur" > "$HW_OWN/https_address.orig"
+if [ "$hw_cur" != ${shq(want)} ]; then
+  lxc config set core.https_address ${shq(want)}
+  hw_log "core.https_address: \${hw_cur:-unset} -> "${shq(want)}
+fi${
             stateful
                 ? `
 if [ -r /proc/modules ] && ! grep -q '^netlink_diag ' /proc/modules && ! grep -qs '/netlink_diag.ko' "/lib/modules/$(uname -r)/modules.builtin"; then
   modprobe netlink_diag || hw_fail "cannot load the netlink_diag kernel module"
 fi`
                 : ""
-        }`,
-        // Put the address back only when it is still the one this step set.
+        }
+hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+# tokens of sources that left the mesh
+HW_WANTED=${shq(tokenNames.join(" "))}
+${revokeTokens}
+${mesh.trust === "token" ? issueTokens : clientCertificate}`,
+        // Unused tokens go; the address is put back only when it is still the one this step set.
         undo: `${env(mesh)}
 ${OWNED}
+HW_WANTED=""
+${revokeTokens}
 if [ -e "$HW_OWN/https_address.orig" ]; then
   hw_orig=$(cat "$HW_OWN/https_address.orig")
   hw_cur=$(lxc config get core.https_address 2>/dev/null || echo '?')
@@ -128,7 +182,7 @@ ${FORGET_OWNED}`,
     };
 }
 
-/** A source's client identity, as its address step reported it. */
+/** A source's client identity, as its serve step reported it (certificate mode). */
 export interface SourceIdentity {
     name: string;
     /** Client certificate, PEM (public). */
@@ -137,39 +191,30 @@ export interface SourceIdentity {
     fingerprint: string;
 }
 
+/** Certificate mode: the target trusts each source's client certificate (from the source's serve step). */
 export function renderTrust(mesh: ResolvedMesh, target: ResolvedMember, sources: SourceIdentity[]): StepBody {
     const perSource = sources
-        .map((s) => {
-            const name = trustName(s.name);
-            const add =
-                mesh.trust === "token"
-                    ? // Recorded before the token exists, so undo also covers a token that was never used.
-                      sh`  printf '%s' ${name} > "$HW_OWN/"${s.fingerprint}
-  lxc config trust revoke-token ${name} >/dev/null 2>&1 || true
-  hw_token=$(lxc config trust add --name ${name} --quiet)
-  hw_output ${`token.${s.name}`} "$hw_token"
-  hw_log "issued a trust token for ${s.name}"`
-                    : sh`  hw_cert=$(mktemp)
-  printf '%s' ${s.certificate} > "$hw_cert"
+        .map((src) => {
+            const name = trustName(src.name);
+            return sh`if hw_trusted ${src.fingerprint}; then
+  [ -e "$HW_OWN/"${src.fingerprint} ] || hw_log ${`${src.name}: client certificate already trusted; left alone`}
+else
+  hw_cert=$(mktemp)
+  printf '%s' ${src.certificate} > "$hw_cert"
   lxc config trust add "$hw_cert" --name ${name}
   rm -f "$hw_cert"
-  printf '%s' ${name} > "$HW_OWN/"${s.fingerprint}
-  hw_log "trusted the client certificate of ${s.name}"`;
-            return sh`if hw_trusted ${s.fingerprint}; then
-  [ -e "$HW_OWN/"${s.fingerprint} ] || hw_log ${`${s.name}: client certificate already trusted; left alone`}
-else
-${raw(add)}
+  : > "$HW_OWN/"${src.fingerprint}
+  hw_log ${`trusted the client certificate of ${src.name}`}
 fi`;
         })
         .join("\n");
-    const wanted = sources.map((s) => s.fingerprint);
+    const wanted = sources.map((src) => src.fingerprint);
     const untrust = `hw_untrust() {
-  lxc config trust revoke-token "$(cat "$HW_OWN/$1")" >/dev/null 2>&1 || true
   if hw_trusted "$1"; then lxc config trust remove "$1"; hw_log "removed trust entry $1"; fi
   rm -f "$HW_OWN/$1"
 }`;
     return {
-        description: `LXD mesh: trust the ${mesh.trust === "token" ? "token-holding" : "certificates of the"} members on ${target.name}`,
+        description: `LXD mesh: trust the client certificates of the members on ${target.name}`,
         activate: `${env(mesh)}
 ${OWNED}
 hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
@@ -216,9 +261,11 @@ else
     lxc remote remove ${t.name}
   fi
   printf '%s' ${t.certificate} > "$LXD_CONF/servercerts/"${`${t.name}.crt`}
-  if printf '%s\\n' ${t.token ?? ""} | lxc remote add ${t.name} ${t.url} --auth-type tls --project ${mesh.project} >/dev/null 2>"$HW_OWN/add.err"; then
+  if printf '%s\\n' ${t.token ?? ""} | lxc remote add ${t.name} ${t.url} --auth-type tls --project ${mesh.project} >"$HW_OWN/add.out" 2>"$HW_OWN/add.err"; then
     printf '%s' ${t.url} > "$HW_OWN/remotes/"${t.name}
     hw_log ${`added remote ${t.name} -> ${t.url}`}
+    # A consumed token made a trust entry on the target: ours to remove later.
+    if grep -q 'now trusted' "$HW_OWN/add.out"; then hw_fingerprint "$LXD_CONF/client.crt" > "$HW_OWN/trust/"${t.name}; fi
   else
     rm -f "$LXD_CONF/servercerts/"${`${t.name}.crt`}
     hw_warn ${`cannot add remote ${t.name}: `}"$(tail -n1 "$HW_OWN/add.err")"
@@ -237,7 +284,14 @@ fi`,
         )
         .join("\n");
     const names = targets.map((t) => t.name);
+    // Our trust entry on the target goes first, over the remote itself, while the target still answers.
     const removeOurs = `hw_remove_ours() {
+  if [ -e "$HW_OWN/trust/$1" ]; then
+    if lxc query "$1:/1.0/certificates/$(cat "$HW_OWN/trust/$1")" >/dev/null 2>&1; then
+      lxc config trust remove "$1:$(cat "$HW_OWN/trust/$1")" || hw_warn "cannot remove the trust entry of this host on $1"
+    fi
+    rm -f "$HW_OWN/trust/$1"
+  fi
   if [ "$(hw_remote_field "$1" addr)" = "$(cat "$HW_OWN/remotes/$1")" ]; then lxc remote remove "$1" && hw_log "removed remote $1"; fi
   rm -f "$HW_OWN/remotes/$1"
 }`;
@@ -248,7 +302,7 @@ fi`,
         description: `LXD mesh: remotes ${names.join(", ")} on ${source.name}`,
         activate: `${env(mesh)}
 ${OWNED}
-mkdir -p "$HW_OWN/remotes" "$LXD_CONF/servercerts"
+mkdir -p "$HW_OWN/remotes" "$HW_OWN/trust" "$LXD_CONF/servercerts"
 ${fieldReader}
 hw_trusted_remote() { lxc query "$1:/1.0" 2>/dev/null | grep -q '"auth": "trusted"'; }
 ${removeOurs}

@@ -35,21 +35,23 @@ function probeOut(version: string): string {
 }
 
 /** What each step "printed", for the steps that have "run". */
-function state(upTo: "probe" | "address" | "trust" | "remotes", versions: Record<string, string> = {}) {
-    const order = ["probe", "address", "trust", "remotes"];
+function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<string, string> = {}, trust: "token" | "certificate" = "token") {
+    const order = ["probe", "serve", "trust", "remotes"];
     return (_type: string, name: string) => {
         const m = /^mesh-(h\d)-(\w+)$/.exec(name);
         if (!m || order.indexOf(m[2]) > order.indexOf(upTo)) return undefined;
         const [, h, step] = m;
-        const stdout =
+        const lines =
             step === "probe"
                 ? probeOut(versions[h] ?? "5.0.2")
-                : step === "address"
-                  ? `HOSTWRIGHT_OUTPUT client_certificate=${b64(CLIENT_CERT)}\nHOSTWRIGHT_OUTPUT client_fingerprint=${h.slice(1).repeat(64)}`
+                : step === "serve"
+                  ? trust === "token"
+                      ? NAMES.map((s) => `HOSTWRIGHT_OUTPUT token.${s}=${TOKEN(h, s)}`).join("\n")
+                      : `HOSTWRIGHT_OUTPUT client_certificate=${b64(CLIENT_CERT)}\nHOSTWRIGHT_OUTPUT client_fingerprint=${h.slice(1).repeat(64)}`
                   : step === "trust"
-                    ? NAMES.map((s) => `HOSTWRIGHT_OUTPUT token.${s}=${TOKEN(h, s)}`).join("\n")
+                    ? ""
                     : NAMES.map((t) => `HOSTWRIGHT_OUTPUT link.${t}=ok`).join("\n");
-        return { stdout, stderr: "" };
+        return { stdout: `hostwright[${name}]: ${step}\n${lines}`, stderr: "" };
     };
 }
 
@@ -59,24 +61,23 @@ const program = (a: LxdRemoteMeshArgs = args()) => () => {
 };
 
 describe("LxdRemoteMesh under Pulumi mocks", () => {
-    it("declares probe, address, trust and remotes per host, ordered across hosts, with later steps waiting for earlier output", async () => {
+    it("declares probe, serve and remotes per host, ordered across hosts, with later steps waiting for earlier output", async () => {
         const rec = await recordProgram(program());
-        expect(rec.commands.map((c) => c.name)).toEqual(["probe", "address", "trust", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
+        expect(rec.commands.map((c) => c.name)).toEqual(["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
         const byName = new Map(rec.commands.map((c) => [c.name, c]));
         const urns = (step: string) => NAMES.map((n) => byName.get(`mesh-${n}-${step}`)!.urn);
-        expect(byName.get("mesh-h2-address")!.dependsOn).toEqual(expect.arrayContaining(urns("probe")));
-        expect(byName.get("mesh-h2-trust")!.dependsOn).toEqual(expect.arrayContaining(urns("address")));
-        expect(byName.get("mesh-h2-remotes")!.dependsOn).toEqual(expect.arrayContaining(urns("trust")));
+        expect(byName.get("mesh-h2-serve")!.dependsOn).toEqual(expect.arrayContaining(urns("probe")));
+        expect(byName.get("mesh-h2-remotes")!.dependsOn).toEqual(expect.arrayContaining(urns("serve")));
         expect(byName.get("mesh-h1-probe")!.inputs.stdin).toContain("LXD_CONF=/root/.config/lxc");
-        for (const step of ["address", "trust", "remotes"]) expect(byName.get(`mesh-h1-${step}`)!.inputs.stdin ?? UNKNOWN_PLACEHOLDER).toBe(UNKNOWN_PLACEHOLDER);
-        expect(byName.get("mesh-h1-trust")!.inputs.logging).toBe("none");
+        for (const step of ["serve", "remotes"]) expect(byName.get(`mesh-h1-${step}`)!.inputs.stdin ?? UNKNOWN_PLACEHOLDER).toBe(UNKNOWN_PLACEHOLDER);
+        expect(byName.get("mesh-h1-serve")!.inputs.logging).toBe("none");
         expect(rec.outputs.moves).toMatchObject({ "h1->h2": "LXD_CONF=/root/.config/lxc lxc move h1:CONTAINER h2: --stateless" });
     });
 
     it("blocks every host's first change when the LXD versions differ, naming hosts and versions", async () => {
         const rec = await recordProgram(program(), { preview: false, commandState: state("probe", { h2: "5.0.3" }) });
         for (const n of NAMES) {
-            const stdin: string = rec.commands.find((c) => c.name === `mesh-${n}-address`)!.inputs.stdin;
+            const stdin: string = rec.commands.find((c) => c.name === `mesh-${n}-serve`)!.inputs.stdin;
             expect(stdin).toContain("hw_fail 'the LXD mesh pre-flight failed, nothing was changed:");
             expect(stdin).toContain("5.0.2 on h1, h3; 5.0.3 on h2");
             expect(stdin).toContain("Bad key: volatile.idmap.base");
@@ -93,7 +94,7 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(remotes.inputs.stdin).not.toContain(TOKEN("h1", "h3"));
         // the undo script is a command line: never a token in it
         for (const c of rec.commands) expect(String(c.inputs.delete)).not.toMatch(/eyJ/);
-        expect(rec.commands.find((c) => c.name === "mesh-h1-address")!.inputs.stdin).not.toContain("hw_fail 'the LXD mesh");
+        expect(rec.commands.find((c) => c.name === "mesh-h1-serve")!.inputs.stdin).not.toContain("hw_fail 'the LXD mesh");
         const matrix = rec.outputs.matrix as any;
         expect(matrix.h1.h2).toEqual({ connected: true, stateless: true, stateful: false });
         expect(matrix.h3.h3.connected).toBe(true);
@@ -101,9 +102,10 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(rec.outputs.warnings).toEqual([expect.stringMatching(/stateful \(live\) moves are not ready on h1, h2, h3/)]);
     });
 
-    it("certificate trust prints nothing secret and sends no token", async () => {
-        const rec = await recordProgram(program(args({ trust: "certificate" })), { preview: false, commandState: state("remotes") });
-        expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.logging).toBeUndefined();
+    it("certificate trust adds a trust step, prints nothing secret and sends no token", async () => {
+        const rec = await recordProgram(program(args({ trust: "certificate" })), { preview: false, commandState: state("remotes", {}, "certificate") });
+        expect(rec.commands.map((c) => c.name)).toEqual(["probe", "serve", "trust", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
+        expect(rec.commands.find((c) => c.name === "mesh-h1-serve")!.inputs.logging).toBeUndefined();
         expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.stdin).toContain("lxc config trust add \"$hw_cert\" --name hostwright-h2");
         expect(rec.commands.find((c) => c.name === "mesh-h1-remotes")!.inputs.stdin).not.toContain("eyJ");
     });

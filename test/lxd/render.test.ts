@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { renderStep, parseStepReport, STATE_ROOT, StepSpec } from "../../core/step";
 import { resolveMesh, ResolvedMesh } from "../../components/lxd/args";
 import { factsFromProbe, decidePreflight } from "../../components/lxd/preflight";
-import { identityFromReport, moveCommand, renderAddress, renderProbe, renderRemotes, renderTrust, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
+import { moveCommand, renderProbe, renderRemotes, renderServe, renderTrust, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
 
 const FIXTURES = join(__dirname, "../../components/lxd/fixtures");
 const QUERY = JSON.parse(readFileSync(join(FIXTURES, "lxc-query-1.0.json"), "utf8"));
@@ -48,21 +48,16 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(facts.clientCertificate).toBe(false);
     });
 
-    it("address: refuses to change anything when the group pre-flight failed", () => {
+    it("serve: refuses to change anything when the group pre-flight failed", () => {
         const verdict = { errors: ["LXD server versions differ: 5.0.2 on h1; 5.0.3 on h2. ... \"Bad key: volatile.idmap.base\" ..."] };
-        expect(() => run(renderAddress(mesh, mesh.members[0], verdict))).toThrow(/pre-flight failed, nothing was changed:\n- LXD server versions differ: 5\.0\.2 on h1; 5\.0\.3 on h2/);
+        expect(() => run(renderServe(mesh, mesh.members[0], verdict, []))).toThrow(/pre-flight failed, nothing was changed:\n- LXD server versions differ: 5\.0\.2 on h1; 5\.0\.3 on h2/);
         expect(existsSync(`${root}/lxc.log`)).toBe(false);
     });
 
-    it("address, trust (token) and remotes: the whole flow on one host, token only on stdin, then undone", () => {
-        const address = renderAddress(mesh, mesh.members[0], { errors: [] });
-        const id = identityFromReport("h1", parseStepReport(run(address)).values)!;
+    it("serve (token) and remotes: the whole flow on one host, token only on stdin, trust removed on undo", () => {
+        const serve = renderServe(mesh, mesh.members[0], { errors: [] }, [{ name: "h1" }, { name: "h2", fingerprint: "ab".repeat(32) }]);
+        const tokens = tokensFromReport(parseStepReport(run(serve)).values);
         expect(readFileSync(`${root}/lxd/https_address`, "utf8")).toBe("198.18.0.10:8443");
-        expect(id.fingerprint).toMatch(/^[0-9a-f]{64}$/);
-        expect(existsSync(`${root}/${HOSTILE}/client.key`)).toBe(true);
-
-        const trust = renderTrust(mesh, mesh.members[0], [id, { ...id, name: "h2", fingerprint: "ab".repeat(32) }]);
-        const tokens = tokensFromReport(parseStepReport(run(trust)).values);
         expect(Object.keys(tokens)).toEqual(["h1", "h2"]);
 
         const targets: TargetIdentity[] = mesh.members.map((t) => ({ name: t.name, url: t.url, certificate: SERVER_CERT, fingerprint: SERVER_FP, token: `${tokens.h1}FROM${t.name}` }));
@@ -73,16 +68,25 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(log()).not.toContain("FROMh");
         expect(readFileSync(`${root}/${HOSTILE}/servercerts/h2.crt`, "utf8")).toBe(SERVER_CERT);
         expect(readFileSync(`${root}/lxd/remotes`, "utf8")).toBe("h1 https://198.18.0.10:8443 default\nh2 https://198.18.0.11:8443 default\n");
+        expect(readFileSync(`${root}/lxd/trust-remote`, "utf8").split("\n").filter(Boolean)).toHaveLength(2);
 
         // Unchanged: left alone. The undo scripts carry no token (they go on a command line).
-        const again = run(remotes);
-        expect(again).toContain("remote h2 is right; left alone");
+        expect(run(remotes)).toContain("remote h2 is right; left alone");
         expect(renderStep({ ...remotes, key: "t" }).delete).not.toContain("FROMh");
 
         run(remotes, "delete");
         expect(readFileSync(`${root}/lxd/remotes`, "utf8")).toBe("");
-        run(address, "delete");
+        expect(readFileSync(`${root}/lxd/trust-remote`, "utf8")).toBe("");
+        run(serve, "delete");
         expect(existsSync(`${root}/lxd/https_address`)).toBe(false);
+    });
+
+    it("serve (certificate): creates and prints the client certificate, issues no token", () => {
+        const out = parseStepReport(run(renderServe({ ...mesh, trust: "certificate" }, mesh.members[0], { errors: [] }, [{ name: "h1" }])));
+        expect(Buffer.from(out.values.client_certificate, "base64").toString()).toContain("-----BEGIN CERTIFICATE-----");
+        expect(out.values.client_fingerprint).toMatch(/^[0-9a-f]{64}$/);
+        expect(Object.keys(out.values).filter((k) => k.startsWith("token."))).toEqual([]);
+        expect(existsSync(`${root}/${HOSTILE}/client.key`)).toBe(true);
     });
 
     it("remotes: a remote the user pointed elsewhere is corrected with a warning", () => {
@@ -104,7 +108,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
     });
 
     it("stateful mode installs the netlink_diag persistence file", () => {
-        const spec = renderAddress({ ...mesh, migration: "stateful" }, mesh.members[0], { errors: [] });
+        const spec = renderServe({ ...mesh, migration: "stateful" }, mesh.members[0], { errors: [] }, []);
         expect(spec.files).toEqual([{ path: "/etc/modules-load.d/hostwright-lxd-netlink-diag.conf", content: "netlink_diag\n" }]);
         expect(spec.activate).toContain("modprobe netlink_diag");
     });
