@@ -79,6 +79,8 @@ export interface LabRecord {
     owner: { pid: number; start: string } | null;
     created: string;
     hosts: Array<{ name: string; address: string; initPid: number }>;
+    /** /proc/PID/cgroup of the process that started the lab: the hosts start in these cgroups. */
+    cgroups: string;
 }
 
 /** Checks what the lab needs on this machine; the reason names what is missing. */
@@ -132,7 +134,7 @@ export async function startLab(opts: { hosts: string[]; prefix?: string; persist
     const dir = path.join(LAB_ROOT, prefix);
     if (fs.existsSync(dir)) throw new Error(`a lab with prefix ${prefix} already exists (${dir})`);
 
-    const record: LabRecord = { prefix, owner: opts.persistent ? null : { pid: process.pid, start: processStart(process.pid) ?? "" }, created: new Date().toISOString(), hosts: [] };
+    const record: LabRecord = { prefix, owner: opts.persistent ? null : { pid: process.pid, start: processStart(process.pid) ?? "" }, created: new Date().toISOString(), hosts: [], cgroups: fs.readFileSync("/proc/self/cgroup", "utf8") };
     try {
         await mountLabDir(dir);
         writeRecord(dir, record);
@@ -375,8 +377,10 @@ export async function downLab(prefix: string): Promise<void> {
     const dir = path.join(LAB_ROOT, prefix);
     const namespaces = labNetNamespaces(dir);
     const pids = processesOf(dir, namespaces);
+    const cgroups = labCgroups(pids, readRecord(dir)?.cgroups ?? fs.readFileSync("/proc/self/cgroup", "utf8"));
     for (const pid of pids) killPid(pid);
     await waitFor(() => pids.every((p) => !isRunning(p)), 10_000, `processes of lab ${prefix} to exit`).catch(() => undefined);
+    removeCgroups(cgroups);
     await unmountTree(dir);
     if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -469,18 +473,35 @@ function initProcesses(dir: string): number[] {
     });
 }
 
-/** Every process of the lab: its inits and anything living in one of its network namespaces. */
+/**
+ * Every process of the lab: its inits, their descendants (also those in nested
+ * namespaces, such as containers), and anything else living in one of its network namespaces.
+ */
 function processesOf(dir: string, namespaces: Set<string>): number[] {
-    const inits = new Set(initProcesses(dir));
-    return allPids().filter((pid) => {
-        if (pid === process.pid) return false;
-        if (inits.has(pid)) return true;
-        try {
-            return namespaces.has(fs.readlinkSync(`/proc/${pid}/ns/net`));
-        } catch {
-            return false;
+    const pids = allPids();
+    const lab = new Set(initProcesses(dir));
+    const children = new Map<number, number[]>();
+    for (const pid of pids) {
+        const parent = parentOf(pid);
+        if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), pid]);
+    }
+    const queue = [...lab];
+    while (queue.length > 0) {
+        for (const c of children.get(queue.pop()!) ?? []) {
+            if (lab.has(c)) continue;
+            lab.add(c);
+            queue.push(c);
         }
-    });
+    }
+    for (const pid of pids) {
+        try {
+            if (namespaces.has(fs.readlinkSync(`/proc/${pid}/ns/net`))) lab.add(pid);
+        } catch {
+            // exited meanwhile
+        }
+    }
+    lab.delete(process.pid);
+    return [...lab];
 }
 
 function allPids(): number[] {
@@ -503,6 +524,82 @@ function killPid(pid: number): void {
     } catch {
         // gone already
     }
+}
+
+/**
+ * Cgroup directories (machine paths) that the lab's processes were moved into, such
+ * as LXD's `lxc.payload.NAME` (the machine's cgroup hierarchies are shared with the
+ * hosts): every cgroup a lab process is in that is neither the one the lab started
+ * in nor above it. Containers killed with their host leave these behind.
+ */
+function labCgroups(pids: number[], baseline: string): string[] {
+    const start = parseCgroups(baseline);
+    const mounts = cgroupMounts();
+    const found = new Set<string>();
+    for (const pid of pids) {
+        let own: Map<string, string>;
+        try {
+            own = parseCgroups(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+        } catch {
+            continue;
+        }
+        for (const [controllers, cgPath] of own) {
+            const base = start.get(controllers) ?? "/";
+            const mount = mounts.get(controllers);
+            if (!mount || cgPath === base || `${base}/`.startsWith(cgPath === "/" ? "/" : `${cgPath}/`)) continue;
+            // Only the cgroup the process is in (and below): its parents may be anyone's.
+            found.add(path.join(mount, cgPath));
+        }
+    }
+    return [...found];
+}
+
+/** Removes the given cgroup directories and everything below them, deepest first; cgroups still in use stay. */
+function removeCgroups(dirs: string[]): void {
+    const all: string[] = [];
+    const walk = (dir: string) => {
+        try {
+            for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(dir, e.name));
+            all.push(dir);
+        } catch {
+            // gone already
+        }
+    };
+    dirs.forEach(walk);
+    for (const d of all.sort((a, b) => b.length - a.length)) {
+        try {
+            fs.rmdirSync(d);
+        } catch {
+            // busy (another process) or gone
+        }
+    }
+}
+
+/** `controllers -> path` from a /proc/PID/cgroup text ("" is the unified hierarchy). */
+function parseCgroups(text: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const line of text.split("\n")) {
+        const m = /^\d+:([^:]*):(.*)$/.exec(line);
+        if (m) out.set(m[1], m[2] || "/");
+    }
+    return out;
+}
+
+/** Where each cgroup hierarchy of this machine is mounted, keyed like /proc/PID/cgroup. */
+function cgroupMounts(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+        const [left, right] = line.split(" - ");
+        if (!right) continue;
+        const [fstype, , superOptions] = right.split(" ");
+        const mountPoint = left.split(" ")[4];
+        if (fstype === "cgroup2") out.set("", mountPoint);
+        if (fstype === "cgroup") {
+            const controllers = superOptions.split(",").filter((o) => o !== "rw" && o !== "ro" && !o.startsWith("release_agent") && o !== "clone_children" && o !== "xattr");
+            out.set(controllers.join(","), mountPoint);
+        }
+    }
+    return out;
 }
 
 /** Unmounts everything at or below `dir` (deepest first), lazily if still busy. */
