@@ -4,7 +4,7 @@
  * with the harness, prints what ran and what each component's demo check verified
  * per host, destroys, and tears the lab down.
  *
- * Components join the demo by adding a {@link DemoCheck} to {@link demoChecks}
+ * Components join the demo with a {@link DemoCheck} listed in {@link demoChecks}
  * (the same checks their end-to-end tests make).
  */
 import * as os from "os";
@@ -34,7 +34,7 @@ export interface DemoCheck {
     verify(ctx: { lab: Lab; outputs: Record<string, unknown>; config: unknown }): Promise<DemoFinding[]>;
 }
 
-/** Registered demo checks, one or more per component. */
+/** The components' demo checks (one import and one entry each, like components/registry.ts). */
 export const demoChecks: DemoCheck[] = [];
 
 /** Runs the demo; resolves to false when any apply step or check failed. */
