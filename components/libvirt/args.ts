@@ -146,7 +146,12 @@ export interface LiveMigrationArgs {
     tlsPort?: number;
     /** nova options; unset: nova.conf is not touched (libvirt only). @default undefined */
     nova?: NovaMigrationOptions;
-    /** Restart (or socket-activate) the libvirt daemon when its configuration changed. @default true */
+    /**
+     * Restart (or socket-activate) the libvirt daemon when its configuration changed.
+     * Off: the new configuration waits for your restart (the peer check will then
+     * likely fail). Destroy restores the previous service state either way.
+     * @default true
+     */
     restartLibvirt?: boolean;
     /**
      * After every node is configured, each node opens each peer with the URI nova

@@ -305,7 +305,8 @@ ${listening ? `if [ "$HW_LIBVIRT_MODE" = socket ] && [ -e "$HW_STATE/libvirt-ser
   for hw_u in $(sed -n 's/^disabled //p' "$HW_STATE/libvirt-service-state"); do systemctl disable --now "$hw_u" || true; done
 fi` : ""}`;
 
-    const afterRestore = `${listening && restartLibvirt ? `hw_was_running=$(sed -n 's/^running=//p' "$HW_STATE/libvirt-service-state" 2>/dev/null || true)
+    // Destroy brings the service state back even when apply was told not to restart.
+    const afterRestore = `${listening ? `hw_was_running=$(sed -n 's/^running=//p' "$HW_STATE/libvirt-service-state" 2>/dev/null || true)
 if [ "$HW_LIBVIRT_MODE" = legacy ]; then
   if [ "$hw_was_running" = 0 ]; then ${legacyStop} || true; else ${legacyRestart}; fi
 else

@@ -1,0 +1,187 @@
+/**
+ * LibvirtLiveMigration against real libvirtd 9 on lab hosts, applied by the
+ * harness from what the real program declares (config -> declareStack).
+ */
+import { declareStack, rawConfigFromRuntime } from "../../core/config/stack";
+import { sections } from "../../components/registry";
+import { parseIni } from "../../components/libvirt/ini";
+import { Lab, labDescribe, startLab } from "../lab/lab";
+import { ApplyResult, Harness, labStackConfig } from "../lab/harness";
+import { GroupPki, groupPki } from "./fixtures";
+import { nodeSnapshot, novaActions, prepareComputeNode, STOCK_NOVA_CONF, stopLibvirt } from "./labLibvirt";
+
+const HOSTS = ["h1", "h2", "h3"];
+const program = () => declareStack(rawConfigFromRuntime(), sections);
+const summary = (r: ApplyResult) => r.operations.map((o) => `${o.op}:${o.resource}=${o.code}`);
+
+labDescribe("LibvirtLiveMigration with real libvirtd", () => {
+    let lab: Lab;
+    let pki: GroupPki;
+    let originals: Record<string, Record<string, string | null>>;
+    let runs = 0;
+
+    /** Stack config: the lab inventory, the group's secrets, and the libvirt section. */
+    function stack(group: Record<string, unknown>, extraSecrets: Record<string, string> = {}) {
+        const { config, secretKeys } = labStackConfig(lab, { libvirt: [group] });
+        const secrets = JSON.parse(config["hostwright:secrets"]);
+        for (const h of HOSTS) Object.assign(secrets, { [`${h}-server-key`]: pki.tls[h].serverKey, [`${h}-client-key`]: pki.tls[h].clientKey });
+        config["hostwright:secrets"] = JSON.stringify({ ...secrets, ...extraSecrets });
+        return { config, secretKeys };
+    }
+    const tlsNode = (h: string) => ({
+        host: h,
+        tls: { serverCertificate: pki.tls[h].serverCertificate, serverKey: `${h}-server-key`, clientCertificate: pki.tls[h].clientCertificate, clientKey: `${h}-client-key` },
+    });
+    const tlsGroup = (extra: Record<string, unknown> = {}) => ({ name: "cell1", transport: "tls", tls: { caCertificate: pki.root.certPem }, nova: { release: "2023.1" }, nodes: HOSTS.map(tlsNode), ...extra });
+    const harness = () => new Harness(lab, `${lab.dir}/libvirt-state-${++runs}.json`);
+
+    async function expectRestored(hosts = HOSTS) {
+        for (const h of hosts) expect([h, await nodeSnapshot(lab.host(h))]).toEqual([h, originals[h]]);
+    }
+
+    beforeAll(async () => {
+        lab = await startLab({ hosts: HOSTS });
+        pki = groupPki(lab.hosts.map((h) => ({ name: h.name, names: [h.name, h.address] })), `${lab.dir}/pki`);
+        await Promise.all(lab.hosts.map(prepareComputeNode));
+        originals = {};
+        for (const h of lab.hosts) originals[h.name] = await nodeSnapshot(h);
+    }, 120_000);
+    afterAll(async () => {
+        if (lab) await Promise.all(lab.hosts.map(stopLibvirt));
+        await lab?.down();
+    });
+
+    it("bad TLS material is refused before any host is touched", async () => {
+        const logins = async () => (await Promise.all(lab.hosts.map((h) => h.exec("grep -c 'Accepted publickey' /run/hostwright-lab/sshd.log || true")))).map((r) => r.stdout.trim());
+        const before = await logins();
+        const bad = tlsGroup({ nodes: [tlsNode("h1"), { ...tlsNode("h2"), tls: { ...tlsNode("h2").tls, serverKey: "h3-server-key" } }, tlsNode("h3")] });
+        const { config, secretKeys } = stack(bad);
+        const attempt = harness().apply(program, { config, secretKeys });
+        await expect(attempt).rejects.toThrow(/hostwright:libvirt\[0\]\.nodes\[1\]\.tls\.serverKey: does not match the server certificate/);
+        expect(await logins()).toEqual(before);
+        await expectRestored();
+    });
+
+    it("TLS: every node opens every peer over qemu+tls, a client without a certificate is refused, nova.conf holds the declared options; destroy restores everything", async () => {
+        const h = harness();
+        const { config, secretKeys } = stack(tlsGroup());
+        const started = Date.now();
+        const up = await h.apply(program, { config, secretKeys });
+        expect(up.error).toBeUndefined();
+        const applyMs = Date.now() - started;
+        const out = (up.outputs.libvirt as any).cell1;
+        expect(out.nodes.map((n: any) => [n.host, n.daemon, n.libvirtVersion, n.peers])).toEqual([
+            ["h1", "libvirtd legacy", "9.0.0", { h2: "ok", h3: "ok" }],
+            ["h2", "libvirtd legacy", "9.0.0", { h1: "ok", h3: "ok" }],
+            ["h3", "libvirtd legacy", "9.0.0", { h1: "ok", h2: "ok" }],
+        ]);
+        expect(out.warnings).toEqual(HOSTS.map((n) => `${n}: no QEMU binary found: install qemu-kvm (RHEL) or qemu-system-x86 (Debian) before migrating`));
+
+        // each host lists its peers over TLS, with the URI nova uses (peer address)
+        for (const from of lab.hosts) {
+            for (const to of lab.hosts.filter((x) => x !== from)) {
+                const r = await from.ssh(`virsh -c qemu+tls://${to.address}/system list --all && virsh -c qemu+tls://${to.name}/system hostname`);
+                expect([from.name, to.name, r.code, r.stdout.trim().split("\n").pop()]).toEqual([from.name, to.name, 0, to.name]);
+            }
+        }
+        // no client certificate: the peer refuses the handshake
+        const noCert = await lab.host("h1").exec(`mkdir -p /tmp/nocert && cp /etc/pki/CA/cacert.pem /tmp/nocert/cacert.pem && virsh -c 'qemu+tls://${lab.host("h2").address}/system?pkipath=/tmp/nocert' uri`);
+        expect(noCert.code).not.toBe(0);
+        expect(noCert.stderr).toMatch(/Unable to read TLS confirmation/); // the server closed the handshake
+        // a certificate from another CA: refused by the server
+        const rogue = groupPki([{ name: "h1", names: ["h1"] }], `${lab.dir}/rogue-pki`);
+        await lab.host("h1").exec("mkdir -p /tmp/rogue", {});
+        for (const [file, content] of [["cacert.pem", pki.root.certPem], ["clientcert.pem", rogue.tls.h1.clientCertificate], ["clientkey.pem", rogue.tls.h1.clientKey]]) {
+            await lab.host("h1").exec(`cat > /tmp/rogue/${file}`, { input: content });
+        }
+        const rogueConnect = await lab.host("h1").exec(`virsh -c 'qemu+tls://${lab.host("h2").address}/system?pkipath=/tmp/rogue' uri`);
+        expect(rogueConnect.code).not.toBe(0);
+
+        // nova.conf: exactly the declared [libvirt] options, everything else as it was
+        const nova = (await lab.host("h2").exec("cat /etc/nova/nova.conf")).stdout;
+        const parsed = parseIni(nova);
+        expect(parsed.libvirt).toEqual({
+            virt_type: "qemu",
+            live_migration_scheme: "tls",
+            live_migration_inbound_addr: lab.host("h2").address,
+            live_migration_tunnelled: "false",
+            live_migration_permit_auto_converge: "false",
+            live_migration_permit_post_copy: "false",
+            live_migration_bandwidth: "0",
+        });
+        expect(parsed.DEFAULT.block_migration_flag).toBeUndefined();
+        expect(parsed.api_database).toEqual({ connection: "mysql+pymysql://nova:db-s3cret@controller/nova_api" });
+        for (const line of STOCK_NOVA_CONF.split("\n").filter((l) => l.startsWith("#"))) expect(nova).toContain(line);
+        expect((await lab.host("h2").exec("stat -c '%a %U:%G' /etc/nova/nova.conf")).stdout.trim()).toBe("640 root:nova");
+        const novaMd5 = (await lab.host("h1").exec("md5sum < /etc/nova/nova.conf | cut -c1-12")).stdout.trim();
+        expect(await novaActions(lab.host("h1"))).toEqual([`restart ${novaMd5}`]);
+
+        // re-apply unchanged: nothing runs
+        const again = await h.apply(program, { config, secretKeys });
+        expect(summary(again)).toEqual([]);
+        // a changed step runs its edits again over the edited files: byte-identical, same inode
+        const stat = "stat -c '%i' /etc/nova/nova.conf /etc/libvirt/libvirtd.conf /etc/default/libvirtd; md5sum /etc/nova/nova.conf /etc/libvirt/libvirtd.conf /etc/default/libvirtd";
+        const before = (await lab.host("h1").exec(stat)).stdout;
+        const changed = stack(tlsGroup({ restartLibvirt: false }));
+        const rerun = await h.apply(program, changed);
+        expect(rerun.error).toBeUndefined();
+        expect(rerun.operations.filter((o) => o.resource === "cell1-h1-libvirt").map((o) => o.stdout)).toEqual(expect.arrayContaining([expect.stringContaining("done (0 file(s) changed)")]));
+        expect((await lab.host("h1").exec(stat)).stdout).toBe(before);
+        expect(await novaActions(lab.host("h1"))).toEqual([`restart ${novaMd5}`]); // unchanged nova.conf: no restart
+
+        const down = await h.destroy();
+        expect(down.error).toBeUndefined();
+        await expectRestored();
+        // nova-compute restarted on the restored file
+        expect((await novaActions(lab.host("h1"))).pop()).toBe(`restart ${originals.h1["/etc/nova/nova.conf"]!.split("\n")[1]}`);
+        console.log(`libvirt TLS e2e: apply of 3 nodes + peer checks ${applyMs} ms`);
+    }, 300_000);
+
+    it("TCP with SASL DIGEST-MD5: the right password connects, a wrong one is refused", async () => {
+        const h = harness();
+        const group = { name: "cell2", transport: "tcp", auth: "sasl", sasl: { username: "migration", password: "sasl-pw" }, nodes: [{ host: "h1" }, { host: "h2" }] };
+        const password = "s3cret 'with' $(quotes)";
+        const up = await h.apply(program, stack(group, { "sasl-pw": password }));
+        expect(up.error).toBeUndefined();
+        const out = (up.outputs.libvirt as any).cell2;
+        expect(out.nodes.map((n: any) => n.peers)).toEqual([{ h2: "ok" }, { h1: "ok" }]);
+        expect(out.warnings).toContain("sasl.mechanism: DIGEST-MD5 over plain TCP authenticates, but the migration control channel and the guest data are not encrypted; prefer transport tls on untrusted networks");
+        const h2 = lab.host("h2").address;
+        const right = await lab.host("h1").exec(`virsh -c qemu+tcp://${h2}/system hostname`);
+        expect([right.code, right.stdout.trim()]).toEqual([0, "h2"]);
+        const wrongAuth = `[credentials-x]\nauthname=migration\npassword=wrong password\n[auth-libvirt-${h2}]\ncredentials=x\n`;
+        await lab.host("h1").exec("cat > /tmp/wrong-auth.conf", { input: wrongAuth });
+        const wrong = await lab.host("h1").exec(`LIBVIRT_AUTH_FILE=/tmp/wrong-auth.conf virsh -c qemu+tcp://${h2}/system hostname`);
+        expect(wrong.code).not.toBe(0);
+        expect(wrong.stderr).toMatch(/authentication failed/i);
+        const none = await lab.host("h3").exec(`virsh -c qemu+tcp://${h2}/system hostname`);
+        expect(none.code).not.toBe(0);
+        expect((await h.destroy()).error).toBeUndefined();
+        await expectRestored();
+    }, 300_000);
+
+    it("unauthenticated TCP is refused without the opt-in, applied with it and a warning naming the risk", async () => {
+        const group = { name: "cell3", transport: "tcp", auth: "none", nodes: [{ host: "h2" }, { host: "h3" }] };
+        await expect(harness().apply(program, stack(group))).rejects.toThrow(/hostwright:libvirt\[0\]\.auth: transport tcp with auth "none" lets anyone/);
+        const h = harness();
+        const up = await h.apply(program, stack({ ...group, allowUnauthenticatedTcp: true }));
+        expect(up.error).toBeUndefined();
+        const out = (up.outputs.libvirt as any).cell3;
+        expect(out.warnings[0]).toMatch(/^allowUnauthenticatedTcp: .*as root on every node/);
+        const anyone = await lab.host("h1").exec(`virsh -c qemu+tcp://${lab.host("h3").address}/system hostname`);
+        expect([anyone.code, anyone.stdout.trim()]).toEqual([0, "h3"]);
+        expect((await h.destroy()).error).toBeUndefined();
+        await expectRestored();
+    }, 300_000);
+
+    it("a node that cannot open a peer is named with the error", async () => {
+        const h = harness();
+        // h2 listens on loopback only: its peers cannot reach it, h2 itself reaches h1
+        const group = tlsGroup({ name: "cell4", nodes: [tlsNode("h1"), { ...tlsNode("h2"), listenAddress: "127.0.0.1" }] });
+        const up = await h.apply(program, stack(group));
+        expect(up.error).toMatch(/cell4-h1-peers.*node h1 cannot open its peers with the URI nova uses; qemu\+tls:\/\/198\.18\.0\.11\/system: .*(Connection refused|unable to connect)/s);
+        expect(up.operations.find((o) => o.resource === "cell4-h2-peers")?.code ?? 0).toBe(0);
+        expect((await h.destroy()).error).toBeUndefined();
+        await expectRestored();
+    }, 300_000);
+});
