@@ -52,7 +52,10 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
             return measured;
         });
         this.chainOrder = pulumi.output(Object.fromEntries(rendered.listeners.map((v) => [v.name, v.order])));
-        this.warnings = report.apply((r) => [...staticWarnings, ...r.warnings]);
+        this.warnings = report.apply((r) => {
+            for (const w of r.warnings) pulumi.log.warn(`${args.host.name}: ${w}`, this);
+            return [...staticWarnings, ...r.warnings];
+        });
         this.checkCommands = pulumi.output(rendered.checkCommands);
         this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands });
     }

@@ -170,7 +170,7 @@ case $(openssl version) in
   *) set -- ;;
 esac
 echo "hostwright-ocsp: asking $uri" >&2
-openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -noverify -respout "$tmp/resp.der" >&2 || exit 75
+openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -timeout 5 -noverify -respout "$tmp/resp.der" >&2 || exit 75
 # No -issuer here: openssl would fall back to trusting it (OCSP_TRUSTOTHER) and verify nothing.
 if openssl ocsp -respin "$tmp/resp.der" -verify_other "$tmp/issuer.pem" ${anchor} > "$tmp/verify.out" 2>&1 \\
    && ! grep -q 'Response Verify Failure' "$tmp/verify.out"; then
@@ -291,12 +291,14 @@ hw_h2o_put() { head -c "$2" > "$1"; }
 hw_h2o_conf=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-test.XXXXXX")
 ${heredocInto(`hw_h2o_put "$hw_h2o_conf"`, validationConfig, shortHash(validationConfig))}
 set +e
-hw_h2o_out=$(h2o -t -c "$hw_h2o_conf" 2>&1)
+# h2o -t runs the OCSP fetch; h2o's own script has no timeout for a responder that never answers.
+hw_h2o_out=$(timeout 120 h2o -t -c "$hw_h2o_conf" 2>&1)
 hw_h2o_rc=$?
 set -e
 rm -f -- "$hw_h2o_conf"
 printf '%s\\n' "$hw_h2o_out" | sed 's/^/h2o -t: /'
 # h2o -t exits 0 even when the OCSP fetch fails: its output says what happened.
+[ "$hw_h2o_rc" -ne 124 ] || hw_fail "h2o -t did not finish within 120 s (an OCSP responder that does not answer?); nothing was switched"
 [ "$hw_h2o_rc" -eq 0 ] || hw_fail "h2o rejected the new configuration (h2o -t exit $hw_h2o_rc; the running h2o keeps its configuration): $(printf '%s\\n' "$hw_h2o_out" | grep -v 'OCSP Stapling\\] testing' | tail -n 4 | tr '\\n' ' ')"
 case "$hw_h2o_out" in *": revoked"*) hw_fail "the OCSP responder reports a certificate as REVOKED; not deploying it: $(printf '%s\\n' "$hw_h2o_out" | grep ': revoked' | head -n 1)" ;; esac
 printf '%s\\n' "$hw_h2o_out" | grep -E 'OCSP Stapling\\] (temporary failed|does not work|.*disabled)' | while IFS= read -r hw_line; do hw_warn "h2o -t: $hw_line"; done
