@@ -9,7 +9,7 @@ import { remoteStep, stepReport } from "../../core/remoteStep";
 import type { Host } from "../../core/host";
 import type { StepInput } from "../../core/remoteStep";
 import { Lab, labDescribe, snapshotTree, startLab } from "./lab";
-import { ApplyResult, Harness } from "./harness";
+import { ApplyResult, Harness, labStackConfig } from "./harness";
 
 /**
  * core/step.ts's undo removes a step's own state directory but not the empty
@@ -160,5 +160,13 @@ labDescribe("apply harness", () => {
         expect(updated.outputs).toEqual({ out: "updated-2-from-created-1-in" });
         expect(summary(await h.destroy())).toEqual(["delete:destroy:raw@h1=0"]);
         expect((await lab.host("h1").exec("cat /tmp/raw-deleted-stdin; echo; cat /tmp/raw-deleted-prev")).stdout).toBe("in\nupdated-2-from-created-1-in");
+    }, 60_000);
+
+    it("evaluates the real program (index.ts) over the lab inventory built by labStackConfig", async () => {
+        const main = require("../../index") as () => Record<string, unknown>;
+        const { config, secretKeys } = labStackConfig(lab);
+        const r = await harness().apply(() => main(), { config, secretKeys });
+        expect(r.error).toBeUndefined();
+        expect(r.outputs).toMatchObject({ hosts: { h1: expect.stringContaining("198.18.0.10"), h2: expect.stringContaining("198.18.0.11") } });
     }, 60_000);
 });
