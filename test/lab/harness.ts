@@ -180,7 +180,8 @@ export class Harness {
             const change = prev ? diff(prev, entry) : "new";
             if (change === "same") continue;
             const after = c.dependsOn.filter((d) => desired.has(d)).map((d) => `up:${d}`);
-            if (change === "replace" && prev!.deleteBeforeReplace) {
+            // deleteBeforeReplace comes from the new registration, as in the engine.
+            if (change === "replace" && entry.deleteBeforeReplace) {
                 ups.push(deleteStep(`replace:${c.urn}`, prev!, "replace", [], () => removeResource(state, c.urn)));
                 after.push(`replace:${c.urn}`);
             } else if (change === "replace") {
