@@ -1,0 +1,188 @@
+/**
+ * OvsPortMirror against real Open vSwitch 3.1 (userspace datapath) on a lab host
+ * "compute1" with three "VMs" on br-int, applied through the `hostwright:ovs` stack
+ * section with the lab harness (what the real program declares, over real SSH).
+ */
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { declareStack } from "../../core/config/stack";
+import { sh } from "../../core/shell";
+import { ovsSection } from "../../components/ovs/section";
+import { Harness, labStackConfig } from "../lab/harness";
+import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
+import { addVm, captureIcmp, must, ovsSnapshot, ping, startOvs, stopOvs, Vm } from "./ovs-lab";
+
+const vm1: Vm = { name: "vm1", port: "qvobee51cf7-fb", address: "10.10.0.1" };
+const vm2: Vm = { name: "vm2", port: "qvo0c0ffee0-12", address: "10.10.0.2" };
+const vm3: Vm = { name: "vm3", port: "qvoa1b2c3d4-e5", address: "10.10.0.3" };
+
+/** An operator's mirror that was on br-int before hostwright came: vm3's traffic to an internal port. */
+const FOREIGN = `ovs-vsctl -- --id=@s get Port ${vm3.port} \\
+  -- --id=@i create Interface name=opcap type=internal -- --id=@p create Port name=opcap interfaces=@i -- add Bridge br-int ports @p \\
+  -- --id=@m create Mirror name=operator-mirror select-src-port=@s output-port=@p -- add Bridge br-int mirrors @m >/dev/null
+  ip link set opcap up`;
+
+labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..vm3)", () => {
+    let lab: Lab;
+    let node: LabHost;
+    let harness: Harness;
+    let workDir: string;
+    let before: string;
+    let operatorMirror: string;
+
+    const program = (mirrors: unknown[]) => {
+        const { config, secretKeys } = labStackConfig(lab, { ovs: mirrors }, ["compute1"]);
+        return () => declareStack({ values: config, secretKeys: new Set(secretKeys) }, [ovsSection]);
+    };
+    const web = (over: Record<string, unknown> = {}) => ({ name: "web", host: "compute1", ports: [vm1.port], ...over });
+    /** Names of the rows of a table, sorted; only those hostwright marked with `owned`. */
+    const names = async (table: string, owned = false) =>
+        (await must(node, `ovs-vsctl --format=csv --no-headings --columns=name find ${table} ${owned ? `'external_ids:hostwright-owner!=""'` : ""} | sort`)).split("\n").filter(Boolean);
+    const ownedMirrors = () => names("Mirror", true);
+    const mirrorOutputs = (outputs: Record<string, unknown>) => (outputs.ovs as Record<string, Record<string, unknown>>).web;
+
+    beforeAll(async () => {
+        const t0 = Date.now();
+        lab = await startLab({ hosts: ["compute1"] });
+        node = lab.host("compute1");
+        await startOvs(node);
+        for (const vm of [vm1, vm2, vm3]) await addVm(node, vm);
+        await must(node, FOREIGN);
+        expect(await ping(node, vm1, vm2.address)).toBe(true);
+        before = await ovsSnapshot(node);
+        operatorMirror = await must(node, `ovs-vsctl get Mirror operator-mirror _uuid`);
+        expect(before).toMatch(/== Mirror\noperator-mirror,\{\},\[<qvoa1b2c3d4-e5>\],\[\],false,\[\],<opcap>\n/);
+        workDir = mkdtempSync(join(tmpdir(), "hw-ovs-e2e-"));
+        harness = new Harness(lab, join(workDir, "state.json"));
+        console.log(`ovs e2e: lab, OVS and 3 VMs ready in ${Date.now() - t0} ms`);
+    }, 60_000);
+
+    afterAll(async () => {
+        if (node) await stopOvs(node);
+        await lab?.down();
+        if (workDir) rmSync(workDir, { recursive: true, force: true });
+    });
+
+    it("apply appends the mirror; the capture interface sees vm1's traffic both ways and not vm3's", async () => {
+        const t0 = Date.now();
+        const res = await harness.apply(program([web()]));
+        expect(res.error).toBeUndefined();
+        console.log(`ovs e2e: first apply ${Date.now() - t0} ms`);
+        const out = mirrorOutputs(res.outputs);
+        // this kernel has no dummy driver: auto falls back to an OVS internal port
+        expect(out).toMatchObject({ node: "compute1", bridge: "br-int", ports: [vm1.port], captureKind: "internal", status: "created" });
+        const capture = String(out.captureInterface);
+        expect(capture.length).toBeLessThanOrEqual(15);
+        expect(out.tcpdump).toBe(`tcpdump -ni ${capture} -w /tmp/${capture}.pcap`);
+        expect(await must(node, sh`ip -o link show dev ${capture}`)).toMatch(/[<,]UP[,>]/);
+
+        const seen = await captureIcmp(node, capture, async () => {
+            await ping(node, vm1, vm2.address);
+            await ping(node, vm3, vm2.address);
+        });
+        expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
+        expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo reply"))).toBe(true);
+        expect(seen.filter((l) => l.includes("10.10.0.3"))).toEqual([]);
+        // the operator's mirror is still on the bridge, next to ours
+        expect(await names("Mirror")).toEqual(["hostwright-web", "operator-mirror"]);
+        expect(await ownedMirrors()).toEqual(["hostwright-web"]);
+    }, 60_000);
+
+    it("a second apply runs nothing", async () => {
+        const res = await harness.apply(program([web()]));
+        expect(res.error).toBeUndefined();
+        expect(res.operations).toEqual([]);
+    }, 60_000);
+
+    it("re-running the create converges: a VM port re-created (new row) is selected again", async () => {
+        // Nova re-plugs a VM: same port name, new row; the mirror's weak reference to the old row is gone.
+        await must(node, sh`ovs-vsctl del-port br-int ${vm1.port} -- add-port br-int ${vm1.port}`);
+        expect(await must(node, `ovs-vsctl --bare --columns=select_src_port find Mirror name=hostwright-web`)).toBe("\n");
+        const step = harness.state().resources.find((r) => r.name === "web-mirror")!;
+        const rerun = await node.ssh(step.inputs.create, { input: step.inputs.stdin, timeoutMs: 60_000 });
+        expect(rerun.code).toBe(0);
+        expect(rerun.stdout).toContain("HOSTWRIGHT_OUTPUT status=updated");
+        const capture = String(mirrorOutputs((await harness.apply(program([web()]))).outputs).captureInterface);
+        const seen = await captureIcmp(node, capture, () => ping(node, vm1, vm2.address));
+        expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
+        // and once more: nothing to fix
+        const again = await node.ssh(step.inputs.create, { input: step.inputs.stdin, timeoutMs: 60_000 });
+        expect(again.stdout).toContain("HOSTWRIGHT_OUTPUT status=unchanged");
+        expect(await ownedMirrors()).toEqual(["hostwright-web"]);
+    }, 60_000);
+
+    it("ingress only, to a veth capture: vm1's requests are seen, the replies it receives are not", async () => {
+        const res = await harness.apply(program([web({ direction: "ingress", capture: { kind: "veth", name: "webcap" } })]));
+        expect(res.error).toBeUndefined();
+        expect(res.operations.map((o) => `${o.op}:${o.reason}`)).toEqual(["create:replace", "delete:replace"]);
+        expect(res.operations[1].stdout).toContain("superseded");
+        expect(mirrorOutputs(res.outputs)).toMatchObject({ captureInterface: "webcap", captureKind: "veth", status: "updated" });
+        const seen = await captureIcmp(node, "webcap", async () => {
+            await ping(node, vm1, vm2.address);
+            await ping(node, vm2, vm1.address);
+        });
+        expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
+        expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo reply"))).toBe(true);
+        expect(seen.filter((l) => l.includes("> 10.10.0.1:"))).toEqual([]);
+        // the internal capture port of the first generation is gone; one mirror of ours
+        expect(await ownedMirrors()).toEqual(["hostwright-web"]);
+        expect(await names("Port", true)).toEqual([expect.stringMatching(/^hwp[0-9a-f]{8}$/)]);
+    }, 60_000);
+
+    it("egress only: vm1 receives requests and replies, its own sends are not mirrored", async () => {
+        const res = await harness.apply(program([web({ direction: "egress", capture: { kind: "tap", name: "webtap" } })]));
+        expect(res.error).toBeUndefined();
+        const seen = await captureIcmp(node, "webtap", async () => {
+            await ping(node, vm1, vm2.address);
+            await ping(node, vm2, vm1.address);
+        });
+        expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo reply"))).toBe(true);
+        expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo request"))).toBe(true);
+        expect(seen.filter((l) => l.includes("10.10.0.1 >"))).toEqual([]);
+        expect(await must(node, `ip -o link show | grep -c webcap || true`)).toBe("0\n");
+    }, 60_000);
+
+    it("destroy removes exactly its mirror, port and links; the operator's mirror survives", async () => {
+        const res = await harness.destroy();
+        expect(res.error).toBeUndefined();
+        expect(await ovsSnapshot(node)).toBe(before);
+        expect(await names("Mirror")).toEqual(["operator-mirror"]);
+        expect(await must(node, `ovs-vsctl get Mirror operator-mirror _uuid`)).toBe(operatorMirror);
+        // the operator's capture still works
+        const seen = await captureIcmp(node, "opcap", () => ping(node, vm3, vm2.address));
+        expect(seen.some((l) => l.includes("10.10.0.3 > 10.10.0.2: ICMP echo request"))).toBe(true);
+    }, 60_000);
+
+    it("a whole-bridge mirror on VLAN-less traffic to a GRE collector is created and removed cleanly", async () => {
+        const res = await harness.apply(program([{ name: "span", host: "compute1", wholeBridge: true, collector: { protocol: "gre", address: "198.18.0.1", key: 42 } }]));
+        expect(res.error).toBeUndefined();
+        const tunnel = await must(node, `ovs-vsctl --format=csv --no-headings --columns=type,options,error find Interface 'external_ids:hostwright-owner!=""'`);
+        expect(tunnel).toBe(`gre,"{key=""42"", remote_ip=""198.18.0.1""}",[]\n`);
+        expect(await must(node, `ovs-vsctl --bare --columns=select_all find Mirror name=hostwright-span`)).toBe("true\n");
+        expect((await harness.destroy()).error).toBeUndefined();
+        expect(await ovsSnapshot(node)).toBe(before);
+    }, 60_000);
+
+    it.each<[string, string, Record<string, unknown>, RegExp]>([
+        ["a source port that is not on the node", "", { ports: ["qvodeadbeef-00"] }, /source port qvodeadbeef-00 does not exist on this node/],
+        ["a bridge that is not there", "", { bridge: "br-ex" }, /bridge br-ex does not exist on this node \(bridges: br-int \)/],
+        ["a foreign port with the capture's name", "", { capture: { name: "opcap" } }, /an OVS port or interface named opcap already exists and is not this step's/],
+        ["a foreign mirror with the mirror's name", "", { mirrorName: "operator-mirror" }, /a mirror named operator-mirror already exists and is not this step's/],
+        [
+            "a bridge that already holds 32 mirrors",
+            `for i in $(seq 2 32); do ovs-vsctl -- --id=@m create Mirror name=filler$i select_all=true -- add Bridge br-int mirrors @m >/dev/null; done`,
+            {},
+            /bridge br-int already holds 32 mirrors/,
+        ],
+    ])("fails clearly for %s and leaves the node as it was", async (_t, setup, over, message) => {
+        if (setup) await must(node, setup);
+        const snapshot = await ovsSnapshot(node);
+        const res = await harness.apply(program([web(over)]));
+        expect(res.ok).toBe(false);
+        expect(`${res.failure?.stdout}${res.failure?.stderr}`).toMatch(message);
+        expect(await ovsSnapshot(node)).toBe(snapshot);
+        expect((await harness.destroy()).error).toBeUndefined();
+        expect(await ovsSnapshot(node)).toBe(snapshot);
+    }, 60_000);
+});
