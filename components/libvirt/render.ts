@@ -268,7 +268,8 @@ ${sh`hw_output uri ${node.uri}`}`;
     const activate = `${sh`hw_libvirt_state=$HW_STATE/libvirt-service-state`}
 # the service state before the first apply, for destroy
 if [ ! -e "$hw_libvirt_state" ]; then
-  { if pidof libvirtd >/dev/null 2>&1; then echo "running=1"; else echo "running=0"; fi
+  { echo "daemon=$HW_LIBVIRT_DAEMON"; echo "mode=$HW_LIBVIRT_MODE"
+    if pidof libvirtd >/dev/null 2>&1; then echo "running=1"; else echo "running=0"; fi
     if [ "$HW_LIBVIRT_MODE" = socket ]; then
       systemctl is-active --quiet "$HW_LIBVIRT_DAEMON.service" && echo "service_active=1" || echo "service_active=0"
       for hw_u in $HW_LIBVIRT_UNITS ${raw(listening ? socketUnit : "")}; do systemctl is-enabled --quiet "$hw_u" && echo "enabled $hw_u" || echo "disabled $hw_u"; done
@@ -298,8 +299,14 @@ ${sh`hw_qemu_report ${QEMU_CANDIDATES}`}`;
     // After a failed activation the previous files are back: bring libvirt back on them.
     const reactivate = listening && restartLibvirt ? `if [ "$HW_LIBVIRT_MODE" = legacy ]; then ${legacyRestart} || true; else systemctl daemon-reload; systemctl restart "$HW_LIBVIRT_DAEMON.service" || true; fi` : undefined;
 
+    // Undo acts on the mode the apply found (recorded), not on what the host looks like now.
     const undo = `${libvirtFunctions()}
-hw_libvirt_detect
+if [ -e "$HW_STATE/libvirt-service-state" ]; then
+  HW_LIBVIRT_DAEMON=$(sed -n 's/^daemon=//p' "$HW_STATE/libvirt-service-state")
+  HW_LIBVIRT_MODE=$(sed -n 's/^mode=//p' "$HW_STATE/libvirt-service-state")
+else
+  hw_libvirt_detect
+fi
 ${p.auth === "sasl" ? saslUndo() : ""}
 ${listening ? `if [ "$HW_LIBVIRT_MODE" = socket ] && [ -e "$HW_STATE/libvirt-service-state" ]; then
   for hw_u in $(sed -n 's/^disabled //p' "$HW_STATE/libvirt-service-state"); do systemctl disable --now "$hw_u" || true; done

@@ -139,7 +139,8 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
 
     it("TCP with SASL DIGEST-MD5: the right password connects, a wrong one is refused", async () => {
         const h = harness();
-        const group = { name: "cell2", transport: "tcp", auth: "sasl", sasl: { username: "migration", password: "sasl-pw" }, nodes: [{ host: "h1" }, { host: "h2" }] };
+        // the seed's era: liberty reads the migration flags (from [libvirt]; the seed's [DEFAULT] copy is removed)
+        const group = { name: "cell2", transport: "tcp", auth: "sasl", sasl: { username: "migration", password: "sasl-pw" }, nova: { release: "liberty" }, nodes: [{ host: "h1" }, { host: "h2" }] };
         const password = "s3cret 'with' $(quotes)";
         const up = await h.apply(program, stack(group, { "sasl-pw": password }));
         expect(up.error).toBeUndefined();
@@ -154,6 +155,15 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         const wrong = await lab.host("h1").exec(`LIBVIRT_AUTH_FILE=/tmp/wrong-auth.conf virsh -c qemu+tcp://${h2}/system hostname`);
         expect(wrong.code).not.toBe(0);
         expect(wrong.stderr).toMatch(/authentication failed/i);
+        const flags = parseIni((await lab.host("h1").exec("cat /etc/nova/nova.conf")).stdout);
+        expect(flags.DEFAULT.block_migration_flag).toBeUndefined();
+        expect(flags.libvirt).toEqual({
+            virt_type: "qemu",
+            live_migration_uri: "qemu+tcp://%s/system",
+            live_migration_flag: "VIR_MIGRATE_UNDEFINE_SOURCE,VIR_MIGRATE_PEER2PEER,VIR_MIGRATE_LIVE",
+            block_migration_flag: "VIR_MIGRATE_UNDEFINE_SOURCE,VIR_MIGRATE_PEER2PEER,VIR_MIGRATE_LIVE,VIR_MIGRATE_NON_SHARED_INC",
+            live_migration_bandwidth: "0",
+        });
         const none = await lab.host("h3").exec(`virsh -c qemu+tcp://${h2}/system hostname`);
         expect(none.code).not.toBe(0);
         expect((await h.destroy()).error).toBeUndefined();
@@ -163,6 +173,8 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
     it("unauthenticated TCP is refused without the opt-in, applied with it and a warning naming the risk", async () => {
         const group = { name: "cell3", transport: "tcp", auth: "none", nodes: [{ host: "h2" }, { host: "h3" }] };
         await expect(harness().apply(program, stack(group))).rejects.toThrow(/hostwright:libvirt\[0\]\.auth: transport tcp with auth "none" lets anyone/);
+        // h3's libvirtd was stopped before: apply starts it, destroy stops it again
+        await lab.host("h3").exec("service libvirtd stop");
         const h = harness();
         const up = await h.apply(program, stack({ ...group, allowUnauthenticatedTcp: true }));
         expect(up.error).toBeUndefined();
@@ -171,6 +183,8 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         const anyone = await lab.host("h1").exec(`virsh -c qemu+tcp://${lab.host("h3").address}/system hostname`);
         expect([anyone.code, anyone.stdout.trim()]).toEqual([0, "h3"]);
         expect((await h.destroy()).error).toBeUndefined();
+        expect((await nodeSnapshot(lab.host("h3"))).libvirtd).toBe("stopped");
+        await lab.host("h3").exec("service libvirtd start");
         await expectRestored();
     }, 300_000);
 

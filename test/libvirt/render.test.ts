@@ -218,6 +218,43 @@ describe("host-side detection and reports (run with fake programs)", () => {
         else expect(r.out).not.toContain("HOSTWRIGHT_WARNING");
     });
 
+    it("socket activation: enables the TLS socket around a stopped service; destroy disables only what it enabled", () => {
+        const state = join(scratch, "state");
+        mkdirSync(state);
+        writeFileSync(join(state, "enabled"), "libvirtd.socket\nlibvirtd-ro.socket\nlibvirtd-admin.socket\n");
+        writeFileSync(join(state, "active"), "libvirtd.service\n");
+        const systemctl = `echo "$*" >> ${state}/calls
+case "$1" in
+  is-enabled) grep -qx "$3" ${state}/enabled ;;
+  is-active) grep -qx "$3" ${state}/active ;;
+  enable) shift; for u; do echo "$u" >> ${state}/enabled; done ;;
+  disable) shift 2; for u; do grep -vx "$u" ${state}/enabled > ${state}/e; mv ${state}/e ${state}/enabled; done ;;
+esac`;
+        const step = renderNodeStep(tlsArgs(g), 0);
+        const env = `${libvirtFunctions()}\nHW_STATE=${state}; HW_LIBVIRT_MODE=socket; HW_LIBVIRT_DAEMON=libvirtd; HW_LIBVIRT_UNITS="libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket"\nhw_changed() { false; }\n`;
+        const up = bash(`${env}${step.activate}`, { systemctl, pidof: "exit 1" });
+        expect(up).toEqual({ status: 0, out: expect.anything(), err: "" });
+        const calls = () => require("fs").readFileSync(join(state, "calls"), "utf8").split("\n").filter((l: string) => !/^is-/.test(l) && l);
+        expect(calls()).toEqual([
+            "daemon-reload",
+            "stop libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket libvirtd-tls.socket",
+            "enable libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket libvirtd-tls.socket",
+            "start libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket libvirtd-tls.socket",
+            "start libvirtd.service",
+        ]);
+        expect(require("fs").readFileSync(join(state, "libvirt-service-state"), "utf8")).toBe(
+            "daemon=libvirtd\nmode=socket\nrunning=0\nservice_active=1\nenabled libvirtd.socket\nenabled libvirtd-ro.socket\nenabled libvirtd-admin.socket\ndisabled libvirtd-tls.socket\n",
+        );
+        // applied again with nothing changed: nothing is stopped or restarted
+        writeFileSync(join(state, "calls"), "");
+        bash(`${env}${step.activate}`, { systemctl, pidof: "exit 1" });
+        expect(calls()).toEqual(["daemon-reload"]);
+        writeFileSync(join(state, "calls"), "");
+        const down = bash(`HW_STATE=${state}\n${step.undo}\n${step.afterRestore}`, { systemctl, pidof: "exit 1", libvirtd: "echo 'libvirtd (libvirt) 9.0.0'" });
+        expect(down.status).toBe(0);
+        expect(calls()).toEqual(["disable --now libvirtd-tls.socket", "daemon-reload", "restart libvirtd.service"]);
+    });
+
     it("no QEMU at all is a warning", () => {
         expect(bash(`${libvirtFunctions()}\nhw_qemu_report /nonexistent`).out).toContain("HOSTWRIGHT_WARNING no QEMU binary found");
     });
