@@ -15,6 +15,7 @@ import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
 
 const OCSP_PORT = 8888;
+const HOSTILE = `a'b"c $(touch /tmp/pwned) \`id\` #x: y`;
 const BACKEND_PORT = 9080;
 
 /** A backend that answers every GET with the Host header it received. */
@@ -22,7 +23,8 @@ const BACKEND = `
 import http.server
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = ("backend saw host=%s path=%s\\n" % (self.headers.get("Host"), self.path)).encode()
+        extra = " x-hw=%s" % self.headers.get("X-Hw") if self.headers.get("X-Hw") else ""
+        body = ("backend saw host=%s path=%s%s\\n" % (self.headers.get("Host"), self.path, extra)).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("0.0.0.0", ${BACKEND_PORT}), H).serve_forever()
@@ -93,7 +95,16 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
                 { name: "cafile", port: 8444, tls: { certificateChain: leaf.certPem + inter.certPem, privateKey: "www-key", ocsp: { rootCertificate: root.certPem, verification: "ca-file" } } },
                 { name: "stock", port: 8445, tls: { certificateChain: leaf.certPem + inter.certPem, privateKey: "www-key", ocsp: { verification: "h2o-default" } } },
             ],
-            virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: `http://backend:${BACKEND_PORT}` }] }],
+            virtualHosts: [
+                {
+                    name: "*",
+                    paths: [
+                        { path: "/", proxyTo: `http://backend:${BACKEND_PORT}` },
+                        // Hostile values travel through YAML and shell untouched.
+                        { path: "/odd'$(id)", proxyTo: `http://backend:${BACKEND_PORT}/odd/`, setRequestHeaders: { "X-Hw": HOSTILE } },
+                    ],
+                },
+            ],
         };
     }
 
@@ -166,6 +177,10 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         // Proxying works on both ports and the backend sees the original Host.
         const http = await curl(`http://${web.address}/hello`, ["-H", "Host: www.example.test"]);
         expect(http.out).toBe("backend saw host=www.example.test path=/hello\n");
+        const odd = await curl(`http://${web.address}/odd'$(id)/rest`);
+        expect(odd.out).toMatch(/^backend saw host=\S+ path=\/odd\/+rest x-hw=(.*)\n$/);
+        expect(/x-hw=(.*)\n$/.exec(odd.out)![1]).toBe(HOSTILE);
+        expect((await web.exec("ls /tmp/pwned")).code).not.toBe(0);
         const caFile = join(pkiDir, "root-only.pem");
         require("fs").writeFileSync(caFile, root.certPem);
         const https = await curl("https://www.example.test/tls", ["--cacert", caFile, "--cert-status"]);
