@@ -9,11 +9,13 @@ import { join } from "path";
 import { declareStack } from "../../core/config/stack";
 import { sh } from "../../core/shell";
 import { ovsSection } from "../../components/ovs/section";
+import { LOOKUP } from "../../components/ovs/openstack";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
 import { addVm, captureIcmp, must, ovsSnapshot, ping, startOvs, stopOvs, Vm } from "./ovs-lab";
 
-const vm1: Vm = { name: "vm1", port: "qvobee51cf7-fb", address: "10.10.0.1" };
+// vm1 is on a VXLAN-sized network: the capture interface takes its MTU.
+const vm1: Vm = { name: "vm1", port: "qvobee51cf7-fb", address: "10.10.0.1", mtu: 1450 };
 const vm2: Vm = { name: "vm2", port: "qvo0c0ffee0-12", address: "10.10.0.2" };
 const vm3: Vm = { name: "vm3", port: "qvoa1b2c3d4-e5", address: "10.10.0.3" };
 
@@ -75,7 +77,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const capture = String(out.captureInterface);
         expect(capture.length).toBeLessThanOrEqual(15);
         expect(out.tcpdump).toBe(`tcpdump -ni ${capture} -w /tmp/${capture}.pcap`);
-        expect(await must(node, sh`ip -o link show dev ${capture}`)).toMatch(/[<,]UP[,>]/);
+        expect(await must(node, sh`ip -o link show dev ${capture}`)).toMatch(/[<,]UP[,>].* mtu 1450 /);
 
         const seen = await captureIcmp(node, capture, async () => {
             await ping(node, vm1, vm2.address);
@@ -84,6 +86,11 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
         expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo reply"))).toBe(true);
         expect(seen.filter((l) => l.includes("10.10.0.3"))).toEqual([]);
+        // the tcpdump output runs as given and writes a readable capture
+        await must(node, `(timeout 4 ${out.tcpdump} -c 4 >/dev/null 2>&1 &); sleep 0.7`);
+        await ping(node, vm1, vm2.address);
+        await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+        expect(await must(node, sh`tcpdump -nr ${`/tmp/${capture}.pcap`} 2>/dev/null`)).toContain("10.10.0.1 > 10.10.0.2: ICMP echo request");
         // the operator's mirror is still on the bridge, next to ours
         expect(await names("Mirror")).toEqual(["hostwright-web", "operator-mirror"]);
         expect(await ownedMirrors()).toEqual(["hostwright-web"]);
@@ -118,6 +125,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(res.operations.map((o) => `${o.op}:${o.reason}`)).toEqual(["create:replace", "delete:replace"]);
         expect(res.operations[1].stdout).toContain("superseded");
         expect(mirrorOutputs(res.outputs)).toMatchObject({ captureInterface: "webcap", captureKind: "veth", status: "updated" });
+        expect(await must(node, `ip -o link show dev webcap`)).toMatch(/[<,]UP[,>].* mtu 1450 .*alias hostwright-owner=web-mirror-/);
         const seen = await captureIcmp(node, "webcap", async () => {
             await ping(node, vm1, vm2.address);
             await ping(node, vm2, vm1.address);
@@ -141,6 +149,24 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo request"))).toBe(true);
         expect(seen.filter((l) => l.includes("10.10.0.1 >"))).toEqual([]);
         expect(await must(node, `ip -o link show | grep -c webcap || true`)).toBe("0\n");
+    }, 60_000);
+
+    it("a mirror found through OpenStack (mocked look-ups) lands on the VM's node and port", async () => {
+        const asked: string[] = [];
+        const invoke = (token: string, args: Record<string, any>) => {
+            asked.push(token);
+            if (token === LOOKUP.instance) return { id: args.id, networks: [{ uuid: "net-1", name: "private", port: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }] };
+            if (token === LOOKUP.port) return { bindings: [{ hostId: "compute1.cloud.example", vifType: "ovs" }] };
+            throw new Error(`unexpected look-up ${token}`);
+        };
+        const vmMirror = { name: "web", openstack: { instanceId: "9e319540-9a67-4563-9aad-132c64faa1b1" }, direction: "ingress", capture: { kind: "veth", name: "webcap" } };
+        const res = await harness.apply(program([vmMirror]), { invoke });
+        expect(res.error).toBeUndefined();
+        expect(asked).toContain(LOOKUP.port);
+        expect(mirrorOutputs(res.outputs)).toMatchObject({ node: "compute1", ports: ["qvobee51cf7-fb"], captureInterface: "webcap" });
+        const seen = await captureIcmp(node, "webcap", () => ping(node, vm1, vm2.address));
+        expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
+        expect(seen.filter((l) => l.includes("> 10.10.0.1:"))).toEqual([]);
     }, 60_000);
 
     it("destroy removes exactly its mirror, port and links; the operator's mirror survives", async () => {

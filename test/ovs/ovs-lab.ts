@@ -40,6 +40,8 @@ export interface Vm {
     name: string;
     port: string;
     address: string;
+    /** MTU of the VM's link (e.g. 1450 on a VXLAN tenant network). @default 1500 */
+    mtu?: number;
 }
 
 export async function addVm(host: LabHost, vm: Vm): Promise<void> {
@@ -48,7 +50,8 @@ export async function addVm(host: LabHost, vm: Vm): Promise<void> {
         sh`set -e
            ip netns add ${vm.name}
            ip link add ${vm.port} type veth peer name eth0 netns ${vm.name}
-           ip link set ${vm.port} up
+           ip link set ${vm.port} mtu ${vm.mtu ?? 1500} up
+           ip netns exec ${vm.name} ip link set eth0 mtu ${vm.mtu ?? 1500}
            ip netns exec ${vm.name} ip addr add ${`${vm.address}/24`} dev eth0
            ip netns exec ${vm.name} ip link set eth0 up
            ip netns exec ${vm.name} ip link set lo up
