@@ -80,4 +80,18 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
         expect(down.error).toBeUndefined();
         for (const h of lab.hosts) expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
     }, 300_000);
+
+    it("stateful mode: the real pre-flight stops the apply before any change (CRIU cannot run here)", async () => {
+        const live = new Harness(lab, `${lab.dir}/lxd-stateful-state.json`);
+        const up = await live.apply(program, labStackConfig(lab, { lxd: [{ name: "live", hosts: HOSTS.map((host) => ({ host })), migration: "stateful" }] }));
+        expect(up.ok).toBe(false);
+        expect(up.failure?.resource).toMatch(/^live-h\d-serve$/);
+        expect(up.failure?.stderr).toContain("the LXD mesh pre-flight failed, nothing was changed:");
+        expect(up.failure?.stderr).toMatch(/- h\d: CRIU is not installed/);
+        for (const h of lab.hosts) {
+            expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
+            expect((await h.exec("ls /etc/modules-load.d/hostwright-lxd-netlink-diag.conf 2>&1 || true")).stdout).toMatch(/No such file/);
+        }
+        expect((await live.destroy()).error).toBeUndefined();
+    }, 300_000);
 });
