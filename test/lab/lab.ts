@@ -405,15 +405,19 @@ export async function downAllLabs(): Promise<string[]> {
 /** Removes labs whose owning process is gone (a killed test run), leaving live and persistent ones. */
 export async function sweepStaleLabs(): Promise<string[]> {
     const stale = listLabs().filter((l) => l.stale).map((l) => l.prefix);
-    for (const p of stale) await downLab(p);
+    // Another process may be sweeping the same lab right now: its failures are not ours.
+    for (const p of stale) await downLab(p).catch(() => undefined);
     return stale;
 }
 
 function isStale(dir: string, record: LabRecord | undefined): boolean {
     if (!record) {
         // A lab being created writes lab.json right away; a directory without it for a minute is debris.
-        const age = Date.now() - fs.statSync(dir).mtimeMs;
-        return age > 60_000;
+        try {
+            return Date.now() - fs.statSync(dir).mtimeMs > 60_000;
+        } catch {
+            return false; // removed meanwhile
+        }
     }
     if (!record.owner) return false;
     return processStart(record.owner.pid) !== record.owner.start;
