@@ -272,7 +272,7 @@ if [ ! -e "$hw_libvirt_state" ]; then
     if pidof libvirtd >/dev/null 2>&1; then echo "running=1"; else echo "running=0"; fi
     if [ "$HW_LIBVIRT_MODE" = socket ]; then
       systemctl is-active --quiet "$HW_LIBVIRT_DAEMON.service" && echo "service_active=1" || echo "service_active=0"
-      for hw_u in $HW_LIBVIRT_UNITS ${raw(listening ? socketUnit : "")}; do systemctl is-enabled --quiet "$hw_u" && echo "enabled $hw_u" || echo "disabled $hw_u"; done
+      for hw_u in $HW_LIBVIRT_UNITS ${listening ? socketUnit : ""}; do systemctl is-enabled --quiet "$hw_u" && echo "enabled $hw_u" || echo "disabled $hw_u"; done
     fi; } > "$hw_libvirt_state"
 fi
 ${p.auth === "sasl" ? saslActivate(args.sasl!.username ?? "nova") : ""}
@@ -284,7 +284,7 @@ else
   hw_newly=""
   for hw_u in $HW_LIBVIRT_UNITS ${socketUnit}; do systemctl is-enabled --quiet "$hw_u" || hw_newly="$hw_newly $hw_u"; done
   if [ -n "$hw_newly" ] || ${libvirtChanged || "false"}; then
-    hw_log "socket activation: restarting $HW_LIBVIRT_DAEMON with ${raw(p.transport)} socket"
+    hw_log "socket activation: restarting $HW_LIBVIRT_DAEMON with its ${p.transport} socket"
     systemctl stop "$HW_LIBVIRT_DAEMON.service" $HW_LIBVIRT_UNITS ${socketUnit}
     systemctl enable $HW_LIBVIRT_UNITS ${socketUnit}
     systemctl start $HW_LIBVIRT_UNITS ${socketUnit}
@@ -292,7 +292,7 @@ else
   fi
 fi` : ""}
 ${args.nova ? `if ${sh`hw_changed ${novaConf}`}; then
-  ${args.nova.restart ?? true ? `if hw_service_exists ${sh`${novaService}`}; then hw_log "restarting ${novaService}"; ${serviceCommand(host, novaService, "restart")}; else ${sh`hw_warn ${`nova.conf changed but service ${novaService} is not installed here: restart nova-compute yourself`}`}; fi` : sh`hw_warn ${`nova.conf changed: restart ${novaService} to apply it (nova.restart is false)`}`}
+  ${args.nova.restart ?? true ? `if hw_service_exists ${sh`${novaService}`}; then ${sh`hw_log ${`restarting ${novaService}`}`}; ${serviceCommand(host, novaService, "restart")}; else ${sh`hw_warn ${`nova.conf changed but service ${novaService} is not installed here: restart nova-compute yourself`}`}; fi` : sh`hw_warn ${`nova.conf changed: restart ${novaService} to apply it (nova.restart is false)`}`}
 fi` : ""}
 ${sh`hw_qemu_report ${QEMU_CANDIDATES}`}`;
 
@@ -320,7 +320,7 @@ else
   systemctl daemon-reload
   if grep -qx service_active=1 "$HW_STATE/libvirt-service-state" 2>/dev/null; then systemctl restart "$HW_LIBVIRT_DAEMON.service"; else systemctl stop "$HW_LIBVIRT_DAEMON.service" || true; fi
 fi` : ":"}
-${args.nova && (args.nova.restart ?? true) ? `if hw_service_exists ${sh`${novaService}`}; then ${serviceCommand(host, novaService, "restart")} || hw_warn "could not restart ${novaService} after restoring nova.conf"; fi` : ""}`;
+${args.nova && (args.nova.restart ?? true) ? `if hw_service_exists ${sh`${novaService}`}; then ${serviceCommand(host, novaService, "restart")} || ${sh`hw_warn ${`could not restart ${novaService} after restoring nova.conf`}`}; fi` : ""}`;
 
     return {
         description: `libvirt live migration (${p.transport}, auth ${p.auth}) on ${host.name}`,

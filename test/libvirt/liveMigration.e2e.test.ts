@@ -170,6 +170,35 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         await expectRestored();
     }, 300_000);
 
+    it("TLS with SASL (SCRAM-SHA-256) and an allowed client DN list: members connect, another certificate of the same CA is refused", async () => {
+        const h = harness();
+        const group = tlsGroup({
+            name: "cell5",
+            auth: "sasl",
+            sasl: { password: "scram-pw" },
+            tls: { caCertificate: pki.root.certPem, allowedClientDns: ["CN=h1 migration client", "CN=h2 migration client"] },
+            nodes: [tlsNode("h1"), tlsNode("h2")],
+        });
+        const up = await h.apply(program, stack(group, { "scram-pw": "a long SCRAM password" }));
+        expect(up.error).toBeUndefined();
+        expect((up.outputs.libvirt as any).cell5.nodes.map((n: any) => n.peers)).toEqual([{ h2: "ok" }, { h1: "ok" }]);
+        expect((await lab.host("h2").exec("grep mech_list /etc/sasl2/libvirt.conf")).stdout.trim()).toBe("mech_list: scram-sha-256");
+        // h3's client certificate is signed by the same CA but its DN is not in the list
+        const h1 = lab.host("h1");
+        await h1.exec("mkdir -p /tmp/h3pki && cp /etc/pki/CA/cacert.pem /tmp/h3pki/");
+        await h1.exec("cat > /tmp/h3pki/clientcert.pem", { input: pki.tls.h3.clientCertificate });
+        await h1.exec("cat > /tmp/h3pki/clientkey.pem", { input: pki.tls.h3.clientKey });
+        const h2 = lab.host("h2").address;
+        const member = await h1.exec(`virsh -c qemu+tls://${h2}/system hostname`);
+        expect([member.code, member.stdout.trim()]).toEqual([0, "h2"]);
+        const outsider = await h1.exec(`virsh -c 'qemu+tls://${h2}/system?pkipath=/tmp/h3pki' hostname`);
+        expect(outsider.code).not.toBe(0);
+        expect(outsider.stderr).toContain("Unable to read TLS confirmation");
+        expect((await lab.host("h2").exec("cat /var/log/libvirt/libvirtd.log")).stdout).toContain("Client's Distinguished Name is not on the list of allowed clients");
+        expect((await h.destroy()).error).toBeUndefined();
+        await expectRestored();
+    }, 300_000);
+
     it("unauthenticated TCP is refused without the opt-in, applied with it and a warning naming the risk", async () => {
         const group = { name: "cell3", transport: "tcp", auth: "none", nodes: [{ host: "h2" }, { host: "h3" }] };
         await expect(harness().apply(program, stack(group))).rejects.toThrow(/hostwright:libvirt\[0\]\.auth: transport tcp with auth "none" lets anyone/);
