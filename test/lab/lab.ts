@@ -166,7 +166,8 @@ export function openLab(prefix: string): Lab {
 function checkHostNames(names: string[]): void {
     if (names.length === 0) throw new Error("a lab needs at least one host");
     if (names.length > MAX_HOSTS) throw new Error(`a lab holds at most ${MAX_HOSTS} hosts`);
-    for (const n of names) if (!/^[a-z][a-z0-9-]{0,30}$/.test(n)) throw new Error(`lab host name ${JSON.stringify(n)} must be lower-case letters, digits and '-', starting with a letter`);
+    // The inventory's rule for host names (core/config/schema.ts), so any stack's hosts fit.
+    for (const n of names) if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n)) throw new Error(`lab host name ${JSON.stringify(n)} must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'`);
     if (new Set(names).size !== names.length) throw new Error("lab host names must be unique");
 }
 
