@@ -43,16 +43,18 @@ export class OvsPortMirror extends pulumi.ComponentResource {
             : pulumi.output({ node: args.host!.name, ports: args.ports ?? [] });
         const host = args.host ?? source.apply((s) => os!.candidates.find((h) => h.name === s.node)!);
         const plan = source.apply((s) => planMirror(args, name, key, s.ports));
+        // Everything but the source ports is known before any look-up.
+        const shape = planMirror(args, name, key, args.ports ?? []);
         const step = pulumi.all([source, plan]).apply(([s, p]) => renderMirrorStep(p, s.node));
         const command = remoteStep(stepName, { host, step }, { parent: this });
         const report = stepReport(command);
 
         this.node = source.apply((s) => s.node);
-        this.bridge = plan.apply((p) => p.bridge);
+        this.bridge = pulumi.output(shape.bridge);
         this.ports = plan.apply((p) => p.ports);
-        this.captureInterface = plan.apply((p) => (p.output.type === "capture" ? p.output.name : ""));
+        this.captureInterface = pulumi.output(shape.output.type === "capture" ? shape.output.name : "");
         this.captureKind = report.apply((r) => r.values.captureKind ?? "");
-        this.tcpdump = plan.apply((p) => tcpdumpCommand(p, `/tmp/${p.output.type === "capture" ? p.output.name : p.mirrorName}.pcap`));
+        this.tcpdump = pulumi.output(tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
         this.status = report.apply((r) => r.values.status ?? "");
         this.warnings = report.apply((r) => [...issues.warnings.map((w) => `${w.path}: ${w.message}`), ...r.warnings]);
         this.registerOutputs({

@@ -80,7 +80,7 @@ describe("hostwright:ovs section", () => {
     it("previews an OpenStack mirror whose look-ups nobody answers as known after apply", async () => {
         const c = config([explicitMirror, openstackMirror]);
         const rec = await recordProgram(() => declareStack(raw(c), [ovsSection]), { invoke: () => ({}), preview: true });
-        expect((rec.outputs.ovs as any)["db-erspan"]).toMatchObject({ node: UNKNOWN_PLACEHOLDER, tcpdump: UNKNOWN_PLACEHOLDER });
+        expect((rec.outputs.ovs as any)["db-erspan"]).toMatchObject({ node: UNKNOWN_PLACEHOLDER, ports: UNKNOWN_PLACEHOLDER, bridge: "br-int", captureInterface: "", tcpdump: "tcpdump -ni any -w /tmp/hostwright-db-erspan.pcap 'ip proto 47'" });
         expect((rec.outputs.ovs as any)["web-capture"]).toMatchObject({ node: "compute-1", tcpdump: "tcpdump -ni webcap0 -w /tmp/webcap0.pcap" });
     });
 });
