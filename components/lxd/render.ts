@@ -251,7 +251,8 @@ export interface TargetIdentity {
 export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[]): StepBody {
     const perTarget = targets
         .map(
-            (t) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
+            (t) => sh`hw_used=0
+hw_cur_url=$(hw_remote_field ${t.name} addr)
 if [ -n "$hw_cur_url" ] && [ "$hw_cur_url" = ${t.url} ] && [ "$(hw_remote_field ${t.name} project)" = ${mesh.project} ] \\
    && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ] && hw_trusted_remote ${t.name}; then
   hw_log ${`remote ${t.name} is right; left alone`}
@@ -265,12 +266,14 @@ else
     printf '%s' ${t.url} > "$HW_OWN/remotes/"${t.name}
     hw_log ${`added remote ${t.name} -> ${t.url}`}
     # A consumed token made a trust entry on the target: ours to remove later.
-    if grep -q 'now trusted' "$HW_OWN/add.out"; then hw_fingerprint "$LXD_CONF/client.crt" > "$HW_OWN/trust/"${t.name}; fi
+    if grep -q 'now trusted' "$HW_OWN/add.out"; then hw_used=1; hw_fingerprint "$LXD_CONF/client.crt" > "$HW_OWN/trust/"${t.name}; fi
   else
     rm -f "$LXD_CONF/servercerts/"${`${t.name}.crt`}
     hw_warn ${`cannot add remote ${t.name}: `}"$(tail -n1 "$HW_OWN/add.err")"
   fi
-fi`,
+fi${raw(t.token ? sh`
+# a token this host did not need: revoke it rather than leave it valid on the target
+[ "$hw_used" = 1 ] || lxc config trust revoke-token ${`${t.name}:`} ${trustName(source.name)} >/dev/null 2>&1 || true` : "")}`,
         )
         .join("\n");
     const verify = targets
