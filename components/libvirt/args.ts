@@ -45,7 +45,7 @@ export interface LiveMigrationNode {
      * @default undefined (all addresses)
      */
     listenAddress?: string;
-    /** TLS material of this node; required with transport `tls`, refused otherwise. */
+    /** TLS material of this node; required with transport `tls`, refused otherwise. @default undefined */
     tls?: NodeTls;
 }
 
@@ -127,7 +127,7 @@ export interface LiveMigrationArgs {
      * @default false
      */
     allowUnauthenticatedTcp?: boolean;
-    /** TLS material shared by the group (transport `tls`). */
+    /** TLS material shared by the group; required with transport `tls`, refused otherwise. @default undefined */
     tls?: {
         /** CA certificate(s) that sign every node's certificates, PEM. Installed as `/etc/pki/CA/cacert.pem`. */
         caCertificate: string;
@@ -138,11 +138,15 @@ export interface LiveMigrationArgs {
          */
         allowedClientDns?: string[];
     };
-    /** SASL credentials (auth `sasl`). */
+    /** SASL credentials; required with auth `sasl`, refused otherwise. @default undefined */
     sasl?: SaslCredentials;
-    /** TCP port of libvirt for transport tcp (`tcp_port`). @default 16509 */
+    /**
+     * TCP port of libvirt for transport tcp (`tcp_port`; a socket drop-in under socket
+     * activation). A non-default port makes nova use `live_migration_uri` (the scheme
+     * option cannot carry a port). @default 16509
+     */
     tcpPort?: number;
-    /** TCP port of libvirt for transport tls (`tls_port`). @default 16514 */
+    /** TCP port of libvirt for transport tls (`tls_port`); see `tcpPort` for what a non-default port implies. @default 16514 */
     tlsPort?: number;
     /** nova options; unset: nova.conf is not touched (libvirt only). @default undefined */
     nova?: NovaMigrationOptions;
