@@ -217,6 +217,17 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         await expectRestored();
     }, 300_000);
 
+    it("libvirtd refusing the new configuration: the previous files come back and libvirtd runs on them", async () => {
+        const h = harness();
+        // an address h1 does not have: libvirtd --listen cannot bind it and exits
+        const group = tlsGroup({ name: "cell6", nodes: [{ ...tlsNode("h1"), listenAddress: "192.0.2.99" }, tlsNode("h2")] });
+        const up = await h.apply(program, stack(group));
+        expect(up.error).toMatch(/cell6-h1-libvirt.*activation failed \(exit 1\); the previous files were put back/s);
+        expect(await nodeSnapshot(lab.host("h1"))).toEqual(originals.h1);
+        expect((await h.destroy()).error).toBeUndefined();
+        await expectRestored();
+    }, 300_000);
+
     it("a node that cannot open a peer is named with the error", async () => {
         const h = harness();
         // h2 listens on loopback only: its peers cannot reach it, h2 itself reaches h1
