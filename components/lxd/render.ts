@@ -61,10 +61,11 @@ hw_connect() {
   else echo "error $(printf '%s' "$hw_err" | tail -n1)"; fi
 }
 hw_output probe.kernel "$(uname -r)"
-hw_err=$(mktemp)
-hw_rc=0; hw_out=$(lxc query /1.0 2>"$hw_err") || hw_rc=$?
+# A throw-away client config: the probe must not even create the user's config.yml.
+hw_err=$(mktemp); hw_conf=$(mktemp -d)
+hw_rc=0; hw_out=$(LXD_CONF="$hw_conf" lxc query /1.0 2>"$hw_err") || hw_rc=$?
 [ "$hw_rc" -eq 0 ] || hw_out=$(cat "$hw_err")
-rm -f "$hw_err"
+rm -rf -- "$hw_err" "$hw_conf"
 hw_output probe.server_rc "$hw_rc"
 hw_output probe.server "$(printf '%s' "$hw_out" | hw_b64)"
 if [ -r /proc/modules ]; then hw_output probe.modules "$(hw_b64 < /proc/modules)"; else hw_output probe.modules absent; fi

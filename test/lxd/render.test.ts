@@ -39,8 +39,10 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
 
     it("probe: reads everything with LXD_DIR and LXD_CONF set exactly, and its output parses", () => {
         const out = run(renderProbe(mesh, mesh.members[0]));
-        expect(log()).toContain(`argv=query\\ /1.0 LXD_DIR=${root}/lxd\\ dir LXD_CONF=`);
-        expect(log()).toContain(`it\\'s\\ \\"x\\"\\ \\$\\(touch\\ pwned\\)`);
+        // the daemon of LXD_DIR, through a throw-away client config (read-only: not even config.yml is made)
+        expect(log()).toMatch(new RegExp(`argv=query\\\\ /1.0 LXD_DIR=${root}/lxd\\\\ dir LXD_CONF=/tmp/tmp\\.\\w+\\n`));
+        expect(existsSync(`${root}/${HOSTILE}`)).toBe(false);
+        expect(existsSync(join(root, "pwned"))).toBe(false);
         expect(existsSync(join(root, "pwned"))).toBe(false);
         const facts = factsFromProbe("h1", parseStepReport(out).values);
         expect(facts.server).toMatchObject({ ok: true, version: "5.0.2", fingerprint: SERVER_FP });
@@ -59,6 +61,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         const tokens = tokensFromReport(parseStepReport(run(serve)).values);
         expect(readFileSync(`${root}/lxd/https_address`, "utf8")).toBe("198.18.0.10:8443");
         expect(Object.keys(tokens)).toEqual(["h1", "h2"]);
+        expect(log()).toContain(`LXD_CONF=${root}/conf\\ dir/it\\'s\\ \\"x\\"\\ \\$\\(touch\\ pwned\\)\\ \\\`id\\\``);
 
         const targets: TargetIdentity[] = mesh.members.map((t) => ({ name: t.name, url: t.url, certificate: SERVER_CERT, fingerprint: SERVER_FP, token: `${tokens.h1}FROM${t.name}` }));
         const remotes = renderRemotes(mesh, mesh.members[0], targets);
