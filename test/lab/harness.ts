@@ -60,7 +60,7 @@ export interface ApplyResult {
 }
 
 /** A resource as the state file keeps it: the inputs of its last run and what that run printed. */
-interface StateEntry {
+export interface StateEntry {
     urn: string;
     name: string;
     type: string;
@@ -73,7 +73,7 @@ interface StateEntry {
     failed?: boolean;
 }
 
-interface HarnessState {
+export interface HarnessState {
     version: 1;
     resources: StateEntry[];
     /** Replaced resources whose delete has not run yet (a failure came first). */
@@ -81,14 +81,14 @@ interface HarnessState {
 }
 
 /** A resource to delete: from the state (`pending`: a replaced one waiting for its delete). */
-interface PlannedDelete {
+export interface PlannedDelete {
     entry: StateEntry;
     pending: boolean;
     reason: Operation["reason"];
 }
 
 /** A planned provider call. */
-interface Step {
+export interface Step {
     key: string;
     entry: StateEntry;
     op: Operation["op"];
@@ -128,12 +128,12 @@ export class Harness {
         const operations: Operation[] = [];
         let recording = await this.record(program, opts);
         for (let pass = 1; ; pass++) {
-            const plan = this.plan(recording);
+            const plan = planApply(this.state(), recording.commands);
             const outcome = await this.execute(plan, opts.timeoutMs);
             operations.push(...outcome.operations);
             if (outcome.failure) return this.result(operations, outcome, {}, pass);
             recording = await this.record(program, opts);
-            if (pass === MAX_PASSES || this.plan(recording).steps.length === 0) return this.result(operations, outcome, recording.outputs, pass);
+            if (pass === MAX_PASSES || planApply(this.state(), recording.commands).steps.length === 0) return this.result(operations, outcome, recording.outputs, pass);
         }
     }
 
@@ -165,47 +165,6 @@ export class Harness {
         const unsupported = recording.resources.filter((r) => r.type.startsWith("command:") && r.type !== REMOTE_COMMAND);
         if (unsupported.length > 0) throw new Error(`the harness runs only ${REMOTE_COMMAND}; the program also declares ${unsupported.map((r) => `${r.type} ${r.name}`).join(", ")}`);
         return recording;
-    }
-
-    /** The provider calls that bring the state to the recording (creates/updates first, deletes last). */
-    private plan(recording: Recording): { steps: Step[]; state: HarnessState } {
-        const state = this.state();
-        const old = new Map(state.resources.map((r) => [r.urn, r]));
-        const desired = new Set(recording.commands.map((c) => c.urn));
-        const ups: Step[] = [];
-        const laterDeletes: PlannedDelete[] = state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "replace" }));
-        for (const c of recording.commands) {
-            const entry = toEntry(c);
-            const prev = old.get(c.urn);
-            const change = prev ? diff(prev, entry) : "new";
-            if (change === "same") continue;
-            const after = c.dependsOn.filter((d) => desired.has(d)).map((d) => `up:${d}`);
-            // deleteBeforeReplace comes from the new registration, as in the engine.
-            if (change === "replace" && entry.deleteBeforeReplace) {
-                ups.push(deleteStep(`replace:${c.urn}`, prev!, "replace", [], () => removeResource(state, c.urn)));
-                after.push(`replace:${c.urn}`);
-            } else if (change === "replace") {
-                // The old one is deleted after everything else, and stays pending until then.
-                state.pendingDeletes.push(prev!);
-                laterDeletes.push({ entry: prev!, pending: true, reason: "replace" });
-            }
-            // An update keeps the previous output (the provider hands it to the command).
-            const carried = change === "changed" || change === "retry" ? { stdout: prev!.stdout, stderr: prev!.stderr } : {};
-            ups.push({
-                key: `up:${c.urn}`,
-                entry: { ...entry, ...carried },
-                op: change === "new" || change === "replace" || entry.inputs.update === undefined ? "create" : "update",
-                reason: change,
-                after,
-                commit: (out) => putResource(state, { ...entry, ...out }),
-                fail: () => putResource(state, { ...entry, ...carried, failed: true }),
-            });
-        }
-        for (const r of state.resources) if (!desired.has(r.urn)) laterDeletes.push({ entry: r, pending: false, reason: "removed" });
-        const deletes = deleteSteps(laterDeletes, state);
-        // Deletes run after every create and update, as the engine does.
-        for (const d of deletes) d.after.push(...ups.map((u) => u.key));
-        return { steps: [...ups, ...deletes], state };
     }
 
     /**
@@ -319,6 +278,51 @@ export class Harness {
         const error = f ? `${f.op} of ${f.resource} on ${f.hostName ?? f.host} failed (exit ${f.code}): ${f.stderr.trim().split("\n").slice(-5).join(" | ")}` : undefined;
         return { ok: !f, operations, failure: f, skipped: outcome.skipped, outputs, passes, error };
     }
+}
+
+/**
+ * The provider calls that bring `state` to the recorded commands (creates and
+ * updates in dependency order, deletes last). Pure: the steps' `commit`/`fail`
+ * update the returned state (a copy) as each call succeeds or fails.
+ */
+export function planApply(current: HarnessState, commands: RecordedResource[]): { steps: Step[]; state: HarnessState } {
+    const state: HarnessState = JSON.parse(JSON.stringify(current));
+    const old = new Map(state.resources.map((r) => [r.urn, r]));
+    const desired = new Set(commands.map((c) => c.urn));
+    const ups: Step[] = [];
+    const laterDeletes: PlannedDelete[] = state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "replace" }));
+    for (const c of commands) {
+        const entry = toEntry(c);
+        const prev = old.get(c.urn);
+        const change = prev ? diff(prev, entry) : "new";
+        if (change === "same") continue;
+        const after = c.dependsOn.filter((d) => desired.has(d)).map((d) => `up:${d}`);
+        // deleteBeforeReplace comes from the new registration, as in the engine.
+        if (change === "replace" && entry.deleteBeforeReplace) {
+            ups.push(deleteStep(`replace:${c.urn}`, prev!, "replace", [], () => removeResource(state, c.urn)));
+            after.push(`replace:${c.urn}`);
+        } else if (change === "replace") {
+            // The old one is deleted after everything else, and stays pending until then.
+            state.pendingDeletes.push(prev!);
+            laterDeletes.push({ entry: prev!, pending: true, reason: "replace" });
+        }
+        // An update keeps the previous output (the provider hands it to the command).
+        const carried = change === "changed" || change === "retry" ? { stdout: prev!.stdout, stderr: prev!.stderr } : {};
+        ups.push({
+            key: `up:${c.urn}`,
+            entry: { ...entry, ...carried },
+            op: change === "new" || change === "replace" || entry.inputs.update === undefined ? "create" : "update",
+            reason: change,
+            after,
+            commit: (out) => putResource(state, { ...entry, ...out }),
+            fail: () => putResource(state, { ...entry, ...carried, failed: true }),
+        });
+    }
+    for (const r of state.resources) if (!desired.has(r.urn)) laterDeletes.push({ entry: r, pending: false, reason: "removed" });
+    const deletes = deleteSteps(laterDeletes, state);
+    // Deletes run after every create and update, as the engine does.
+    for (const d of deletes) d.after.push(...ups.map((u) => u.key));
+    return { steps: [...ups, ...deletes], state };
 }
 
 function toEntry(c: RecordedResource): StateEntry {
