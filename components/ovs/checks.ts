@@ -77,6 +77,13 @@ export function checkMirrorArgs(args: OvsPortMirrorArgs): Issue[] {
         seenVlans.add(v);
     });
 
+    if (vlans.length > 0 && bridge === "br-int") {
+        issues.push({
+            path: "vlans",
+            severity: "warning",
+            message: "on br-int the VLAN ids are Neutron's node-local tags (the Port's tag column, e.g. ovs-vsctl get Port qvo... tag), not the networks' segmentation ids",
+        });
+    }
     if (args.mirrorName !== undefined && !MIRROR_NAME.test(args.mirrorName)) error("mirrorName", `${JSON.stringify(args.mirrorName)} must be 1-64 letters, digits, '_', '.', ':', '-'`);
 
     if (args.capture && args.collector) error("collector", "give capture (a local interface) or collector (a remote tunnel), not both");

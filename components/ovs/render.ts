@@ -113,6 +113,8 @@ hwo_require_db() {
   hwo_err=$(hwo_vsctl show 2>&1 >/dev/null) || hw_fail "cannot reach the Open vSwitch database (is ovsdb-server running?): $hwo_err"
 }
 hwo_remove_own_rows() {
+  # the row ids and bridge names below are split into words, never globbed
+  set -f
   hwo_txn=""
   for hwo_u in $(hwo_own Mirror); do
     for hwo_b in $(hwo_vsctl --bare --columns=name find Bridge "mirrors{>=}$hwo_u"); do hwo_txn="$hwo_txn -- remove Bridge $hwo_b mirrors $hwo_u"; done
@@ -122,6 +124,7 @@ hwo_remove_own_rows() {
   done
   # Mirror and Port rows are garbage-collected once no bridge refers to them.
   if [ -n "$hwo_txn" ]; then hwo_vsctl $hwo_txn; hw_log "removed this step's mirror and port"; fi
+  set +f
 }
 hwo_remove_own_links() {
   for hwo_l in $(hwo_own_links); do

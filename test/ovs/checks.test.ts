@@ -65,3 +65,10 @@ describe("checkMirrorArgs rejects", () => {
         expect(errors).toHaveLength(expected.length);
     });
 });
+
+describe("checkMirrorArgs warns", () => {
+    it("that VLAN ids on br-int are the node-local tags", () => {
+        expect(checkMirrorArgs(explicit({ vlans: [1] }))).toEqual([{ path: "vlans", severity: "warning", message: expect.stringContaining("node-local tags") }]);
+        expect(checkMirrorArgs(explicit({ vlans: [1], bridge: "br-ex" }))).toEqual([]);
+    });
+});
