@@ -216,7 +216,7 @@ ${spec.undo ?? ""}
 HW_CHANGED=0
 hw_reconcile
 ${spec.afterRestore ?? ""}
-rm -rf "$HW_STATE"
+hw_forget_state
 hw_log "undone ($HW_CHANGED file(s) restored)"
 }
 hw_main </dev/null
@@ -240,9 +240,14 @@ hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*"; }
 hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')"; }
 hw_fail() { printf 'hostwright[%s]: ERROR: %s\\n' "$HW_KEY" "$*" >&2; exit 1; }
 hw_staged() { printf '%s/.%s.hostwright-new' "$(dirname -- "$1")" "$(basename -- "$1")"; }
+hw_forget_state() {
+  # the step's state, and the state root when no other step has any
+  rm -rf -- "$HW_STATE"
+  rmdir -- ${shq(STATE_ROOT)} ${shq(STATE_ROOT.slice(0, STATE_ROOT.lastIndexOf("/")))} 2>/dev/null || true
+}
 hw_abort_staging() {
   for f in $HW_STAGED_LIST; do rm -f -- "$f"; done
-  [ -f "$HW_STATE/generation" ] || rm -rf -- "$HW_STATE"
+  [ -f "$HW_STATE/generation" ] || hw_forget_state
 }
 HW_STAGED_LIST=""
 hw_stage() {
@@ -354,7 +359,7 @@ hw_rollback() {
     hw_log "rolled back $(cat -- "$hw_prev_path")"
   done
   if [ -d "$HW_STATE/prev/records" ]; then mv -- "$HW_STATE/prev/records"/* "$HW_STATE/files/" 2>/dev/null || true; fi
-  [ -f "$HW_STATE/generation" ] || rm -rf -- "$HW_STATE"
+  [ -f "$HW_STATE/generation" ] || hw_forget_state
 }`;
 }
 
