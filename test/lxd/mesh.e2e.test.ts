@@ -37,7 +37,7 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
         const t0 = Date.now();
         const up = await harness.apply(program, options);
         expect(up.error).toBeUndefined();
-        console.log(`lxd mesh apply: ${Date.now() - t0} ms, ${up.passes} passes, ${up.operations.length} operations`);
+        console.log(`lxd mesh apply: ${Date.now() - t0} ms, ${up.passes} passes, ${up.operations.length} operations:\n${summary(up).join("\n")}`);
         const mesh = (up.outputs as any).lxd.mesh;
         expect(mesh.preflightErrors).toEqual([]);
         for (const h of HOSTS) {
