@@ -67,7 +67,7 @@ export interface Plan {
 /** The libvirt URI nova and the peer check use to reach a node. */
 export function libvirtUri(transport: MigrationTransport, address: string, port?: number): string {
     const host = address.includes(":") ? `[${address}]` : address;
-    if (transport === "ssh") return `qemu+ssh://${host}/system?no_tty=1`;
+    if (transport === "ssh") return `qemu+ssh://${host}/system`;
     return `qemu+${transport}://${host}${port && port !== DEFAULT_PORT[transport] ? `:${port}` : ""}/system`;
 }
 

@@ -199,6 +199,32 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         await expectRestored();
     }, 300_000);
 
+    it("SSH: nothing listens; the check uses root's SSH keys, and a node without them is named", async () => {
+        const h1 = lab.host("h1");
+        const h2 = lab.host("h2");
+        const group = { name: "cell7", transport: "ssh", nova: { release: "2024.2" }, nodes: [{ host: "h1" }, { host: "h2" }] };
+        // h2 -> h1 has no key yet: named with ssh's error
+        const h = harness();
+        const first = await h.apply(program, stack(group));
+        expect(first.error).toMatch(/node h[12] cannot open its peers with the URI nova uses; qemu\+ssh:\/\/198\.18\.0\.1[01]\/system: .*(Host key verification failed|Permission denied)/s);
+        // keys and known hosts both ways (what nova's SSH setup does), then the check passes
+        for (const [from, to] of [[h1, h2], [h2, h1]]) {
+            const pub = await from.exec(`mkdir -p /root/.ssh && { [ -e /root/.ssh/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519; } && ssh-keyscan -t ed25519 ${to.address} 2>/dev/null > /root/.ssh/known_hosts && cat /root/.ssh/id_ed25519.pub`);
+            await to.exec("cat >> /run/hostwright-lab/authorized_keys", { input: pub.stdout });
+        }
+        const second = await h.apply(program, stack(group));
+        expect(second.error).toBeUndefined();
+        expect((second.outputs.libvirt as any).cell7.nodes.map((n: any) => [n.uri, n.peers])).toEqual([
+            [`qemu+ssh://${h1.address}/system`, { h2: "ok" }],
+            [`qemu+ssh://${h2.address}/system`, { h1: "ok" }],
+        ]);
+        expect(parseIni((await h1.exec("cat /etc/nova/nova.conf")).stdout).libvirt.live_migration_scheme).toBe("ssh");
+        expect((await nodeSnapshot(h1)).listening).toBe("");
+        expect((await h.destroy()).error).toBeUndefined();
+        for (const host of [h1, h2]) await host.exec("rm -rf /root/.ssh && sed -i '/root@h[12]$/d' /run/hostwright-lab/authorized_keys");
+        await expectRestored();
+    }, 300_000);
+
     it("unauthenticated TCP is refused without the opt-in, applied with it and a warning naming the risk", async () => {
         const group = { name: "cell3", transport: "tcp", auth: "none", nodes: [{ host: "h2" }, { host: "h3" }] };
         await expect(harness().apply(program, stack(group))).rejects.toThrow(/hostwright:libvirt\[0\]\.auth: transport tcp with auth "none" lets anyone/);

@@ -274,7 +274,7 @@ esac`;
         ["tls", "tls", undefined, "qemu+tls://h/system"],
         ["tls on another port", "tls", 16600, "qemu+tls://h:16600/system"],
         ["tcp default port", "tcp", 16509, "qemu+tcp://h/system"],
-        ["ssh without a terminal", "ssh", undefined, "qemu+ssh://h/system?no_tty=1"],
+        ["ssh, as nova's live_migration_scheme builds it", "ssh", undefined, "qemu+ssh://h/system"],
     ])("URI: %s", (_name, transport, port, uri) => {
         expect(libvirtUri(transport, "h", port)).toBe(uri);
         expect(libvirtUri("tls", "2001:db8::1")).toBe("qemu+tls://[2001:db8::1]/system");
