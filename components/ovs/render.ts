@@ -338,6 +338,8 @@ export function renderMirrorStep(plan: MirrorPlan, node: string): StepInput {
     const what = plan.wholeBridge ? `bridge ${plan.bridge}` : `${plan.ports.join(", ")} on ${plan.bridge}`;
     const to = plan.output.type === "collector" ? `${plan.output.interfaceType} collector ${plan.output.address}` : plan.output.name;
     return {
+        // The node is part of the step's identity: a VM that moved to another node
+        // replaces the step, and the old generation's undo runs on the old node.
         description: `OVS mirror ${plan.mirrorName} on ${node}: ${what} -> ${to}`,
         preflight: preflight(plan),
         activate: activate(plan, spec),

@@ -33,8 +33,8 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
     let before: string;
     let operatorMirror: string;
 
-    const program = (mirrors: unknown[]) => {
-        const { config, secretKeys } = labStackConfig(lab, { ovs: mirrors }, ["compute1"]);
+    const program = (mirrors: unknown[], hosts = ["compute1"]) => {
+        const { config, secretKeys } = labStackConfig(lab, { ovs: mirrors }, hosts);
         return () => declareStack({ values: config, secretKeys: new Set(secretKeys) }, [ovsSection]);
     };
     const web = (over: Record<string, unknown> = {}) => ({ name: "web", host: "compute1", ports: [vm1.port], ...over });
@@ -46,9 +46,9 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
 
     beforeAll(async () => {
         const t0 = Date.now();
-        lab = await startLab({ hosts: ["compute1"] });
+        lab = await startLab({ hosts: ["compute1", "compute2"] });
         node = lab.host("compute1");
-        await startOvs(node);
+        await Promise.all([startOvs(node), startOvs(lab.host("compute2"))]);
         for (const vm of [vm1, vm2, vm3]) await addVm(node, vm);
         await must(node, FOREIGN);
         expect(await ping(node, vm1, vm2.address)).toBe(true);
@@ -61,7 +61,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
     }, 60_000);
 
     afterAll(async () => {
-        if (node) await stopOvs(node);
+        for (const host of lab?.hosts ?? []) await stopOvs(host);
         await lab?.down();
         if (workDir) rmSync(workDir, { recursive: true, force: true });
     });
@@ -87,7 +87,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo reply"))).toBe(true);
         expect(seen.filter((l) => l.includes("10.10.0.3"))).toEqual([]);
         // the tcpdump output runs as given and writes a readable capture
-        await must(node, `(timeout 4 ${out.tcpdump} -c 4 >/dev/null 2>&1 &); sleep 0.7`);
+        await must(node, `(timeout 4 ${out.tcpdump} -c 6 icmp >/dev/null 2>&1 &); sleep 0.7`);
         await ping(node, vm1, vm2.address);
         await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
         expect(await must(node, sh`tcpdump -nr ${`/tmp/${capture}.pcap`} 2>/dev/null`)).toContain("10.10.0.1 > 10.10.0.2: ICMP echo request");
@@ -167,6 +167,39 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const seen = await captureIcmp(node, "webcap", () => ping(node, vm1, vm2.address));
         expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
         expect(seen.filter((l) => l.includes("> 10.10.0.1:"))).toEqual([]);
+    }, 60_000);
+
+    it("a VM that Nova moved to another node: the mirror follows it and leaves the old node as it was", async () => {
+        const compute2 = lab.host("compute2");
+        const moved: Vm = { ...vm1, name: "vm1b", address: "10.10.0.11" };
+        await addVm(compute2, moved);
+        await addVm(compute2, { ...vm2, name: "vm2b", address: "10.10.0.12" });
+        const before2 = await ovsSnapshot(compute2);
+        const before1 = await ovsSnapshot(node); // holds the "web" mirror of the tests above
+        const own = new Harness(lab, join(workDir, "migration.json"));
+        let boundTo = "compute1.cloud.example";
+        const invoke = (token: string, args: Record<string, any>) => {
+            if (token === LOOKUP.port) return { id: args.portId, bindings: [{ hostId: boundTo, vifType: "ovs" }] };
+            throw new Error(`unexpected look-up ${token}`);
+        };
+        const vmMirror = [{ name: "follow", openstack: { portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }, capture: { kind: "veth", name: "followcap" } }];
+        const first = await own.apply(program(vmMirror, ["compute1", "compute2"]), { invoke });
+        expect(first.error).toBeUndefined();
+        expect(first.operations.map((o) => `${o.op}@${o.hostName}`)).toEqual(["create@compute1"]);
+        const onCompute1 = await ovsSnapshot(node);
+
+        boundTo = "compute2.cloud.example"; // live migration
+        const second = await own.apply(program(vmMirror, ["compute1", "compute2"]), { invoke });
+        expect(second.error).toBeUndefined();
+        expect(second.operations.map((o) => `${o.op}:${o.reason}@${o.hostName}`)).toEqual(["create:replace@compute2", "delete:replace@compute1"]);
+        expect((second.outputs.ovs as any).follow.node).toBe("compute2");
+        expect(onCompute1).not.toBe(before1);
+        expect(await ovsSnapshot(node)).toBe(before1);
+        const seen = await captureIcmp(compute2, "followcap", () => ping(compute2, moved, "10.10.0.12"));
+        expect(seen.some((l) => l.includes("10.10.0.11 > 10.10.0.12: ICMP echo request"))).toBe(true);
+
+        expect((await own.destroy()).error).toBeUndefined();
+        expect(await ovsSnapshot(compute2)).toBe(before2);
     }, 60_000);
 
     it("destroy removes exactly its mirror, port and links; the operator's mirror survives", async () => {
