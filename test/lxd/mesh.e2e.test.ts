@@ -81,6 +81,26 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
         for (const h of lab.hosts) expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
     }, 300_000);
 
+    it("certificate trust: client certificates trusted directly, server certificates pinned, all undone", async () => {
+        const certs = new Harness(lab, `${lab.dir}/lxd-certs-state.json`);
+        const opts = labStackConfig(lab, { lxd: [{ name: "certs", hosts: HOSTS.map((host) => ({ host })), trust: "certificate" }] });
+        // probe -> serve -> trust -> remotes is one level deeper than the harness's 3 passes per apply
+        const first = await certs.apply(program, opts);
+        expect(first.error).toBeUndefined();
+        const second = await certs.apply(program, opts);
+        expect(second.error).toBeUndefined();
+        expect(summary(await certs.apply(program, opts))).toEqual([]);
+        const matrix = (second.outputs as any).lxd.certs.matrix;
+        for (const h of lab.hosts) {
+            for (const x of HOSTS) expect(`${h.name}->${x} ${matrix[h.name][x].connected}`).toBe(`${h.name}->${x} true`);
+            expect(await lxdExec(h, "lxc config trust list --format csv | cut -d, -f2 | sort | tr '\\n' ' '")).toBe("hostwright-h1 hostwright-h2 hostwright-h3 ");
+        }
+        await lxdExec(lab.host("h2"), "lxc move h2:c1 h3:");
+        expect(await lxdExec(lab.host("h1"), "lxc list h3: --format csv -c ns")).toBe("c1,STOPPED\n");
+        expect((await certs.destroy()).error).toBeUndefined();
+        for (const h of lab.hosts) expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
+    }, 300_000);
+
     it("stateful mode: the real pre-flight stops the apply before any change (CRIU cannot run here)", async () => {
         const live = new Harness(lab, `${lab.dir}/lxd-stateful-state.json`);
         const up = await live.apply(program, labStackConfig(lab, { lxd: [{ name: "live", hosts: HOSTS.map((host) => ({ host })), migration: "stateful" }] }));
