@@ -1,6 +1,7 @@
 /**
- * Pure rendering of the mesh's four steps per host (all `lxc` calls with LXD_DIR
- * and LXD_CONF set, every value quoted by core/shell):
+ * Pure rendering of the mesh's steps, three per host in token mode and four in
+ * certificate mode (all `lxc` calls with LXD_DIR and LXD_CONF set, every value
+ * quoted by core/shell):
  *
  *   probe    read-only facts for the pre-flight (versions, netlink_diag, CRIU, peer connects)
  *   serve    refuses to run when the group pre-flight failed; core.https_address (before
