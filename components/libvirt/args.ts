@@ -8,17 +8,18 @@ export type MigrationAuth = "none" | "sasl";
 /** A node's TLS material (transport `tls`). PEM text; keys are given in clear so they can be checked, and become Pulumi secrets. */
 export interface NodeTls {
     /**
-     * Server certificate, leaf first, optionally followed by intermediates. Must
-     * cover the node's `migrationAddress` (what peers dial), be valid now, chain to
-     * `tls.caCertificate`, and allow serverAuth if it lists extended key usages.
+     * Server certificate, the leaf only (libvirt validates it against
+     * `tls.caCertificate` alone: intermediates go there). Must cover the node's
+     * `migrationAddress` (what peers dial), be valid now, be issued by a
+     * certificate of `tls.caCertificate`, and allow serverAuth if it lists extended key usages.
      * Installed as `/etc/pki/libvirt/servercert.pem`.
      */
     serverCertificate: string;
     /** Private key of the server certificate. Installed as `/etc/pki/libvirt/private/serverkey.pem` (0600). */
     serverKey: string;
     /**
-     * Client certificate this node presents to its peers (leaf first). Must chain to
-     * `tls.caCertificate` and allow clientAuth if it lists extended key usages.
+     * Client certificate this node presents to its peers, the leaf only. Must be
+     * issued by a certificate of `tls.caCertificate` and allow clientAuth if it lists extended key usages.
      * Installed as `/etc/pki/libvirt/clientcert.pem`.
      */
     clientCertificate: string;
@@ -129,7 +130,10 @@ export interface LiveMigrationArgs {
     allowUnauthenticatedTcp?: boolean;
     /** TLS material shared by the group; required with transport `tls`, refused otherwise. @default undefined */
     tls?: {
-        /** CA certificate(s) that sign every node's certificates, PEM. Installed as `/etc/pki/CA/cacert.pem`. */
+        /**
+         * CA certificates, PEM: the root and every intermediate that issues the nodes'
+         * certificates (libvirt checks against this file only). Installed as `/etc/pki/CA/cacert.pem`.
+         */
         caCertificate: string;
         /**
          * libvirtd `tls_allowed_dn_list`: client certificate DNs (glob patterns) allowed

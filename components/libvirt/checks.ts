@@ -82,18 +82,14 @@ export function keyUsageOf(cert: X509Certificate): { critical: boolean; digitalS
     return { critical, digitalSignature: (flags & 0x80) !== 0, keyEncipherment: (flags & 0x20) !== 0 };
 }
 
-/** Walks from the leaf through the given intermediates to a certificate of the CA bundle. */
-function chainProblem(leaf: X509Certificate, intermediates: X509Certificate[], cas: X509Certificate[]): string | undefined {
-    let current = leaf;
-    for (let depth = 0; depth < 8; depth++) {
-        const signedBy = (c: X509Certificate) => current.checkIssued(c) && current.verify(c.publicKey);
-        if (cas.some(signedBy)) return undefined;
-        const next = intermediates.find((c) => c !== current && signedBy(c));
-        if (!next) return `is not signed by tls.caCertificate (issuer: ${current.issuer.replace(/\n/g, ", ")}); add the missing intermediate after the leaf or use the right CA`;
-        if (!next.ca) return `is signed by ${next.subject.replace(/\n/g, ", ")}, which is not a CA certificate`;
-        current = next;
-    }
-    return "has a chain longer than 8 certificates";
+/**
+ * libvirt validates each certificate against the CA file alone (its own at
+ * startup: "Our own certificate ... failed validation against cacert.pem", found in
+ * the lab), so the issuer must be in `tls.caCertificate`, intermediates included.
+ */
+function issuerProblem(leaf: X509Certificate, cas: X509Certificate[]): string | undefined {
+    if (cas.some((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey))) return undefined;
+    return `is not signed by a certificate of tls.caCertificate (issuer: ${leaf.issuer.replace(/\n/g, ", ")}); libvirt checks certificates against that file only, so an intermediate CA belongs there`;
 }
 
 function checkLeaf(
@@ -108,13 +104,15 @@ function checkLeaf(
 ): void {
     const certs = parseCertificates(pem, at.cert, out);
     if (!certs) return;
-    const [leaf, ...intermediates] = certs;
+    const [leaf, ...rest] = certs;
     if (leaf.ca) {
         out.error(at.cert, `the first certificate is a CA certificate (${leaf.subject.replace(/\n/g, ", ")}); put the ${kind} certificate first`);
         return;
     }
     checkValidity(leaf, `the ${kind} certificate`, at.cert, now, out);
-    intermediates.forEach((c, i) => checkValidity(c, `intermediate ${i + 1}`, at.cert, now, out));
+    if (rest.length > 0) {
+        out.error(at.cert, `holds ${certs.length} certificates; libvirt validates the ${kind} certificate against tls.caCertificate alone, so give only the leaf here and put intermediate CA certificates into tls.caCertificate`);
+    }
     const keyUsage = keyUsageOf(leaf);
     // libvirt (virnettlscontext) refuses a critical keyUsage without these two bits.
     if (keyUsage?.critical && !(keyUsage.digitalSignature && keyUsage.keyEncipherment)) {
@@ -135,7 +133,7 @@ function checkLeaf(
         out.error(at.key, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
     }
     if (cas) {
-        const problem = chainProblem(leaf, intermediates, cas);
+        const problem = issuerProblem(leaf, cas);
         if (problem) out.error(at.cert, `the ${kind} certificate ${problem}`);
     }
 }

@@ -137,6 +137,25 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         console.log(`libvirt TLS e2e: apply of 3 nodes + peer checks ${applyMs} ms`);
     }, 300_000);
 
+    it("TLS with leaf certificates of an intermediate CA that is in the CA file", async () => {
+        const inter = pki.pki.intermediateCa(pki.root, { commonName: "Migration Intermediate" });
+        const material: Record<string, string> = {};
+        const nodes = ["h1", "h2"].map((name) => {
+            const address = lab.host(name).address;
+            const server = pki.pki.leaf(inter, { commonName: name, dnsNames: [name], ipAddresses: [address], usages: ["serverAuth"] });
+            const client = pki.pki.leaf(inter, { commonName: `${name} client via intermediate`, dnsNames: [], usages: ["clientAuth"] });
+            material[`${name}-i-server`] = server.keyPem;
+            material[`${name}-i-client`] = client.keyPem;
+            return { host: name, tls: { serverCertificate: server.certPem, serverKey: `${name}-i-server`, clientCertificate: client.certPem, clientKey: `${name}-i-client` } };
+        });
+        const h = harness();
+        const up = await h.apply(program, stack(tlsGroup({ name: "cell8", nodes, tls: { caCertificate: pki.root.certPem + inter.certPem } }), material));
+        expect(up.error).toBeUndefined();
+        expect((up.outputs.libvirt as any).cell8.nodes.map((n: any) => n.peers)).toEqual([{ h2: "ok" }, { h1: "ok" }]);
+        expect((await h.destroy()).error).toBeUndefined();
+        await expectRestored();
+    }, 300_000);
+
     it("TCP with SASL DIGEST-MD5: the right password connects, a wrong one is refused", async () => {
         const h = harness();
         // the seed's era: liberty reads the migration flags (from [libvirt]; the seed's [DEFAULT] copy is removed)
