@@ -12,7 +12,7 @@ import { ovsSection } from "../../components/ovs/section";
 import { LOOKUP } from "../../components/ovs/openstack";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
-import { addVm, captureIcmp, must, ovsSnapshot, ping, startOvs, stopOvs, Vm } from "./ovs-lab";
+import { addCollector, addVm, captureIcmp, must, ovsSnapshot, ping, removeCollector, startOvs, stopOvs, Vm } from "./ovs-lab";
 
 // vm1 is on a VXLAN-sized network: the capture interface takes its MTU.
 const vm1: Vm = { name: "vm1", port: "qvobee51cf7-fb", address: "10.10.0.1", mtu: 1450 };
@@ -213,13 +213,36 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(seen.some((l) => l.includes("10.10.0.3 > 10.10.0.2: ICMP echo request"))).toBe(true);
     }, 60_000);
 
-    it("a whole-bridge mirror on VLAN-less traffic to a GRE collector is created and removed cleanly", async () => {
-        const res = await harness.apply(program([{ name: "span", host: "compute1", wholeBridge: true, collector: { protocol: "gre", address: "198.18.0.1", key: 42 } }]));
-        expect(res.error).toBeUndefined();
-        const tunnel = await must(node, `ovs-vsctl --format=csv --no-headings --columns=type,options,error find Interface 'external_ids:hostwright-owner!=""'`);
-        expect(tunnel).toBe(`gre,"{key=""42"", remote_ip=""198.18.0.1""}",[]\n`);
+    it("remote collectors: the whole bridge in GRE, then vm1 in ERSPAN, reach the collector; destroy restores the node", async () => {
+        await addCollector(node, { name: "collector", local: "192.168.77.1", address: "192.168.77.2" });
+        const withCollector = await ovsSnapshot(node);
+        /** Runs a mirror's tcpdump output inside the collector while vm1 pings vm2; returns the decoded capture. */
+        const collect = async (tcpdump: string) => {
+            await must(node, `(ip netns exec collector timeout 3 ${tcpdump} >/dev/null 2>&1 &); sleep 0.7`);
+            await ping(node, vm1, vm2.address);
+            await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+            return must(node, `tcpdump -nr /tmp/hostwright-span.pcap 2>/dev/null`);
+        };
+
+        const gre = await harness.apply(program([{ name: "span", host: "compute1", wholeBridge: true, mirrorName: "hostwright-span", collector: { protocol: "gre", address: "192.168.77.2", key: 42 } }]));
+        expect(gre.error).toBeUndefined();
+        const out = (gre.outputs.ovs as any).span;
+        expect(out).toMatchObject({ captureInterface: "", captureKind: "collector", tcpdump: "tcpdump -ni any -w /tmp/hostwright-span.pcap 'ip proto 47'" });
         expect(await must(node, `ovs-vsctl --bare --columns=select_all find Mirror name=hostwright-span`)).toBe("true\n");
+        const inGre = await collect(out.tcpdump);
+        expect(inGre).toMatch(/192\.168\.77\.1 > 192\.168\.77\.2: GREv0, key=0x2a, .*10\.10\.0\.1 > 10\.10\.0\.2: ICMP echo request/);
+
+        const erspan = await harness.apply(program([{ name: "span", host: "compute1", ports: [vm1.port], mirrorName: "hostwright-span", collector: { protocol: "erspan", address: "192.168.77.2", erspanIndex: 9 } }]));
+        expect(erspan.error).toBeUndefined();
+        expect(await must(node, `ovs-vsctl --format=csv --no-headings --columns=type,options find Interface 'external_ids:hostwright-owner!=""'`)).toBe(
+            `erspan,"{erspan_idx=""9"", erspan_ver=""1"", key=""1"", remote_ip=""192.168.77.2""}"\n`,
+        );
+        // ERSPAN type II (GRE protocol 0x88be)
+        expect(await collect(out.tcpdump)).toMatch(/192\.168\.77\.1 > 192\.168\.77\.2: GREv0, seq \d+, .*gre-proto-0x88be/);
+
         expect((await harness.destroy()).error).toBeUndefined();
+        expect(await ovsSnapshot(node)).toBe(withCollector);
+        await removeCollector(node, "collector");
         expect(await ovsSnapshot(node)).toBe(before);
     }, 60_000);
 

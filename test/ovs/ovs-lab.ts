@@ -103,3 +103,28 @@ export async function ovsSnapshot(host: LabHost): Promise<string> {
     });
     return sections.join("\n");
 }
+
+/**
+ * A remote collector reached through OVS's userspace tunnelling: bridge `br-phy`
+ * (netdev) with address `local`/24 on its internal port and a veth to namespace
+ * `name`, where the collector has `address`/24.
+ */
+export async function addCollector(host: LabHost, c: { name: string; local: string; address: string }): Promise<void> {
+    await must(
+        host,
+        sh`set -e
+           ovs-vsctl add-br br-phy -- set Bridge br-phy datapath_type=netdev
+           ip netns add ${c.name}
+           ip link add ul0 type veth peer name ul1 netns ${c.name}
+           ip link set ul0 up
+           ovs-vsctl add-port br-phy ul0
+           ip addr add ${`${c.local}/24`} dev br-phy
+           ip link set br-phy up
+           ip netns exec ${c.name} ip addr add ${`${c.address}/24`} dev ul1
+           ip netns exec ${c.name} ip link set ul1 up`,
+    );
+}
+
+export async function removeCollector(host: LabHost, name: string): Promise<void> {
+    await must(host, sh`ip netns del ${name}; ovs-vsctl del-br br-phy`);
+}
