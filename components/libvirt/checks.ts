@@ -114,7 +114,8 @@ function checkLeaf(
         out.error(at.cert, `holds ${certs.length} certificates; libvirt validates the ${kind} certificate against tls.caCertificate alone, so give only the leaf here and put intermediate CA certificates into tls.caCertificate`);
     }
     const keyUsage = keyUsageOf(leaf);
-    // libvirt (virnettlscontext) refuses a critical keyUsage without these two bits.
+    // libvirtd refuses a critical keyUsage without these two bits (checked with libvirt 9:
+    // "usage does not permit key encipherment").
     if (keyUsage?.critical && !(keyUsage.digitalSignature && keyUsage.keyEncipherment)) {
         out.error(at.cert, `its critical keyUsage lacks ${[keyUsage.digitalSignature ? "" : "digitalSignature", keyUsage.keyEncipherment ? "" : "keyEncipherment"].filter(Boolean).join(" and ")}; libvirt refuses such a ${kind} certificate`);
     }
@@ -154,6 +155,14 @@ function checkNova(args: LiveMigrationArgs, transport: string, out: Found): void
     if (major < NEWTON) {
         for (const option of NEWTON_OPTIONS) {
             if (nova[option] !== undefined) out.error(`nova.${option}`, `needs nova newton (14) or later; ${nova.release} has only the migration flags`);
+        }
+        // Before live_migration_inbound_addr, nova puts the target's compute host name into the URI.
+        if (transport === "tls") {
+            (args.nodes ?? []).forEach((node, i) => {
+                if (isIP(migrationAddressOf(node)) !== 0) {
+                    out.warn(`nodes[${i}].migrationAddress`, `nova ${nova.release} dials the compute service's host name, not ${migrationAddressOf(node)}: set migrationAddress to that name and cover it in the server certificate`);
+                }
+            });
         }
     }
     if (nova.nativeTls) {

@@ -69,6 +69,7 @@ const table: Array<[string, Mutate, Array<[string, string, "error" | "warning"]>
     ["port out of range", (a) => ({ ...a, tlsPort: 70000 }), [["tlsPort", "1-65535", "error"]]],
     ["unknown nova release", nova({ release: "banana" }), [["nova.release", "unknown nova release", "error"]]],
     ["newton options on liberty", nova({ release: "liberty", permitPostCopy: true }), [["nova.permitPostCopy", "needs nova newton", "error"]]],
+    ["liberty over TLS with an IP migration address: nova dials host names", (a) => ({ ...a, nova: { release: "liberty" }, nodes: [a.nodes[0], { ...a.nodes[1], migrationAddress: "10.0.0.2" }] }), [["nodes[1].migrationAddress", "dials the compute service's host name", "warning"]]],
     ["native TLS on queens", nova({ release: "queens", nativeTls: true }), [["nova.nativeTls", "needs nova stein", "error"]]],
     ["native TLS over tcp", (a) => ({ ...tcp({ sasl })(a), nova: { release: "2024.1", nativeTls: true } }), [["nova.nativeTls", "needs transport tls", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
     ["hostile nova service and path", nova({ release: "zed", service: "nova;reboot", configPath: "/etc/../nova.conf" }), [["nova.configPath", "absolute file path", "error"], ["nova.service", "service name", "error"]]],
