@@ -78,7 +78,11 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
     it("destroy leaves each host's remotes, trust store, tokens and API address as before", async () => {
         const down = await harness.destroy();
         expect(down.error).toBeUndefined();
-        for (const h of lab.hosts) expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
+        for (const h of lab.hosts) {
+            expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
+            // no step state (nor the records of what the steps added) is left behind
+            expect((await h.exec("ls -A /var/lib/hostwright 2>&1 || true")).stdout).toMatch(/No such file/);
+        }
     }, 300_000);
 
     it("certificate trust: client certificates trusted directly, server certificates pinned, all undone", async () => {
