@@ -106,7 +106,7 @@ function checkLeaf(
     if (!certs) return;
     const [leaf, ...rest] = certs;
     if (leaf.ca) {
-        out.error(at.cert, `the first certificate is a CA certificate (${leaf.subject.replace(/\n/g, ", ")}); put the ${kind} certificate first`);
+        out.error(at.cert, `starts with a CA certificate (${leaf.subject.replace(/\n/g, ", ")}); give the ${kind} certificate itself here, CA certificates go into tls.caCertificate`);
         return;
     }
     checkValidity(leaf, `the ${kind} certificate`, at.cert, now, out);
