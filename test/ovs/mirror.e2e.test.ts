@@ -246,6 +246,23 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(await ovsSnapshot(node)).toBe(before);
     }, 60_000);
 
+    it("VLAN selection: only packets on the chosen (node-local) VLAN are mirrored", async () => {
+        // vm1 and vm2 on local VLAN 101 (as Neutron's agent tags them); vm3 stays untagged and talks to br-int's own port
+        await must(node, sh`ovs-vsctl set Port ${vm1.port} tag=101 -- set Port ${vm2.port} tag=101; ip addr add 10.10.0.254/24 dev br-int; ip link set br-int up`);
+        const res = await harness.apply(program([{ name: "vlan", host: "compute1", wholeBridge: true, vlans: [101], capture: { name: "vlancap" } }]));
+        expect(res.error).toBeUndefined();
+        expect((res.outputs.ovs as any).vlan.warnings).toEqual([expect.stringContaining("node-local tags")]);
+        const seen = await captureIcmp(node, "vlancap", async () => {
+            await ping(node, vm1, vm2.address);
+            await ping(node, vm3, "10.10.0.254");
+        });
+        expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
+        expect(seen.filter((l) => l.includes("10.10.0.3"))).toEqual([]);
+        expect((await harness.destroy()).error).toBeUndefined();
+        await must(node, sh`ovs-vsctl clear Port ${vm1.port} tag -- clear Port ${vm2.port} tag; ip addr del 10.10.0.254/24 dev br-int; ip link set br-int down`);
+        expect(await ovsSnapshot(node)).toBe(before);
+    }, 60_000);
+
     it.each<[string, string, Record<string, unknown>, RegExp]>([
         ["a source port that is not on the node", "", { ports: ["qvodeadbeef-00"] }, /source port qvodeadbeef-00 does not exist on this node/],
         ["a bridge that is not there", "", { bridge: "br-ex" }, /bridge br-ex does not exist on this node \(bridges: br-int \)/],

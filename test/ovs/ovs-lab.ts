@@ -71,7 +71,8 @@ export async function ping(host: LabHost, from: Vm, to: string, count = 3): Prom
  */
 export async function captureIcmp(host: LabHost, iface: string, traffic: () => Promise<unknown>, maxPackets = 50, seconds = 4): Promise<string[]> {
     const out = `/tmp/capture-${iface}.txt`;
-    await must(host, sh`rm -f ${out}; (timeout ${seconds} tcpdump -nl -i ${iface} -c ${maxPackets} icmp > ${out} 2>/dev/null &) ; sleep 0.7`);
+    // a mirror keeps the packets' VLAN tags: match ICMP inside an 802.1Q header too
+    await must(host, sh`rm -f ${out}; (timeout ${seconds} tcpdump -nl -i ${iface} -c ${maxPackets} icmp or vlan and icmp > ${out} 2>/dev/null &) ; sleep 0.7`);
     await traffic();
     await must(host, sh`while pgrep -x tcpdump >/dev/null; do sleep 0.2; done; cat ${out}`, (seconds + 5) * 1000);
     return (await must(host, sh`cat ${out}`)).split("\n").filter((l) => l.includes("ICMP"));
