@@ -42,9 +42,13 @@ export interface OvsCaptureArgs {
 
 /** A remote collector: mirrored packets leave the node in a GRE or ERSPAN tunnel. Exclusive with `capture`. */
 export interface OvsCollectorArgs {
-    /** Tunnel protocol (an IPv6 address selects `ip6gre` / `ip6erspan`). */
+    /** Tunnel protocol (an IPv6 `address` selects `ip6gre` / `ip6erspan`). Required: no default. */
     protocol: "gre" | "erspan";
-    /** IP address of the collector (OVS `options:remote_ip`); names are not accepted. */
+    /**
+     * IP address of the collector (OVS `options:remote_ip`); names are not accepted.
+     * The node must route to it (userspace datapaths: through an OVS bridge holding an address).
+     * Required: no default.
+     */
     address: string;
     /**
      * GRE key (0-4294967295) or ERSPAN session id (0-1023).
@@ -89,7 +93,7 @@ export interface OvsOpenStackSourceArgs {
     /**
      * Hosts the binding host is looked for in: first by name (the binding host, or its
      * first DNS label), then by address (the hypervisor's `host_ip`, `compute.getHypervisorV2`).
-     * The stack section passes the whole inventory.
+     * The stack section passes the whole inventory. Required: no default.
      */
     candidates: Host[];
     /** Explicit `openstack` provider for the look-ups. @default the default provider (stack config `openstack:*`) */
