@@ -319,7 +319,7 @@ true`;
         .filter((v) => v.stapling === "applicable")
         .map((v) => {
             const plan = checked.tls.get(v.name)!;
-            return sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${plan.requireGoodStaple ? 1 : 0}`;
+            return sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${plan.requireGoodStaple ? 1 : 0} ${plan.main.leafFingerprint ?? "-"}`;
         })
         .join("\n");
     const activate = `${helpers}
@@ -341,10 +341,18 @@ hw_h2o_wait_plain() {
   hw_fail "listener $1 ($2:$3) does not accept connections 30 s after the reload; see $hw_h2o_errlog"
 }
 hw_h2o_staple() {
-  # hw_h2o_staple NAME HOST:PORT SNI WAIT REQUIRE-GOOD: what h2o staples, as a client sees it
+  # hw_h2o_staple NAME HOST:PORT SNI WAIT REQUIRE-GOOD FINGERPRINT: what h2o staples, as a client sees it
   hw_end=$(( $(date +%s) + $4 ))
   while :; do
     hw_s=$(openssl s_client -connect "$2" $(hw_h2o_sni "$3") -status </dev/null 2>&1 || true)
+    # Only a connection that presents the new leaf counts (an old worker may still answer).
+    # The staple printed above it holds the responder's certificate: take the one after "Server certificate".
+    hw_fp=$(printf '%s\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
+    if [ "$hw_fp" != "$6" ]; then
+      hw_st="no staple"
+      if [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
+      break
+    fi
     case "$hw_s" in
       *"Cert Status: good"*) hw_st=good ;;
       *"Cert Status: revoked"*) hw_st=revoked ;;
@@ -368,8 +376,14 @@ if hw_h2o_running; then
     hw_h2o_before=$(hw_h2o_workers)
     hw_log "reloading h2o"
     hw_h2o_svc ${reload}
-    # The new generation replaces the old workers once it is up.
-    for hw_i in $(seq 1 40); do [ "$(hw_h2o_workers)" != "$hw_h2o_before" ] && break; sleep 0.25; done
+    # The new generation replaces the old workers once it is up; until they are gone
+    # both answer on the same sockets.
+    for hw_i in $(seq 1 120); do
+      hw_old=0
+      for hw_pid in $hw_h2o_before; do kill -0 "$hw_pid" 2>/dev/null && hw_old=1; done
+      [ "$hw_old" = 0 ] && break
+      sleep 0.25
+    done
   fi
 else
   hw_log "starting h2o"

@@ -4,7 +4,7 @@
  * header on "backend". Applied through the `hostwright:h2o` stack section with the
  * lab harness (what the real program declares, run over real SSH).
  */
-import { mkdtempSync, rmSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { X509Certificate } from "crypto";
@@ -15,6 +15,7 @@ import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
 
 const OCSP_PORT = 8888;
+const FLIP_PORT = 8889;
 const HOSTILE = `a'b"c $(touch /tmp/pwned) \`id\` #x: y`;
 const BACKEND_PORT = 9080;
 
@@ -58,6 +59,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
     let leaf: IssuedCert;
     let plain: IssuedCert;
     let revoked: IssuedCert;
+    let flipped: IssuedCert;
     let harness: Harness;
     let before: string;
     const secrets: Record<string, string> = {};
@@ -132,7 +134,12 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         plain = pki.leaf(inter, { commonName: "plain.example.test" });
         revoked = pki.leaf(inter, { commonName: "www.example.test", dnsNames: ["www.example.test"], ocspUrl });
         pki.revoke(inter, revoked);
-        Object.assign(secrets, { "www-key": leaf.keyPem, "plain-key": plain.keyPem, "revoked-key": revoked.keyPem });
+        // Revoked between the pre-switch check and h2o's own fetch: its responder says
+        // "good" to h2o -t's two requests, then "revoked".
+        flipped = pki.leaf(inter, { commonName: "www.example.test", dnsNames: ["www.example.test"], ocspUrl: `http://${ca.address}:${FLIP_PORT}` });
+        const indexBeforeFlip = readFileSync(inter.indexPath, "utf8");
+        pki.revoke(inter, flipped);
+        Object.assign(secrets, { "www-key": leaf.keyPem, "plain-key": plain.keyPem, "revoked-key": revoked.keyPem, "flipped-key": flipped.keyPem });
 
         // The responder answers from the intermediate's index.txt, on the ca host.
         await must(ca, "mkdir -p /srv/ocsp");
@@ -140,6 +147,11 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
             await must(ca, `cat > /srv/ocsp/${file}`, content);
         }
         await must(ca, `cd /srv/ocsp && setsid openssl ocsp -index index.txt -port ${OCSP_PORT} -CA ca.pem -rsigner ca.pem -rkey ca.key -ignore_err -nmin 60 >/srv/ocsp/log 2>&1 </dev/null & sleep 0.3`);
+        await must(ca, "cat > /srv/ocsp/index-before-flip.txt", indexBeforeFlip);
+        // Several certificates share a subject here: openssl needs to be told that is fine.
+        await must(ca, "echo 'unique_subject = no' | tee /srv/ocsp/index-before-flip.txt.attr > /srv/ocsp/index.txt.attr");
+        const responder = (index: string, more: string) => `openssl ocsp -index ${index} -port ${FLIP_PORT} -CA ca.pem -rsigner ca.pem -rkey ca.key -ignore_err -nmin 60 ${more}`;
+        await must(ca, `cd /srv/ocsp && setsid sh -c '${responder("index-before-flip.txt", "-nrequest 2")}; exec ${responder("index.txt", "")}' >/srv/ocsp/flip.log 2>&1 </dev/null & sleep 0.3`);
         const backend = lab.host("backend");
         await must(backend, "cat > /root/backend.py", BACKEND);
         await must(backend, "setsid python3 /root/backend.py >/root/backend.log 2>&1 </dev/null &");
@@ -237,6 +249,16 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         const served = await lab.runOnSwitch(["bash", "-c", `openssl s_client -connect ${web.address}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`]);
         expect(served.stdout.trim()).toBe(`serial=${leaf.serial}`);
         expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
+    }, 120_000);
+
+    it("a staple that turns out revoked after the switch fails the apply and rolls back", async () => {
+        const res = await harness.apply(program([seedProxy({ httpsChain: flipped.certPem + inter.certPem, httpsKey: "flipped-key" })]));
+        expect(res.ok).toBe(false);
+        expect(res.error).toMatch(/staples a REVOKED OCSP response/);
+        expect(res.failure!.stdout).toMatch(/h2o -t: .*: good/);
+        expect(res.failure!.stdout).toContain("rolled back /etc/h2o/hostwright/https.chain.pem");
+        const served = await lab.runOnSwitch(["bash", "-c", `openssl s_client -connect ${web.address}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`]);
+        expect(served.stdout.trim()).toBe(`serial=${leaf.serial}`);
     }, 120_000);
 
     it("back to the good config, then destroy leaves the host as before", async () => {

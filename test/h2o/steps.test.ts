@@ -24,8 +24,10 @@ const STUBS: Record<string, string> = {
     openssl: `#!/bin/bash
 if [ "$1" = s_client ]; then
   if printf '%s\\n' "$@" | grep -qx -- -status; then
-    if [ "$STUB_STATUS" = none ]; then echo "OCSP response: no response sent"; else printf 'OCSP response:\\n    Cert Status: %s\\n' "$STUB_STATUS"; fi
+    # Like openssl: the staple's responder certificate is printed before the server's.
+    if [ "$STUB_STATUS" = none ]; then echo "OCSP response: no response sent"; else printf 'OCSP response:\\n    Cert Status: %s\\n' "$STUB_STATUS"; cat "$STUB_DIR/responder.pem"; fi
   fi
+  echo "Server certificate"
   cat "$STUB_DIR/served.pem"
   exit 0
 fi
@@ -84,7 +86,10 @@ function run(script: string, status: string): { code: number; out: string } {
 const serviceLog = () => (existsSync(`${dir}/service.log`) ? readFileSync(`${dir}/service.log`, "utf8").trim().split("\n") : []);
 
 describe("proxy step after the switch (local run, stand-in h2o)", () => {
-    beforeEach(() => writeFileSync(`${dir}/served.pem`, p.leaf.certPem));
+    beforeEach(() => {
+        writeFileSync(`${dir}/served.pem`, p.leaf.certPem);
+        writeFileSync(`${dir}/responder.pem`, p.inter.certPem);
+    });
 
     it("starts h2o, sees the new certificate, reports a good staple on its own line", () => {
         const r = run(scripts(args()).create, "good");
