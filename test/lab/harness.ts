@@ -13,8 +13,8 @@ import { sshArgv } from "./lab";
 import { BASE_ENV, run } from "./proc";
 
 const REMOTE_COMMAND = "command:remote:Command";
-/** Evaluations of the program per apply when commands' inputs are computed from other commands' stdout. */
-const MAX_PASSES = 3;
+/** Safety bound on evaluations per apply (each pass runs what the previous one's output made known). */
+const MAX_PASSES = 10;
 
 /** A Pulumi program as `recordProgram` runs it. */
 export type Program = () => Promise<Record<string, unknown> | void> | Record<string, unknown> | void;
@@ -120,20 +120,30 @@ export class Harness {
     }
 
     /**
-     * `pulumi up`: evaluates the program (not a preview), creates, updates, replaces
-     * and deletes commands as the provider would, then evaluates it again with the
-     * commands' real output to compute the stack outputs.
+     * `pulumi up`: evaluates the program, then creates, updates, replaces and
+     * deletes commands as the provider would. Like the engine, a command whose
+     * inputs come from another command's output waits for that command: the
+     * program is evaluated as a preview (outputs of commands not run yet are
+     * unknown), commands with known inputs run, and the program is evaluated again
+     * with their real output, until nothing waits. The last evaluation gives the
+     * stack outputs.
      */
     async apply(program: Program, opts: ApplyOptions = {}): Promise<ApplyResult> {
         const operations: Operation[] = [];
         let recording = await this.record(program, opts);
         for (let pass = 1; ; pass++) {
-            const plan = planApply(this.state(), recording.commands);
+            const waiting = waitingCommands(recording.commands);
+            const plan = planApply(this.state(), recording.commands, waiting);
             const outcome = await this.execute(plan, opts.timeoutMs);
             operations.push(...outcome.operations);
             if (outcome.failure) return this.result(operations, outcome, {}, pass);
             recording = await this.record(program, opts);
-            if (pass === MAX_PASSES || planApply(this.state(), recording.commands).steps.length === 0) return this.result(operations, outcome, recording.outputs, pass);
+            const stillWaiting = waitingCommands(recording.commands);
+            if (stillWaiting.size === 0 && planApply(this.state(), recording.commands).steps.length === 0) return this.result(operations, outcome, recording.outputs, pass);
+            if (outcome.operations.length === 0 || pass === MAX_PASSES) {
+                const stuck = recording.commands.filter((c) => stillWaiting.has(c.urn)).map((c) => `${c.name} (${findUnknown(c.inputs) ?? "waits for " + c.dependsOn.join(", ")})`);
+                throw new Error(`apply cannot progress: inputs still unknown after ${pass} pass(es): ${stuck.join("; ")} (a look-up without an answer?)`);
+            }
         }
     }
 
@@ -154,7 +164,8 @@ export class Harness {
         const byKey = new Map(state.resources.map((r) => [`${r.type}::${r.name}`, r]));
         const recording = await recordProgram(program, {
             ...opts,
-            preview: false,
+            // As in the engine, outputs of commands that have not run are unknown, not empty.
+            preview: true,
             commandState: (type, name) => {
                 const r = byKey.get(`${type}::${name}`);
                 return r && !r.failed ? { stdout: r.stdout, stderr: r.stderr } : undefined;
@@ -285,13 +296,14 @@ export class Harness {
  * updates in dependency order, deletes last). Pure: the steps' `commit`/`fail`
  * update the returned state (a copy) as each call succeeds or fails.
  */
-export function planApply(current: HarnessState, commands: RecordedResource[]): { steps: Step[]; state: HarnessState } {
+export function planApply(current: HarnessState, commands: RecordedResource[], waiting: ReadonlySet<string> = new Set()): { steps: Step[]; state: HarnessState } {
     const state: HarnessState = JSON.parse(JSON.stringify(current));
     const old = new Map(state.resources.map((r) => [r.urn, r]));
     const desired = new Set(commands.map((c) => c.urn));
     const ups: Step[] = [];
     const laterDeletes: PlannedDelete[] = state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "replace" }));
     for (const c of commands) {
+        if (waiting.has(c.urn)) continue;
         const entry = toEntry(c);
         const prev = old.get(c.urn);
         const change = prev ? diff(prev, entry) : "new";
@@ -319,7 +331,8 @@ export function planApply(current: HarnessState, commands: RecordedResource[]): 
         });
     }
     for (const r of state.resources) if (!desired.has(r.urn)) laterDeletes.push({ entry: r, pending: false, reason: "removed" });
-    const deletes = deleteSteps(laterDeletes, state);
+    // Deletes come after every create and update, as in the engine: not while a command still waits.
+    const deletes = waiting.size > 0 ? [] : deleteSteps(laterDeletes, state);
     // Deletes run after every create and update, as the engine does.
     for (const d of deletes) d.after.push(...ups.map((u) => u.key));
     return { steps: [...ups, ...deletes], state };
@@ -386,6 +399,24 @@ function stableJson(value: unknown): string {
         return `{${Object.keys(value as object).sort().map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
     }
     return JSON.stringify(value);
+}
+
+/**
+ * Commands that must wait: an input is still unknown (it comes from the output of a
+ * command that has not run yet), or a command they depend on waits.
+ */
+export function waitingCommands(commands: RecordedResource[]): Set<string> {
+    const waiting = new Set(commands.filter((c) => findUnknown(c.inputs) !== undefined).map((c) => c.urn));
+    for (let grew = true; grew; ) {
+        grew = false;
+        for (const c of commands) {
+            if (!waiting.has(c.urn) && c.dependsOn.some((d) => waiting.has(d))) {
+                waiting.add(c.urn);
+                grew = true;
+            }
+        }
+    }
+    return waiting;
 }
 
 /** Path of the first input that is still unknown, if any. */
