@@ -61,9 +61,12 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
     }, 60_000);
 
     afterAll(async () => {
-        for (const host of lab?.hosts ?? []) await stopOvs(host);
-        await lab?.down();
         if (workDir) rmSync(workDir, { recursive: true, force: true });
+        try {
+            for (const host of lab?.hosts ?? []) await stopOvs(host);
+        } finally {
+            await lab?.down();
+        }
     });
 
     it("apply appends the mirror; the capture interface sees vm1's traffic both ways and not vm3's", async () => {
