@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as yaml from "js-yaml";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
+import type { RawConfig } from "../core/config/stack";
 import { PassphraseCrypter } from "../tools/passphrase";
 import { Pki } from "../tools/pki";
 
@@ -17,18 +18,47 @@ export const EXAMPLE_PASSPHRASE = "hostwright-example";
 
 interface Material {
     pki: Pki;
+    dir: string;
     /** name -> clear text; written encrypted into hostwright:secrets */
     secrets: Record<string, string>;
 }
 
-const HOSTS: Array<{ name: string; address: string; role: string; os?: "rhel"; init?: "sysv" }> = [
-    { name: "proxy1", address: "198.51.100.11", role: "proxy" },
-    { name: "proxy2", address: "198.51.100.12", role: "proxy", init: "sysv" },
-    { name: "compute1", address: "198.51.100.21", role: "compute", os: "rhel" },
-    { name: "compute2", address: "198.51.100.22", role: "compute", os: "rhel" },
-    { name: "lxd1", address: "198.51.100.31", role: "lxd" },
-    { name: "lxd2", address: "198.51.100.32", role: "lxd" },
+type Role = "proxy" | "compute" | "lxd";
+
+/** One copy of the example estate: two proxies, two compute nodes, two LXD hosts. */
+const ESTATE: Array<{ name: string; role: Role; os?: "rhel"; init?: "sysv" }> = [
+    { name: "proxy1", role: "proxy" },
+    { name: "proxy2", role: "proxy", init: "sysv" },
+    { name: "compute1", role: "compute", os: "rhel" },
+    { name: "compute2", role: "compute", os: "rhel" },
+    { name: "lxd1", role: "lxd" },
+    { name: "lxd2", role: "lxd" },
 ];
+
+interface EstateHost {
+    name: string;
+    address: string;
+    role: Role;
+    os?: "rhel";
+    init?: "sysv";
+}
+
+/**
+ * The hosts of `copies` copies of the estate. The first copy is the example
+ * (198.51.100.0/24, TEST-NET-2); further copies (the benchmark's) are numbered and
+ * take addresses from 198.18.0.0/15.
+ */
+function estateHosts(copies: number): EstateHost[] {
+    const hosts: EstateHost[] = [];
+    for (let copy = 0; copy < copies; copy++) {
+        ESTATE.forEach((h, i) => {
+            const index = copy * ESTATE.length + i;
+            const address = copy === 0 ? `198.51.100.${[11, 12, 21, 22, 31, 32][i]}` : `198.18.${Math.floor(index / 250)}.${(index % 250) + 2}`;
+            hosts.push({ ...h, name: copy === 0 ? h.name : `${h.name}-${copy}`, address });
+        });
+    }
+    return hosts;
+}
 
 function sshKeyPair(dir: string, name: string): { privateKey: string; publicKey: string } {
     const path = join(dir, name);
@@ -36,14 +66,14 @@ function sshKeyPair(dir: string, name: string): { privateKey: string; publicKey:
     return { privateKey: readFileSync(path, "utf8"), publicKey: readFileSync(`${path}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ") };
 }
 
-function inventory(dir: string, material: Material): unknown {
-    material.secrets["ops-ssh"] = sshKeyPair(dir, "operator").privateKey;
+function inventory(hosts: EstateHost[], material: Material, hostKeyOf: (name: string) => string): unknown {
+    material.secrets["ops-ssh"] = sshKeyPair(material.dir, "operator").privateKey;
     return {
         defaults: { user: "root", privateKey: "ops-ssh", os: "debian", init: "systemd" },
-        hosts: HOSTS.map((h) => ({
+        hosts: hosts.map((h) => ({
             name: h.name,
             address: h.address,
-            hostKey: sshKeyPair(dir, `host-${h.name}`).publicKey,
+            hostKey: hostKeyOf(h.name),
             ...(h.os ? { os: h.os } : {}),
             ...(h.init ? { init: h.init } : {}),
             labels: { role: h.role },
@@ -51,15 +81,72 @@ function inventory(dir: string, material: Material): unknown {
     };
 }
 
-export function generateExample(outPath: string): void {
+/** Pairs of hosts of one role, in order (each copy of the estate has one pair per role). */
+function pairs(hosts: EstateHost[], role: Role): EstateHost[][] {
+    const of = hosts.filter((h) => h.role === role);
+    return Array.from({ length: of.length / 2 }, (_, i) => of.slice(2 * i, 2 * i + 2));
+}
+
+/**
+ * libvirt over TLS for each pair of compute nodes. One server and one client
+ * certificate (their keys as secrets) serve every node: the server certificate
+ * covers every node's migration address.
+ */
+function libvirtSection(hosts: EstateHost[], material: Material): unknown {
+    const computes = hosts.filter((h) => h.role === "compute");
+    const ca = material.pki.rootCa({ commonName: "Example Compute CA" });
+    const server = material.pki.leaf(ca, { commonName: "compute libvirt server", ipAddresses: computes.map((h) => h.address), dnsNames: computes.map((h) => h.name), usages: ["serverAuth"] });
+    const client = material.pki.leaf(ca, { commonName: "compute libvirt client", usages: ["clientAuth"] });
+    material.secrets["libvirt-server-key"] = server.keyPem;
+    material.secrets["libvirt-client-key"] = client.keyPem;
+    return pairs(hosts, "compute").map((pair, i) => ({
+        name: i === 0 ? "cell1" : `cell1-${i}`,
+        transport: "tls",
+        tls: { caCertificate: ca.certPem },
+        nodes: pair.map((h) => ({
+            host: h.name,
+            migrationAddress: h.address,
+            tls: { serverCertificate: server.certPem, serverKey: "libvirt-server-key", clientCertificate: client.certPem, clientKey: "libvirt-client-key" },
+        })),
+        nova: { release: "2024.1", permitAutoConverge: true, maxDowntimeMs: 500 },
+    }));
+}
+
+/** An LXD remote mesh per pair of LXD hosts, trust by tokens, stateless moves. */
+function lxdSection(hosts: EstateHost[]): unknown {
+    return pairs(hosts, "lxd").map((pair, i) => ({
+        name: i === 0 ? "lxd" : `lxd-${i}`,
+        hosts: pair.map((h) => ({ host: h.name })),
+        trust: "token",
+        migration: "stateless",
+    }));
+}
+
+/** The plain config (secrets in clear) of `copies` copies of the estate. */
+function estateConfig(copies: number, material: Material, hostKeyOf: (name: string) => string): { config: Record<string, unknown>; secrets: Record<string, string> } {
+    const hosts = estateHosts(copies);
+    const config: Record<string, unknown> = {
+        "hostwright:inventory": inventory(hosts, material, hostKeyOf),
+        "hostwright:libvirt": libvirtSection(hosts, material),
+        "hostwright:lxd": lxdSection(hosts),
+    };
+    return { config, secrets: material.secrets };
+}
+
+function withMaterial<T>(use: (material: Material) => T): T {
     const dir = mkdtempSync(join(tmpdir(), "hostwright-example-"));
     try {
-        const material: Material = { pki: new Pki(join(dir, "pki")), secrets: {} };
-        const config: Record<string, unknown> = {
-            "hostwright:inventory": inventory(dir, material),
-        };
+        return use({ pki: new Pki(join(dir, "pki")), dir, secrets: {} });
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+export function generateExample(outPath: string): void {
+    withMaterial((material) => {
+        const { config, secrets } = estateConfig(1, material, (name) => sshKeyPair(material.dir, `host-${name}`).publicKey);
         const crypter = PassphraseCrypter.create(EXAMPLE_PASSPHRASE);
-        config["hostwright:secrets"] = Object.fromEntries(Object.entries(material.secrets).map(([k, v]) => [k, { secure: crypter.encrypt(v) }]));
+        config["hostwright:secrets"] = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, { secure: crypter.encrypt(v) }]));
         const header = [
             "# Example estate for hostwright: two h2o proxies, two compute nodes, two LXD hosts.",
             "# Generated by `npm run gen:example` (scripts/gen-example.ts): throw-away keys and",
@@ -68,9 +155,22 @@ export function generateExample(outPath: string): void {
             "",
         ].join("\n");
         writeFileSync(outPath, header + yaml.dump({ encryptionsalt: crypter.encryptionSalt, config }, { lineWidth: -1, noRefs: true }));
-    } finally {
-        rmSync(dir, { recursive: true, force: true });
-    }
+    });
+}
+
+/**
+ * The example estate repeated to `hosts` hosts (a multiple of 6 is exact), as the
+ * engine hands config to the program: for the benchmark. One SSH host key serves
+ * every host (nothing connects).
+ */
+export function exampleEstate(hosts: number): RawConfig {
+    return withMaterial((material) => {
+        const hostKey = sshKeyPair(material.dir, "host").publicKey;
+        const { config, secrets } = estateConfig(Math.ceil(hosts / ESTATE.length), material, () => hostKey);
+        config["hostwright:secrets"] = secrets;
+        const values = Object.fromEntries(Object.entries(config).map(([k, v]) => [k, JSON.stringify(v)]));
+        return { values, secretKeys: new Set(["hostwright:secrets"]) };
+    });
 }
 
 if (require.main === module) {

@@ -1,0 +1,83 @@
+/**
+ * npm run bench: how long the program takes to evaluate (the offline-preview path:
+ * the real index.ts under Pulumi's mocks, every component) for 10, 100 and 1,000
+ * hosts, and its peak memory. The estate is the example stack's, repeated.
+ *
+ * Figures are ratios against baselines measured in the same process, so they
+ * compare across machines:
+ *   - "bare": Pulumi alone declaring as many plain remote.Commands (its own floor);
+ *   - "traces": the same program with Pulumi's per-promise stack traces kept
+ *     (HOSTWRIGHT_STACK_TRACES=1), which is what index.ts avoids.
+ * Each size runs in its own child process, so peak memory is its own.
+ */
+import { execFileSync } from "child_process";
+import * as pulumi from "@pulumi/pulumi";
+import { remote } from "@pulumi/command";
+import { exampleEstate } from "../scripts/gen-example";
+import { recordProgram } from "../tools/record";
+
+const SIZES = [10, 100, 1000];
+const TARGET_SECONDS_AT_1000 = 5;
+
+interface Sample {
+    hosts: number;
+    commands: number;
+    seconds: number;
+    bareSeconds: number;
+    tracesSeconds: number;
+    peakRssMb: number;
+}
+
+async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: number; commands: number }> {
+    const estate = exampleEstate(hosts);
+    const program = require("../index") as () => Record<string, unknown>;
+    if (traces) process.env.HOSTWRIGHT_STACK_TRACES = "1";
+    else delete process.env.HOSTWRIGHT_STACK_TRACES;
+    const start = process.hrtime.bigint();
+    const recording = await recordProgram(() => program(), { config: estate.values, secretKeys: [...estate.secretKeys], invoke: () => ({}) });
+    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, commands: recording.commands.length };
+}
+
+async function bare(commands: number): Promise<number> {
+    const start = process.hrtime.bigint();
+    await recordProgram(() => {
+        for (let i = 0; i < commands; i++) new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+    });
+    return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+async function child(hosts: number): Promise<void> {
+    await evaluate(6, false); // warm-up: module loading and schema compilation are not per-host costs
+    const measured = await evaluate(hosts, false);
+    const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    const tracesSeconds = (await evaluate(hosts, true)).seconds;
+    const bareSeconds = await bare(measured.commands);
+    const sample: Sample = { hosts, commands: measured.commands, seconds: measured.seconds, bareSeconds, tracesSeconds, peakRssMb };
+    process.stdout.write(JSON.stringify(sample));
+}
+
+function main(): void {
+    const samples: Sample[] = SIZES.map((hosts) =>
+        JSON.parse(execFileSync(process.execPath, [...process.execArgv, __filename, "--child", String(hosts)], { encoding: "utf8", maxBuffer: 1 << 20 })),
+    );
+    const perHost = (s: Sample) => (s.seconds / s.hosts) * 1e3;
+    console.log("hosts  commands  seconds  ms/host  peak RSS  vs bare Pulumi  with stack traces");
+    for (const s of samples) {
+        console.log(
+            `${String(s.hosts).padStart(5)}  ${String(s.commands).padStart(8)}  ${s.seconds.toFixed(2).padStart(7)}  ${perHost(s).toFixed(2).padStart(7)}  ${`${s.peakRssMb} MB`.padStart(8)}  ${`${(s.seconds / s.bareSeconds).toFixed(2)}x`.padStart(13)}  ${`${(s.tracesSeconds / s.seconds).toFixed(2)}x slower`.padStart(17)}`,
+        );
+    }
+    const big = samples[samples.length - 1];
+    const growth = perHost(big) / perHost(samples[1]);
+    console.log(`1,000 hosts: ${big.seconds.toFixed(2)} s (target < ${TARGET_SECONDS_AT_1000} s: ${big.seconds < TARGET_SECONDS_AT_1000 ? "met" : "MISSED"})`);
+    console.log(`growth 100 -> 1,000 hosts: ${growth.toFixed(2)}x time per host (linear = 1.00x: ${growth <= 1.25 ? "linear" : "WORSE than linear"})`);
+}
+
+if (process.argv[2] === "--child") {
+    child(Number(process.argv[3])).catch((e) => {
+        console.error(e);
+        process.exit(1);
+    });
+} else {
+    main();
+}
