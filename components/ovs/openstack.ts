@@ -5,7 +5,8 @@
  *   port -> binding host (networking.getPort bindings[0].hostId; admin only)
  *   binding host -> inventory host with that name, else the hypervisor's host_ip
  *                   (compute.getHypervisorV2) -> inventory host with that address
- *   port id -> OVS port `qvo` + its first 11 characters (Neutron's hybrid plug).
+ *   port id -> OVS port `qvo` + its first 11 characters (Neutron's hybrid plug;
+ *              `tap` + 11 when the binding says ovs_hybrid_plug false).
  * The decisions are pure functions; `traceOpenStackPort` chains the look-ups
  * (given as promises, so tests pass their own) and `resolveOpenStackSource` wires
  * it to the provider.
@@ -34,6 +35,15 @@ export function qvoPortName(portId: string): string {
     return `qvo${portId.slice(0, 11)}`;
 }
 
+/**
+ * The VM's port on br-int: `qvo...` with the hybrid plug (iptables firewall, the
+ * write-up's setup); `tap...` when the binding says `ovs_hybrid_plug: false` (ML2/OVS
+ * with the native openvswitch firewall plugs the tap device straight into br-int).
+ */
+export function ovsPortNameOf(portId: string, vifDetails: Record<string, unknown> | undefined): string {
+    return String(vifDetails?.ovs_hybrid_plug).toLowerCase() === "false" ? `tap${portId.slice(0, 11)}` : qvoPortName(portId);
+}
+
 type InstanceNetwork = Pick<openstack.types.output.compute.GetInstanceV2Network, "uuid" | "name" | "port">;
 
 /** The instance's port to mirror: the one given, the one on `network`, or its only one. */
@@ -56,7 +66,7 @@ export function selectInstancePort(instanceId: string, networks: InstanceNetwork
     return ports[0].port;
 }
 
-type PortBinding = Pick<openstack.types.output.networking.GetPortBinding, "hostId" | "vifType">;
+type PortBinding = Pick<openstack.types.output.networking.GetPortBinding, "hostId" | "vifType"> & Partial<Pick<openstack.types.output.networking.GetPortBinding, "vifDetails">>;
 
 /** The node a port is bound to. Neutron shows `binding:host_id` to admins only. */
 export function bindingHostOf(portId: string, bindings: PortBinding[] | undefined): string {
@@ -92,7 +102,7 @@ export interface ResolvedSource {
     /** Inventory name of the node (a name, so that the key of its Host stays out of the result). */
     node: string;
     portId: string;
-    /** The VM's OVS port on br-int. */
+    /** The VM's OVS port on br-int (`qvo...`, or `tap...` without the hybrid plug). */
     portName: string;
     /** Neutron's binding:host_id. */
     bindingHost: string;
@@ -127,13 +137,14 @@ export async function traceOpenStackPort(source: OvsOpenStackSourceArgs, lookups
             portId = selectInstancePort(source.instanceId, answered(`instance ${source.instanceId}`, instance.networks, dryRun), source);
         }
         const port = await lookups.port(portId);
-        const bindingHost = bindingHostOf(portId, answered(`port ${portId}`, port.bindings, dryRun));
+        const bindings = answered(`port ${portId}`, port.bindings, dryRun);
+        const bindingHost = bindingHostOf(portId, bindings);
         let host = hostByName(bindingHost, source.candidates);
         if (!host) {
             const hypervisor = await lookups.hypervisor(bindingHost);
             host = hostByAddress(bindingHost, answered(`hypervisor ${bindingHost}`, hypervisor.hostIp, dryRun), source.candidates);
         }
-        return { node: host.name, portId, portName: qvoPortName(portId), bindingHost };
+        return { node: host.name, portId, portName: ovsPortNameOf(portId, bindings[0].vifDetails), bindingHost };
     } catch (e) {
         if (e instanceof Unanswered) return undefined;
         throw e;

@@ -9,6 +9,7 @@ import {
     hostByName,
     LOOKUP,
     OpenStackResolutionError,
+    ovsPortNameOf,
     providerLookups,
     qvoPortName,
     selectInstancePort,
@@ -28,6 +29,16 @@ describe("pure resolution steps", () => {
     it("names the VM's OVS port qvo + the first 11 characters of the port id (the write-up's qvobee51cf7-fb)", () => {
         expect(qvoPortName(PORT_A)).toBe("qvobee51cf7-fb");
         expect(qvoPortName(PORT_A).length).toBeLessThanOrEqual(15);
+    });
+
+    it.each<[string, Record<string, unknown> | undefined, string]>([
+        ["no details (as the write-up's Kilo-era cloud)", undefined, "qvobee51cf7-fb"],
+        ["the hybrid plug (iptables firewall)", { ovs_hybrid_plug: true, port_filter: true }, "qvobee51cf7-fb"],
+        ["the hybrid plug, as the provider's JSON strings", { ovs_hybrid_plug: "true" }, "qvobee51cf7-fb"],
+        ["no hybrid plug (native openvswitch firewall): the tap device is on br-int", { ovs_hybrid_plug: false }, "tapbee51cf7-fb"],
+        ["no hybrid plug, as a JSON string", { ovs_hybrid_plug: "false" }, "tapbee51cf7-fb"],
+    ])("names the OVS port for %s", (_t, vifDetails, expected) => {
+        expect(ovsPortNameOf(PORT_A, vifDetails)).toBe(expected);
     });
 
     it.each<[string, Array<typeof private1>, { portId?: string; network?: string }, string]>([
@@ -120,6 +131,13 @@ describe("OvsPortMirror found through OpenStack (Pulumi mocks)", () => {
         expect(asked[1][1]).toMatchObject({ hostname: "nova-7.cloud" });
         expect(rec.outputs.node).toBe("compute-1");
         expect(rec.commands[0].inputs.stdin).toContain("get Port qvo0c0ffee0-12");
+    });
+
+    it("mirrors the tap device when the binding has no hybrid plug", async () => {
+        const { invoke } = cloud({ bindings: [{ hostId: "compute-1", vifType: "ovs", vifDetails: { ovs_hybrid_plug: false } }] });
+        const rec = await recordProgram(() => ({ ports: new OvsPortMirror("web", { openstack: openstackSource() }).ports }), { invoke, preview: false });
+        expect(rec.outputs.ports).toEqual(["tapbee51cf7-fb"]);
+        expect(rec.commands[0].inputs.connection.host).toBe("192.168.122.210");
     });
 
     it("selects the port on the given network", async () => {
