@@ -88,6 +88,66 @@ function pairs(hosts: EstateHost[], role: Role): EstateHost[][] {
 }
 
 /**
+ * The two proxies of the seed: `front` (catch-all in front of the Apache backend,
+ * plain and TLS, stapling verified through the host trust store) and `portal`
+ * (named hosts, HTTP to HTTPS redirect, an API listener whose certificate has no
+ * OCSP URI, so its stapling is "not applicable"). Copies reuse the certificates.
+ */
+function h2oSection(hosts: EstateHost[], material: Material): unknown {
+    const root = material.pki.rootCa({ commonName: "Example Web Root CA" });
+    const intermediate = material.pki.intermediateCa(root, { commonName: "Example Web Issuing CA" });
+    const issue = (name: string, ocsp: boolean) => {
+        const cert = material.pki.leaf(intermediate, { commonName: name, dnsNames: [name], ...(ocsp ? { ocspUrl: "http://ocsp.example.com/" } : {}) });
+        material.secrets[`${name.replace(/\./g, "-")}-key`] = cert.keyPem;
+        return cert;
+    };
+    const www = material.pki.chainPem(issue("www.example.com", true), intermediate);
+    // Given intermediate first, as bundles often are: the component puts it in trust order.
+    const portal = intermediate.certPem + issue("portal.example.com", true).certPem;
+    const api = material.pki.chainPem(issue("api.example.com", false), intermediate);
+    return pairs(hosts, "proxy").flatMap(([first, second], i) => {
+        const suffix = i === 0 ? "" : `-${i}`;
+        return [
+            {
+                name: `front${suffix}`,
+                host: first.name,
+                user: "www-data",
+                maxConnections: 1024,
+                numThreads: 4,
+                listeners: [
+                    { name: "http", port: 80 },
+                    {
+                        name: "https",
+                        port: 443,
+                        tls: {
+                            certificateChain: www,
+                            privateKey: "www-example-com-key",
+                            cipherSuite: "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!MD5",
+                            ocsp: { verification: "trust-store", rootCertificate: root.certPem, updateInterval: 3600 },
+                        },
+                    },
+                ],
+                virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: "http://198.51.100.40:9080", preserveHost: true }] }],
+            },
+            {
+                name: `portal${suffix}`,
+                host: second.name,
+                listeners: [
+                    { name: "http", port: 80 },
+                    { name: "https", port: 443, tls: { certificateChain: portal, privateKey: "portal-example-com-key", minimumVersion: "TLSv1.2", ocsp: { verification: "ca-file", rootCertificate: root.certPem, requireGoodStaple: true } } },
+                    { name: "api", port: 8443, tls: { certificateChain: api, privateKey: "api-example-com-key" } },
+                ],
+                virtualHosts: [
+                    { name: "portal.example.com", listeners: ["http"], paths: [{ path: "/", redirectTo: "https://portal.example.com/", redirectStatus: 301 }] },
+                    { name: "portal.example.com", listeners: ["https"], paths: [{ path: "/", proxyTo: "http://198.51.100.41:8080", setRequestHeaders: { "X-Forwarded-Proto": "https" }, timeoutIoMs: 60000 }] },
+                    { name: "api.example.com", listeners: ["api"], paths: [{ path: "/v1/", proxyTo: "http://198.51.100.42:9000/" }] },
+                ],
+            },
+        ];
+    });
+}
+
+/**
  * libvirt over TLS for each pair of compute nodes. One server and one client
  * certificate (their keys as secrets) serve every node: the server certificate
  * covers every node's migration address.
@@ -127,6 +187,7 @@ function estateConfig(copies: number, material: Material, hostKeyOf: (name: stri
     const hosts = estateHosts(copies);
     const config: Record<string, unknown> = {
         "hostwright:inventory": inventory(hosts, material, hostKeyOf),
+        "hostwright:h2o": h2oSection(hosts, material),
         "hostwright:libvirt": libvirtSection(hosts, material),
         "hostwright:lxd": lxdSection(hosts),
     };
