@@ -6,7 +6,7 @@
  *   binding host -> inventory host with that name, else the hypervisor's host_ip
  *                   (compute.getHypervisorV2) -> inventory host with that address
  *   port id -> OVS port `qvo` + its first 11 characters (Neutron's hybrid plug;
- *              `tap` + 11 when the binding says ovs_hybrid_plug false).
+ *              `tap` + 11 without it, `vhu` + 11 for vhost-user).
  * The decisions are pure functions; `traceOpenStackPort` chains the look-ups
  * (given as promises, so tests pass their own) and `resolveOpenStackSource` wires
  * it to the provider.
@@ -36,12 +36,16 @@ export function qvoPortName(portId: string): string {
 }
 
 /**
- * The VM's port on br-int: `qvo...` with the hybrid plug (iptables firewall, the
- * write-up's setup); `tap...` when the binding says `ovs_hybrid_plug: false` (ML2/OVS
- * with the native openvswitch firewall plugs the tap device straight into br-int).
+ * The VM's port on br-int, as Nova plugs it (os-vif): `qvo...` with the hybrid plug
+ * (`vif_details.ovs_hybrid_plug` true: the iptables firewall, the write-up's setup),
+ * `tap...` without it (native openvswitch firewall, OVN), `vhu...` for vhost-user.
+ * A port bound another way is not on Open vSwitch.
  */
-export function ovsPortNameOf(portId: string, vifDetails: Record<string, unknown> | undefined): string {
-    return String(vifDetails?.ovs_hybrid_plug).toLowerCase() === "false" ? `tap${portId.slice(0, 11)}` : qvoPortName(portId);
+export function ovsPortNameOf(portId: string, binding: PortBinding): string {
+    const suffix = portId.slice(0, 11);
+    if (binding.vifType === "vhostuser") return `vhu${suffix}`;
+    if (binding.vifType !== "ovs") throw new OpenStackResolutionError(`port ${portId} is bound with vif_type ${binding.vifType}, not to Open vSwitch: there is no OVS port to mirror`);
+    return String(binding.vifDetails?.ovs_hybrid_plug).toLowerCase() === "true" ? qvoPortName(portId) : `tap${suffix}`;
 }
 
 type InstanceNetwork = Pick<openstack.types.output.compute.GetInstanceV2Network, "uuid" | "name" | "port">;
@@ -102,7 +106,7 @@ export interface ResolvedSource {
     /** Inventory name of the node (a name, so that the key of its Host stays out of the result). */
     node: string;
     portId: string;
-    /** The VM's OVS port on br-int (`qvo...`, or `tap...` without the hybrid plug). */
+    /** The VM's OVS port on br-int (`qvo...`; `tap...` without the hybrid plug; `vhu...`). */
     portName: string;
     /** Neutron's binding:host_id. */
     bindingHost: string;
@@ -144,7 +148,7 @@ export async function traceOpenStackPort(source: OvsOpenStackSourceArgs, lookups
             const hypervisor = await lookups.hypervisor(bindingHost);
             host = hostByAddress(bindingHost, answered(`hypervisor ${bindingHost}`, hypervisor.hostIp, dryRun), source.candidates);
         }
-        return { node: host.name, portId, portName: ovsPortNameOf(portId, bindings[0].vifDetails), bindingHost };
+        return { node: host.name, portId, portName: ovsPortNameOf(portId, bindings[0]), bindingHost };
     } catch (e) {
         if (e instanceof Unanswered) return undefined;
         throw e;

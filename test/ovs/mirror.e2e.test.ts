@@ -159,7 +159,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const invoke = (token: string, args: Record<string, any>) => {
             asked.push(token);
             if (token === LOOKUP.instance) return { id: args.id, networks: [{ uuid: "net-1", name: "private", port: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }] };
-            if (token === LOOKUP.port) return { bindings: [{ hostId: "compute1.cloud.example", vifType: "ovs" }] };
+            if (token === LOOKUP.port) return { bindings: [{ hostId: "compute1.cloud.example", vifType: "ovs", vifDetails: { ovs_hybrid_plug: "true" } }] };
             throw new Error(`unexpected look-up ${token}`);
         };
         const vmMirror = { name: "web", openstack: { instanceId: "9e319540-9a67-4563-9aad-132c64faa1b1" }, direction: "ingress", capture: { kind: "veth", name: "webcap" } };
@@ -182,7 +182,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const own = new Harness(lab, join(workDir, "migration.json"));
         let boundTo = "compute1.cloud.example";
         const invoke = (token: string, args: Record<string, any>) => {
-            if (token === LOOKUP.port) return { id: args.portId, bindings: [{ hostId: boundTo, vifType: "ovs" }] };
+            if (token === LOOKUP.port) return { id: args.portId, bindings: [{ hostId: boundTo, vifType: "ovs", vifDetails: { ovs_hybrid_plug: "true" } }] };
             throw new Error(`unexpected look-up ${token}`);
         };
         const vmMirror = [{ name: "follow", openstack: { portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }, capture: { kind: "veth", name: "followcap" } }];

@@ -22,6 +22,8 @@ const inventory = [host("compute-1", "192.168.122.210"), host("compute-opt", "19
 const INSTANCE = "9e319540-9a67-4563-9aad-132c64faa1b1";
 const PORT_A = "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a";
 const PORT_B = "0c0ffee0-1234-4c1e-9d3b-6f0f6f1d2e3a";
+/** What Neutron's ML2/OVS driver with the iptables hybrid firewall reports: the VM is on br-int as qvo... */
+const HYBRID = { ovs_hybrid_plug: "true", port_filter: "true" };
 const private1 = { uuid: "11111111-aaaa-4bbb-8ccc-000000000001", name: "private", port: PORT_A };
 const public1 = { uuid: "22222222-aaaa-4bbb-8ccc-000000000002", name: "public", port: PORT_B };
 
@@ -31,14 +33,17 @@ describe("pure resolution steps", () => {
         expect(qvoPortName(PORT_A).length).toBeLessThanOrEqual(15);
     });
 
-    it.each<[string, Record<string, unknown> | undefined, string]>([
-        ["no details (as the write-up's Kilo-era cloud)", undefined, "qvobee51cf7-fb"],
-        ["the hybrid plug (iptables firewall)", { ovs_hybrid_plug: true, port_filter: true }, "qvobee51cf7-fb"],
-        ["the hybrid plug, as the provider's JSON strings", { ovs_hybrid_plug: "true" }, "qvobee51cf7-fb"],
-        ["no hybrid plug (native openvswitch firewall): the tap device is on br-int", { ovs_hybrid_plug: false }, "tapbee51cf7-fb"],
-        ["no hybrid plug, as a JSON string", { ovs_hybrid_plug: "false" }, "tapbee51cf7-fb"],
-    ])("names the OVS port for %s", (_t, vifDetails, expected) => {
-        expect(ovsPortNameOf(PORT_A, vifDetails)).toBe(expected);
+    it.each<[string, Parameters<typeof ovsPortNameOf>[1], string | RegExp]>([
+        ["the hybrid plug (iptables firewall, the write-up's setup)", { hostId: "c", vifType: "ovs", vifDetails: { ovs_hybrid_plug: true, port_filter: true } }, "qvobee51cf7-fb"],
+        ["the hybrid plug, as the provider's JSON strings", { hostId: "c", vifType: "ovs", vifDetails: { ovs_hybrid_plug: "true" } }, "qvobee51cf7-fb"],
+        ["no hybrid plug (native openvswitch firewall)", { hostId: "c", vifType: "ovs", vifDetails: { ovs_hybrid_plug: false } }, "tapbee51cf7-fb"],
+        ["OVN (no hybrid-plug detail)", { hostId: "c", vifType: "ovs", vifDetails: { port_filter: true } }, "tapbee51cf7-fb"],
+        ["vhost-user (OVS-DPDK)", { hostId: "c", vifType: "vhostuser", vifDetails: {} }, "vhubee51cf7-fb"],
+        ["a Linux bridge port", { hostId: "c", vifType: "bridge", vifDetails: {} }, /bound with vif_type bridge, not to Open vSwitch/],
+        ["a failed binding on a node", { hostId: "c", vifType: "binding_failed" }, /vif_type binding_failed/],
+    ])("the OVS port for %s", (_t, binding, expected) => {
+        if (typeof expected === "string") expect(ovsPortNameOf(PORT_A, binding)).toBe(expected);
+        else expect(() => ovsPortNameOf(PORT_A, binding)).toThrow(expected);
     });
 
     it.each<[string, Array<typeof private1>, { portId?: string; network?: string }, string]>([
@@ -92,7 +97,7 @@ function cloud(over: { networks?: unknown; bindings?: unknown; hostIp?: string }
     const invoke = (token: string, args: Record<string, any>): Record<string, any> => {
         asked.push([token, args]);
         if (token === LOOKUP.instance) return { id: args.id, networks: "networks" in over ? over.networks : [private1] };
-        if (token === LOOKUP.port) return { id: args.portId, bindings: "bindings" in over ? over.bindings : [{ hostId: "compute-opt.test.local", vifType: "ovs", vnicType: "normal", profile: "", vifDetails: {} }] };
+        if (token === LOOKUP.port) return { id: args.portId, bindings: "bindings" in over ? over.bindings : [{ hostId: "compute-opt.test.local", vifType: "ovs", vnicType: "normal", profile: "", vifDetails: HYBRID }] };
         if (token === LOOKUP.hypervisor) return { hostname: args.hostname, hostIp: over.hostIp ?? "192.168.122.215" };
         throw new Error(`unexpected look-up ${token}`);
     };
@@ -125,7 +130,7 @@ describe("OvsPortMirror found through OpenStack (Pulumi mocks)", () => {
     });
 
     it("falls back to the hypervisor's host IP when no inventory host has the binding host's name", async () => {
-        const { asked, invoke } = cloud({ bindings: [{ hostId: "nova-7.cloud", vifType: "ovs" }], hostIp: "192.168.122.210" });
+        const { asked, invoke } = cloud({ bindings: [{ hostId: "nova-7.cloud", vifType: "ovs", vifDetails: HYBRID }], hostIp: "192.168.122.210" });
         const rec = await recordProgram(() => ({ node: new OvsPortMirror("web", { openstack: openstackSource({ instanceId: undefined, portId: PORT_B }) }).node }), { invoke, preview: false });
         expect(asked.map(([t]) => t)).toEqual([LOOKUP.port, LOOKUP.hypervisor]);
         expect(asked[1][1]).toMatchObject({ hostname: "nova-7.cloud" });
@@ -134,7 +139,7 @@ describe("OvsPortMirror found through OpenStack (Pulumi mocks)", () => {
     });
 
     it("mirrors the tap device when the binding has no hybrid plug", async () => {
-        const { invoke } = cloud({ bindings: [{ hostId: "compute-1", vifType: "ovs", vifDetails: { ovs_hybrid_plug: false } }] });
+        const { invoke } = cloud({ bindings: [{ hostId: "compute-1", vifType: "ovs", vifDetails: { ovs_hybrid_plug: "false" } }] });
         const rec = await recordProgram(() => ({ ports: new OvsPortMirror("web", { openstack: openstackSource() }).ports }), { invoke, preview: false });
         expect(rec.outputs.ports).toEqual(["tapbee51cf7-fb"]);
         expect(rec.commands[0].inputs.connection.host).toBe("192.168.122.210");

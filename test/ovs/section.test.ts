@@ -61,7 +61,7 @@ describe("hostwright:ovs section", () => {
     it("declares one mirror step per entry, on the named host or on the node OpenStack reports", async () => {
         const invoke = (token: string, args: Record<string, any>) => {
             if (token === LOOKUP.instance) return { id: args.id, networks: [{ uuid: "n-1", name: "private", port: PORT }, { uuid: "n-2", name: "public", port: "0c0ffee0-1234-4c1e-9d3b-6f0f6f1d2e3a" }] };
-            if (token === LOOKUP.port) return { bindings: [{ hostId: "compute-opt.cloud.example", vifType: "ovs" }] };
+            if (token === LOOKUP.port) return { bindings: [{ hostId: "compute-opt.cloud.example", vifType: "ovs", vifDetails: { ovs_hybrid_plug: "true" } }] };
             throw new Error(token);
         };
         const c = config([explicitMirror, openstackMirror]);
