@@ -80,8 +80,19 @@ function unwrap(value: any): { value: any; secret: boolean } {
     return { value, secret: false };
 }
 
+/** Output internals: whether the value is known, and its value as a promise that also rejects on errors. */
+interface OutputInternals<T> {
+    isKnown: Promise<boolean>;
+    promise(): Promise<T>;
+}
+
+/** The value of an output; rejects when the output failed (an `apply` threw), where `apply` would wait forever. */
+function settle<T>(output: pulumi.Output<T>): Promise<T> {
+    return (output as unknown as OutputInternals<T>).promise();
+}
+
 function urnOf(res: pulumi.Resource): Promise<string> {
-    return new Promise((resolve) => pulumi.output(res.urn).apply((u) => resolve(u)));
+    return settle(res.urn);
 }
 
 /**
@@ -124,6 +135,21 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
 
     let outputs: Record<string, unknown> = {};
     let failure: { error: unknown } | undefined;
+    // A failed `apply` in a resource's inputs fails its registration as an unhandled
+    // rejection (the engine would end the program with it) and its URN never resolves:
+    // every wait below races that failure.
+    let registrationFailed!: (error: unknown) => void;
+    const registration = new Promise<never>((_, reject) => (registrationFailed = reject));
+    registration.catch(() => undefined);
+    const settled = <T>(p: Promise<T>): Promise<T> => Promise.race([p, registration]);
+    process.on("unhandledRejection", registrationFailed);
+    try {
+        return await record();
+    } finally {
+        process.off("unhandledRejection", registrationFailed);
+    }
+
+    async function record(): Promise<Recording> {
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((t) => {
             if (t.resource) {
@@ -156,16 +182,16 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
     if (failure) throw failure.error;
 
     for (const d of declared) {
-        const urn = await urnOf(d.res);
+        const urn = await settled(urnOf(d.res));
         const recorded = mockInputs.get(`${d.type}::${d.name}`) ?? { inputs: {}, secretInputs: [] };
         byUrn.set(urn, {
             urn,
             type: d.type,
             name: d.name,
-            parentUrn: d.parent ? await urnOf(d.parent) : undefined,
+            parentUrn: d.parent ? await settled(urnOf(d.parent)) : undefined,
             inputs: recorded.inputs,
             secretInputs: recorded.secretInputs,
-            dependsOn: await Promise.all(d.dependsOn.map(urnOf)),
+            dependsOn: await settled(Promise.all(d.dependsOn.map(urnOf))),
             deleteBeforeReplace: d.deleteBeforeReplace,
         });
     }
@@ -182,14 +208,16 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
     };
     for (const r of resources) r.dependsOn = [...new Set(r.dependsOn.flatMap((u) => expand(u)))];
 
-    return { resources, outputs: unwrap(await resolveAll(outputs)).value, commands: orderCommands(resources.filter((r) => r.type === "command:remote:Command")) };
+    return { resources, outputs: unwrap(await settled(resolveAll(outputs))).value, commands: orderCommands(resources.filter((r) => r.type === "command:remote:Command")) };
+    }
 }
 
 async function resolveAll(value: unknown): Promise<unknown> {
     if (pulumi.Output.isInstance(value)) {
         // An unknown output never runs its apply callbacks during a preview: waiting would hang.
-        if (!(await (value as unknown as { isKnown: Promise<boolean> }).isKnown)) return UNKNOWN_PLACEHOLDER;
-        return new Promise((resolve) => (value as pulumi.Output<unknown>).apply(async (v) => resolve(await resolveAll(v)))).then((v) => v ?? UNKNOWN_PLACEHOLDER);
+        const output = value as unknown as OutputInternals<unknown>;
+        if (!(await output.isKnown)) return UNKNOWN_PLACEHOLDER;
+        return (await resolveAll(await output.promise())) ?? UNKNOWN_PLACEHOLDER;
     }
     if (Array.isArray(value)) return Promise.all(value.map(resolveAll));
     if (value && typeof value === "object" && !pulumi.Resource.isInstance(value)) {

@@ -35,11 +35,12 @@ describe("offline preview", () => {
     beforeAll(() => {
         writeStack("good", [{ name: "a", host: "web1", token: "token", motd: "hello\n" }, { name: "b", host: "web2", token: "token", motd: "it's $(x)\n" }]);
         writeStack("bad", [{ name: "a", host: "web9", token: "nope", motd: "x" }]);
+        writeStack("late", [{ name: "a", host: "web1", token: "token", motd: "FAIL" }]);
     });
     beforeEach(() => (out = mkdtempSync(join(tmpdir(), "hw-preview-"))));
     afterEach(() => rmSync(out, { recursive: true, force: true }));
     afterAll(() => {
-        for (const s of ["good", "bad"]) rmSync(join(PROJECT, "stacks", `Pulumi.${s}.yaml`), { force: true });
+        for (const s of ["good", "bad", "late"]) rmSync(join(PROJECT, "stacks", `Pulumi.${s}.yaml`), { force: true });
     });
 
     it("writes every file and script per host, numbered, with plan.json", async () => {
@@ -98,6 +99,18 @@ describe("offline preview", () => {
         expect(stderr).toContain("2 problems in the stack config");
         expect(stderr).toContain('hostwright:demo[0].host: host "web9" is not in hostwright:inventory (known hosts: web1, web2)');
         expect(stderr).toContain('hostwright:demo[0].token: secret "nope" is not in hostwright:secrets');
+        expect(existsSync(target)).toBe(false);
+    });
+
+    it("reports an error raised while resolving inputs (an apply that throws) instead of hanging (CLI)", () => {
+        const target = join(out, "never");
+        let stderr = "";
+        try {
+            execFileSync("npx", ["tsx", "tools/preview.ts", "--stack", "late", "--out", target, "--project-dir", PROJECT], { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE }, encoding: "utf8", stdio: "pipe", timeout: 60_000 });
+        } catch (e: any) {
+            stderr = e.stderr;
+        }
+        expect(stderr).toMatch(/error: error serializing property "\w+": late check failed/);
         expect(existsSync(target)).toBe(false);
     });
 
