@@ -26,6 +26,8 @@ export class OvsPortMirror extends pulumi.ComponentResource {
     readonly tcpdump: pulumi.Output<string>;
     /** `created`, `updated` or `unchanged` at the last apply. */
     readonly status: pulumi.Output<string>;
+    /** The Mirror row's id on the node: `ovs-vsctl list Mirror ID` shows its packet counters. */
+    readonly mirrorId: pulumi.Output<string>;
     readonly warnings: pulumi.Output<string[]>;
 
     constructor(name: string, args: OvsPortMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -56,6 +58,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         this.captureKind = report.apply((r) => r.values.captureKind ?? "");
         this.tcpdump = pulumi.output(tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
         this.status = report.apply((r) => r.values.status ?? "");
+        this.mirrorId = report.apply((r) => r.values.mirror ?? "");
         this.warnings = report.apply((r) => [...issues.warnings.map((w) => `${w.path}: ${w.message}`), ...r.warnings]);
         this.registerOutputs({
             node: this.node,
@@ -65,6 +68,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
             captureKind: this.captureKind,
             tcpdump: this.tcpdump,
             status: this.status,
+            mirrorId: this.mirrorId,
             warnings: this.warnings,
         });
     }

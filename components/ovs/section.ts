@@ -104,6 +104,7 @@ export const ovsSection: StackSection<OvsSection> = {
                 captureKind: mirror.captureKind,
                 tcpdump: mirror.tcpdump,
                 status: mirror.status,
+                mirrorId: mirror.mirrorId,
                 warnings: mirror.warnings,
             };
         }

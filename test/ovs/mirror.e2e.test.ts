@@ -77,6 +77,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const out = mirrorOutputs(res.outputs);
         // this kernel has no dummy driver: auto falls back to an OVS internal port
         expect(out).toMatchObject({ node: "compute1", bridge: "br-int", ports: [vm1.port], captureKind: "internal", status: "created" });
+        expect(await must(node, `ovs-vsctl get Mirror ${out.mirrorId} name`)).toBe("hostwright-web\n");
         const capture = String(out.captureInterface);
         expect(capture.length).toBeLessThanOrEqual(15);
         expect(out.tcpdump).toBe(`tcpdump -ni ${capture} -w /tmp/${capture}.pcap`);
