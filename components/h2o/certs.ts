@@ -4,7 +4,8 @@
  * OCSP responder. `openssl verify -untrusted` accepts a reversed bundle (it checks the
  * first certificate only), so the chain is checked pair by pair here.
  */
-import { createPrivateKey, X509Certificate } from "crypto";
+import type { X509Certificate } from "crypto";
+import { isIssuedBy, parseCertificate, parsePrivateKey } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 
@@ -65,13 +66,13 @@ export function describeCert(cert: X509Certificate): string {
 
 function parseOne(pem: string): X509Certificate | undefined {
     try {
-        return new X509Certificate(pem);
+        return parseCertificate(pem);
     } catch {
         return undefined;
     }
 }
 
-const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
+const selfSigned = (c: X509Certificate) => isIssuedBy(c, c);
 
 /** The OCSP responder URI in a certificate's authorityInfoAccess, if any. */
 export function ocspUriOf(cert: X509Certificate): string | undefined {
@@ -143,7 +144,7 @@ export function checkChain(input: ChainInput): ChainReport {
         if (selfSigned(current.cert)) break;
         const next = parsed.find((p) => !used.has(p) && current.cert.checkIssued(p.cert));
         if (!next) break;
-        if (!current.cert.verify(next.cert.publicKey)) {
+        if (!isIssuedBy(current.cert, next.cert)) {
             error("certificateChain", `the signature of ${describeCert(current.cert)} does not verify with the key of its issuer ${describeCert(next.cert)} (broken or forged certificate)`);
         }
         ordered.push(next);
@@ -182,7 +183,7 @@ export function checkChain(input: ChainInput): ChainReport {
             if (top.fingerprint256 !== root.fingerprint256) error("ocsp.rootCertificate", `the bundle ends at another root (${describeCert(top)})`);
         } else if (!top.checkIssued(root)) {
             error("certificateChain", `missing intermediate: ${describeCert(top)} was issued by ${top.issuer.split("\n").join(", ")}, which is neither in the bundle nor the configured root ${describeCert(root)}`);
-        } else if (!top.verify(root.publicKey)) {
+        } else if (!isIssuedBy(top, root)) {
             error("certificateChain", `the signature of ${describeCert(top)} does not verify with the key of the root ${describeCert(root)}`);
         }
     }
@@ -214,7 +215,7 @@ export function checkChain(input: ChainInput): ChainReport {
     if (input.privateKey !== undefined) {
         let keyOk: boolean | undefined;
         try {
-            keyOk = leaf.checkPrivateKey(createPrivateKey(input.privateKey));
+            keyOk = leaf.checkPrivateKey(parsePrivateKey(input.privateKey));
         } catch {
             error("privateKey", "cannot be read as a PEM private key (encrypted keys are not supported: h2o cannot ask for a passphrase)");
         }
@@ -228,7 +229,7 @@ export function checkChain(input: ChainInput): ChainReport {
         const explicit = splitPemCertificates(input.issuerCertificate);
         const cert = explicit.length === 1 ? parseOne(explicit[0]) : undefined;
         if (!cert) error("ocsp.issuerCertificate", "must hold exactly one PEM certificate");
-        else if (!leaf.checkIssued(cert) || !leaf.verify(cert.publicKey)) error("ocsp.issuerCertificate", `${describeCert(cert)} did not issue the leaf ${describeCert(leaf)}`);
+        else if (!isIssuedBy(leaf, cert)) error("ocsp.issuerCertificate", `${describeCert(cert)} did not issue the leaf ${describeCert(leaf)}`);
         else {
             issuer = cert;
             issuerPem = explicit[0];

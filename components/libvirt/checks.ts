@@ -3,7 +3,8 @@
  * its args path, before anything is declared. TLS material is checked with Node's
  * X509Certificate the way libvirt (gnutls) will check it on the host.
  */
-import { createPrivateKey, X509Certificate } from "crypto";
+import type { X509Certificate } from "crypto";
+import { isIssuedBy, parseCertificate, parsePrivateKey } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 import type { LiveMigrationArgs, NodeTls } from "./args";
@@ -44,7 +45,7 @@ function parseCertificates(text: string, path: string, out: Found): X509Certific
     const certs: X509Certificate[] = [];
     for (const [i, block] of blocks.entries()) {
         try {
-            certs.push(new X509Certificate(block));
+            certs.push(parseCertificate(block));
         } catch (e) {
             out.error(path, `certificate ${i + 1} cannot be parsed: ${(e as Error).message}`);
             return undefined;
@@ -88,7 +89,7 @@ export function keyUsageOf(cert: X509Certificate): { critical: boolean; digitalS
  * the lab), so the issuer must be in `tls.caCertificate`, intermediates included.
  */
 function issuerProblem(leaf: X509Certificate, cas: X509Certificate[]): string | undefined {
-    if (cas.some((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey))) return undefined;
+    if (cas.some((c) => isIssuedBy(leaf, c))) return undefined;
     return `is not signed by a certificate of tls.caCertificate (issuer: ${leaf.issuer.replace(/\n/g, ", ")}); libvirt checks certificates against that file only, so an intermediate CA belongs there`;
 }
 
@@ -128,7 +129,7 @@ function checkLeaf(
         if (!covered) out.error(at.cert, `does not cover ${dialed}, the address its peers dial (subjectAltName: ${leaf.subjectAltName ?? "none"})`);
     }
     try {
-        const key = createPrivateKey(keyPem);
+        const key = parsePrivateKey(keyPem);
         if (!leaf.checkPrivateKey(key)) out.error(at.key, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
     } catch {
         out.error(at.key, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
