@@ -172,6 +172,25 @@ function libvirtSection(hosts: EstateHost[], material: Material): unknown {
     }));
 }
 
+/**
+ * Two mirrors per pair of compute nodes, as in the seed: a VM port given by name,
+ * captured on a local interface; and a VM found from the OpenStack API, mirrored
+ * to a remote ERSPAN collector (its node is known only after the look-ups).
+ */
+function ovsSection(hosts: EstateHost[]): unknown {
+    return pairs(hosts, "compute").flatMap(([first], i) => {
+        const suffix = i === 0 ? "" : `-${i}`;
+        return [
+            { name: `web-capture${suffix}`, host: first.name, ports: ["qvobee51cf7-fb"], direction: "ingress", capture: { kind: "veth", name: "webcap0" } },
+            {
+                name: `db-erspan${suffix}`,
+                openstack: { instanceId: "9e319540-9a67-4563-9aad-132c64faa1b1", network: "private" },
+                collector: { protocol: "erspan", address: "192.0.2.50", erspanVersion: 2, key: 7 },
+            },
+        ];
+    });
+}
+
 /** An LXD remote mesh per pair of LXD hosts, trust by tokens, stateless moves. */
 function lxdSection(hosts: EstateHost[]): unknown {
     return pairs(hosts, "lxd").map((pair, i) => ({
@@ -188,6 +207,7 @@ function estateConfig(copies: number, material: Material, hostKeyOf: (name: stri
     const config: Record<string, unknown> = {
         "hostwright:inventory": inventory(hosts, material, hostKeyOf),
         "hostwright:h2o": h2oSection(hosts, material),
+        "hostwright:ovs": ovsSection(hosts),
         "hostwright:libvirt": libvirtSection(hosts, material),
         "hostwright:lxd": lxdSection(hosts),
     };

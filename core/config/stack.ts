@@ -228,7 +228,12 @@ export function endpointOf(address: string, port: number): string {
 /** Validates, then declares every configured section. Returns the stack outputs. */
 export function declareStack(raw: RawConfig, sections: StackSection[]): Record<string, unknown> {
     const stack = validateStack(raw, sections);
-    for (const w of stack.warnings) pulumi.log.warn(`${w.path}: ${w.message}`);
+    // A section's warnings come from its component's own checks, which the component
+    // logs again, attached to its resource: log here only the rest (inventory, secrets).
+    const sectionPrefixes = sections.map((s) => `${NAMESPACE}:${s.key}`);
+    for (const w of stack.warnings) {
+        if (!sectionPrefixes.some((p) => w.path === p || w.path.startsWith(`${p}[`) || w.path.startsWith(`${p}.`))) pulumi.log.warn(`${w.path}: ${w.message}`);
+    }
     // Inventory name -> SSH endpoint: tells a reader (and the offline preview) where each step runs.
     const outputs: Record<string, unknown> = { hosts: Object.fromEntries([...stack.context.hosts.values()].map((h) => [h.name, endpointOf(h.address, h.port ?? 22)])) };
     for (const section of sections) {
