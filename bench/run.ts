@@ -5,7 +5,7 @@
  *
  * Figures are ratios against baselines measured in the same process, so they
  * compare across machines:
- *   - "bare": Pulumi alone declaring as many plain remote.Commands (its own floor);
+ *   - "bare": Pulumi alone declaring as many trivial remote.Commands (its floor);
  *   - "traces": the same program with Pulumi's per-promise stack traces kept
  *     (HOSTWRIGHT_STACK_TRACES=1), which is what index.ts avoids.
  * Each size runs in its own child process, so peak memory is its own.
@@ -38,10 +38,17 @@ async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: numb
     return { seconds: Number(process.hrtime.bigint() - start) / 1e9, commands: recording.commands.length };
 }
 
+/** Pulumi alone: as many trivial commands, declared with stack-trace capture off too (the floor). */
 async function bare(commands: number): Promise<number> {
     const start = process.hrtime.bigint();
     await recordProgram(() => {
-        for (let i = 0; i < commands; i++) new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+        const frames = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+            for (let i = 0; i < commands; i++) new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+        } finally {
+            Error.stackTraceLimit = frames;
+        }
     });
     return Number(process.hrtime.bigint() - start) / 1e9;
 }

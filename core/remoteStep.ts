@@ -73,16 +73,18 @@ export function deleteCommandLine(host: Host, script: string): string {
  */
 export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: pulumi.Resource }): remote.Command {
     const key = stepKey(name);
-    // pulumi.output unwraps file contents (and a late step) deeply, keeping secrecy.
-    const rendered = pulumi.output(args.step).apply((step) => renderStep({ ...step, key }));
+    const rendered = renderInput(args.step, key);
+    // Only the create script carries file contents: the undo script and the
+    // generation (a hash) hold no secret, so a preview shows them.
+    const undo = pulumi.unsecret(rendered.apply((r) => ({ script: r.delete, generation: r.generation })));
     const known = pulumi.Output.isInstance(args.host) ? undefined : args.host;
     const previous = known ? lastStepOnHost.get(known.name) : undefined;
     const command = new remote.Command(
         name,
         {
-            ...(known ? knownHostCommands(known, rendered) : lateHostCommands(args.host as pulumi.Output<Host>, rendered)),
-            stdin: rendered.create,
-            triggers: [rendered.generation],
+            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, undo)),
+            stdin: rendered.apply((r) => r.create),
+            triggers: [undo.apply((u) => u.generation)],
             addPreviousOutputInEnv: false,
             ...(args.secretOutput ? { logging: "none" as const } : {}),
         },
@@ -97,17 +99,33 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
     return command;
 }
 
-function knownHostCommands(host: Host, rendered: pulumi.Output<StepScripts>) {
-    return { connection: connectionFor(host), create: createCommandLine(host), delete: rendered.apply((r) => deleteCommandLine(host, r.delete)) };
+/**
+ * Renders a step once its file contents are known (secret when one of them is).
+ * A plain step lifts only its file contents: lifting the whole spec would make an
+ * Output of every field, which dominates declaring thousands of steps.
+ */
+function renderInput(step: StepInput | pulumi.Output<StepInput>, key: string): pulumi.Output<StepScripts> {
+    if (pulumi.Output.isInstance(step)) return pulumi.output(step).apply((s) => renderStep({ ...s, key }));
+    const files = step.files ?? [];
+    return pulumi.all(files.map((f) => f.content)).apply((contents) => renderStep({ ...step, key, files: files.map((f, i) => ({ ...f, content: contents[i] })) }));
 }
 
-function lateHostCommands(host: pulumi.Output<Host>, rendered: pulumi.Output<StepScripts>) {
+interface UndoScript {
+    script: string;
+    generation: string;
+}
+
+function knownHostCommands(host: Host, undo: pulumi.Output<UndoScript>) {
+    return { connection: connectionFor(host), create: createCommandLine(host), delete: undo.apply((u) => deleteCommandLine(host, u.script)) };
+}
+
+function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScript>) {
     // The command lines need only the SSH user, which is no secret (the host's key is).
     const clear = pulumi.unsecret(host.apply((h): Host => ({ ...h, privateKey: "" })));
     return {
         connection: host.apply((h) => connectionFor(h)),
         create: clear.apply((h) => createCommandLine(h)),
-        delete: pulumi.all([clear, rendered]).apply(([h, r]) => deleteCommandLine(h, r.delete)),
+        delete: pulumi.all([clear, undo]).apply(([h, u]) => deleteCommandLine(h, u.script)),
     };
 }
 

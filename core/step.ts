@@ -143,7 +143,7 @@ export function renderStep(spec: StepSpec): StepScripts {
         spec.undo ?? "",
         spec.afterRestore ?? "",
     ).slice(0, 32);
-    const header = preamble(spec.key, generation, spec.description);
+    
 
     const stage = files
         .map((f) => heredocInto(sh`hw_stage ${shortHash(f.path)} ${f.path} ${f.mode ?? "0644"} ${f.owner ?? "root"} ${f.group ?? "root"}`, f.content, shortHash(f.path + f.content)))
@@ -154,7 +154,7 @@ export function renderStep(spec: StepSpec): StepScripts {
     const switches = [...files, ...edits].map((f) => sh`hw_switch ${shortHash(f.path)} ${f.path}`).join("\n");
     const declared = [...files, ...edits].map((f) => shortHash(f.path));
 
-    const create = `${header}
+    const create = `${preamble(spec.key, generation, spec.description, "create")}
 hw_validate() {
 :
 ${spec.validate ?? ""}
@@ -204,7 +204,7 @@ hw_main </dev/null
 exit 0
 `;
 
-    const del = `${header}
+    const del = `${preamble(spec.key, generation, spec.description, "undo")}
 hw_main() {
 hw_log ${shq(`undo: ${spec.description}`)}
 if [ -f "$HW_STATE/generation" ] && [ "$(cat "$HW_STATE/generation")" != "$HW_GEN" ]; then
@@ -226,7 +226,9 @@ exit 0
 }
 
 /** Helpers shared by both scripts. Kept as one literal so the scripts stay self-contained. */
-function preamble(key: string, generation: string, description: string): string {
+function preamble(key: string, generation: string, description: string, helpers: "create" | "undo"): string {
+    // The undo script carries only the helpers it needs: scripts are stored per
+    // resource in state, so their size counts (bench/README.md).
     return `#!/bin/bash
 # hostwright step ${key}: ${description.replace(/[\r\n]/g, " ")}
 set -eu
@@ -239,12 +241,56 @@ hw_log() { printf 'hostwright[%s]: %s\\n' "$HW_KEY" "$*"; }
 hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*"; }
 hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')"; }
 hw_fail() { printf 'hostwright[%s]: ERROR: %s\\n' "$HW_KEY" "$*" >&2; exit 1; }
-hw_staged() { printf '%s/.%s.hostwright-new' "$(dirname -- "$1")" "$(basename -- "$1")"; }
 hw_forget_state() {
   # the step's state, and the state root when no other step has any
   rm -rf -- "$HW_STATE"
   rmdir -- ${shq(STATE_ROOT)} ${shq(STATE_ROOT.slice(0, STATE_ROOT.lastIndexOf("/")))} 2>/dev/null || true
 }
+hw_changed() {
+  # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
+  [ -e "$HW_STATE/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
+}
+hw_put_back() {
+  # hw_put_back SAVED-PREFIX PATH: restore PATH from SAVED.orig, or remove it if SAVED.absent
+  if [ -e "$1.orig" ] || [ -L "$1.orig" ]; then
+    rm -rf -- "$2.hostwright-restore"
+    cp -a -- "$1.orig" "$2.hostwright-restore"
+    mv -fT -- "$2.hostwright-restore" "$2"
+  elif [ -e "$1.absent" ]; then
+    rm -f -- "$2"
+  fi
+}
+hw_save() {
+  # hw_save PREFIX PATH: copy PATH to PREFIX.orig, or note PREFIX.absent
+  if [ -e "$2" ] || [ -L "$2" ]; then cp -a -- "$2" "$1.orig"; else : > "$1.absent"; fi
+}
+hw_reconcile() {
+  # restore every recorded file whose hash is not among the arguments
+  for hw_rec_path in "$HW_STATE"/files/*.path; do
+    [ -e "$hw_rec_path" ] || continue
+    hw_h=$(basename -- "$hw_rec_path" .path)
+    case " $* " in *" $hw_h "*) continue ;; esac
+    hw_p=$(cat -- "$hw_rec_path")
+    if [ -d "$HW_STATE/prev" ]; then
+      # during create: keep what is needed to roll this back
+      hw_save "$HW_STATE/prev/$hw_h" "$hw_p"
+      printf '%s' "$hw_p" > "$HW_STATE/prev/$hw_h.path"
+      hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
+      mkdir -p "$HW_STATE/prev/records"
+      mv -- "$HW_STATE/files/$hw_h".* "$HW_STATE/prev/records/"
+    else
+      hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
+      rm -rf -- "$HW_STATE/files/$hw_h".*
+    fi
+    HW_CHANGED=$((HW_CHANGED + 1))
+    hw_log "restored $hw_p"
+  done
+}${helpers === "create" ? CREATE_HELPERS : ""}`;
+}
+
+/** Helpers only the create script uses: staging, switching, rollback. */
+const CREATE_HELPERS = `
+hw_staged() { printf '%s/.%s.hostwright-new' "$(dirname -- "$1")" "$(basename -- "$1")"; }
 hw_abort_staging() {
   for f in $HW_STAGED_LIST; do rm -f -- "$f"; done
   [ -f "$HW_STATE/generation" ] || hw_forget_state
@@ -287,28 +333,10 @@ hw_edit_staged() {
     rm -f -- "$hw_new"
   fi
 }
-hw_changed() {
-  # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
-  [ -e "$HW_STATE/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
-}
 hw_same() {
   # the live file equals the staged one in content, mode and ownership
   [ -f "$1" ] && [ ! -L "$1" ] && cmp -s -- "$1" "$2" \\
     && [ "$(stat -c '%a %U %G' -- "$1")" = "$(stat -c '%a %U %G' -- "$2")" ]
-}
-hw_put_back() {
-  # hw_put_back SAVED-PREFIX PATH: restore PATH from SAVED.orig, or remove it if SAVED.absent
-  if [ -e "$1.orig" ] || [ -L "$1.orig" ]; then
-    rm -rf -- "$2.hostwright-restore"
-    cp -a -- "$1.orig" "$2.hostwright-restore"
-    mv -fT -- "$2.hostwright-restore" "$2"
-  elif [ -e "$1.absent" ]; then
-    rm -f -- "$2"
-  fi
-}
-hw_save() {
-  # hw_save PREFIX PATH: copy PATH to PREFIX.orig, or note PREFIX.absent
-  if [ -e "$2" ] || [ -L "$2" ]; then cp -a -- "$2" "$1.orig"; else : > "$1.absent"; fi
 }
 hw_switch() {
   # hw_switch HASH PATH: back up the original once, keep the current for rollback, rename
@@ -329,28 +357,6 @@ hw_switch() {
   HW_CHANGED=$((HW_CHANGED + 1))
   hw_log "installed $2"
 }
-hw_reconcile() {
-  # restore every recorded file whose hash is not among the arguments
-  for hw_rec_path in "$HW_STATE"/files/*.path; do
-    [ -e "$hw_rec_path" ] || continue
-    hw_h=$(basename -- "$hw_rec_path" .path)
-    case " $* " in *" $hw_h "*) continue ;; esac
-    hw_p=$(cat -- "$hw_rec_path")
-    if [ -d "$HW_STATE/prev" ]; then
-      # during create: keep what is needed to roll this back
-      hw_save "$HW_STATE/prev/$hw_h" "$hw_p"
-      printf '%s' "$hw_p" > "$HW_STATE/prev/$hw_h.path"
-      hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
-      mkdir -p "$HW_STATE/prev/records"
-      mv -- "$HW_STATE/files/$hw_h".* "$HW_STATE/prev/records/"
-    else
-      hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
-      rm -rf -- "$HW_STATE/files/$hw_h".*
-    fi
-    HW_CHANGED=$((HW_CHANGED + 1))
-    hw_log "restored $hw_p"
-  done
-}
 hw_rollback() {
   for hw_prev_path in "$HW_STATE"/prev/*.path; do
     [ -e "$hw_prev_path" ] || continue
@@ -361,7 +367,7 @@ hw_rollback() {
   if [ -d "$HW_STATE/prev/records" ]; then mv -- "$HW_STATE/prev/records"/* "$HW_STATE/files/" 2>/dev/null || true; fi
   [ -f "$HW_STATE/generation" ] || hw_forget_state
 }`;
-}
+
 
 /** Values a step printed with `hw_output` and warnings from `hw_warn`. */
 export interface StepReport {

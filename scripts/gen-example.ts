@@ -147,27 +147,21 @@ function h2oSection(hosts: EstateHost[], material: Material): unknown {
     });
 }
 
-/**
- * libvirt over TLS for each pair of compute nodes. One server and one client
- * certificate (their keys as secrets) serve every node: the server certificate
- * covers every node's migration address.
- */
+/** libvirt over TLS for each pair of compute nodes, each node with its own certificates. */
 function libvirtSection(hosts: EstateHost[], material: Material): unknown {
-    const computes = hosts.filter((h) => h.role === "compute");
     const ca = material.pki.rootCa({ commonName: "Example Compute CA" });
-    const server = material.pki.leaf(ca, { commonName: "compute libvirt server", ipAddresses: computes.map((h) => h.address), dnsNames: computes.map((h) => h.name), usages: ["serverAuth"] });
-    const client = material.pki.leaf(ca, { commonName: "compute libvirt client", usages: ["clientAuth"] });
-    material.secrets["libvirt-server-key"] = server.keyPem;
-    material.secrets["libvirt-client-key"] = client.keyPem;
+    const nodeTls = (h: EstateHost) => {
+        const server = material.pki.leaf(ca, { commonName: h.name, ipAddresses: [h.address], dnsNames: [h.name], usages: ["serverAuth"] });
+        const client = material.pki.leaf(ca, { commonName: `${h.name} client`, usages: ["clientAuth"] });
+        material.secrets[`${h.name}-libvirt-server-key`] = server.keyPem;
+        material.secrets[`${h.name}-libvirt-client-key`] = client.keyPem;
+        return { serverCertificate: server.certPem, serverKey: `${h.name}-libvirt-server-key`, clientCertificate: client.certPem, clientKey: `${h.name}-libvirt-client-key` };
+    };
     return pairs(hosts, "compute").map((pair, i) => ({
         name: i === 0 ? "cell1" : `cell1-${i}`,
         transport: "tls",
         tls: { caCertificate: ca.certPem },
-        nodes: pair.map((h) => ({
-            host: h.name,
-            migrationAddress: h.address,
-            tls: { serverCertificate: server.certPem, serverKey: "libvirt-server-key", clientCertificate: client.certPem, clientKey: "libvirt-client-key" },
-        })),
+        nodes: pair.map((h) => ({ host: h.name, migrationAddress: h.address, tls: nodeTls(h) })),
         nova: { release: "2024.1", permitAutoConverge: true, maxDowntimeMs: 500 },
     }));
 }
