@@ -153,8 +153,30 @@ async function ok(host: LabHost, cmd: string, input?: string): Promise<string> {
     return r.stdout;
 }
 
+/** RHEL's /etc/sysconfig/libvirtd as the libvirt-daemon package leaves it. */
+export const STOCK_SYSCONFIG_LIBVIRTD = `# Override the default config file
+# NOTE: This setting is no longer honoured if using
+# systemd. Set '--config /etc/libvirt/libvirtd.conf'
+# in LIBVIRTD_ARGS instead.
+#LIBVIRTD_CONFIG=/etc/libvirt/libvirtd.conf
+
+# Listen for TCP/IP connections
+# NB. must setup TLS/SSL keys prior to using this
+#LIBVIRTD_ARGS="--listen"
+`;
+
 /** Installs the stock files and starts libvirtd (local sockets only, as after package installation). */
 export async function prepareComputeNode(host: LabHost): Promise<void> {
+    await prepareComputeNodeAs(host, "debian");
+}
+
+/**
+ * {@link prepareComputeNode} for an OS family: "rhel" lays the node out as RHEL does:
+ * \`/etc/sysconfig/libvirtd\` (read by the init script instead of \`/etc/default/libvirtd\`)
+ * and the \`openstack-nova-compute\` service.
+ */
+export async function prepareComputeNodeAs(host: LabHost, os: "debian" | "rhel"): Promise<void> {
+    const rhel = os === "rhel";
     await ok(host, `set -e
 getent group kvm >/dev/null || groupadd -r kvm
 getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
@@ -163,12 +185,13 @@ getent group nova >/dev/null || groupadd -r nova
 mkdir -p /var/log/libvirt /var/lib/libvirt /var/cache/libvirt /etc/sasl2 /etc/nova /etc/init.d`);
     const files: Array<[string, string, string]> = [
         ["/etc/libvirt/libvirtd.conf", STOCK_LIBVIRTD_CONF, "0644"],
-        ["/etc/default/libvirtd", STOCK_DEFAULT_LIBVIRTD, "0644"],
+        rhel ? ["/etc/sysconfig/libvirtd", STOCK_SYSCONFIG_LIBVIRTD, "0644"] : ["/etc/default/libvirtd", STOCK_DEFAULT_LIBVIRTD, "0644"],
         ["/etc/sasl2/libvirt.conf", STOCK_SASL_CONF, "0644"],
         ["/etc/nova/nova.conf", STOCK_NOVA_CONF.replace("198.18.0.10", host.address), "0640"],
-        ["/etc/init.d/libvirtd", INIT_SCRIPT, "0755"],
-        ["/etc/init.d/nova-compute", NOVA_INIT_SCRIPT, "0755"],
+        ["/etc/init.d/libvirtd", rhel ? INIT_SCRIPT.replace(/\/etc\/default\/libvirtd/g, "/etc/sysconfig/libvirtd") : INIT_SCRIPT, "0755"],
+        [rhel ? "/etc/init.d/openstack-nova-compute" : "/etc/init.d/nova-compute", NOVA_INIT_SCRIPT, "0755"],
     ];
+    if (rhel) await ok(host, "mkdir -p /etc/sysconfig");
     for (const [path, content, mode] of files) await ok(host, `cat > '${path}' && chmod ${mode} '${path}'`, content);
     await ok(host, "chgrp nova /etc/nova/nova.conf && service libvirtd start");
 }
