@@ -7,20 +7,14 @@ import { declareStack, rawConfigFromRuntime } from "./core/config/stack";
 import { sections } from "./components/registry";
 
 /**
- * Pulumi records a stack trace for every promise it makes; with thousands of
- * resources that capture dominates evaluation (bench/README.md: ~4x). Declaring
- * with no frames avoids it; later errors keep their traces.
- * HOSTWRIGHT_STACK_TRACES=1 keeps them during declaration too, for debugging.
+ * Pulumi records a stack trace for every promise it makes, during the program and
+ * while it resolves outputs afterwards; with thousands of resources that capture
+ * dominates evaluation (bench/README.md). The program runs with no frames; errors
+ * still carry their messages. HOSTWRIGHT_STACK_TRACES=1 keeps traces, for debugging.
  */
 function withoutStackTraces<T>(declare: () => T): T {
-    if (process.env.HOSTWRIGHT_STACK_TRACES === "1") return declare();
-    const frames = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-        return declare();
-    } finally {
-        Error.stackTraceLimit = frames;
-    }
+    if (process.env.HOSTWRIGHT_STACK_TRACES !== "1") Error.stackTraceLimit = 0;
+    return declare();
 }
 
 // Pulumi calls an exported function and uses its result as the stack outputs;

@@ -33,6 +33,8 @@ async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: numb
     const program = require("../index") as () => Record<string, unknown>;
     if (traces) process.env.HOSTWRIGHT_STACK_TRACES = "1";
     else delete process.env.HOSTWRIGHT_STACK_TRACES;
+    // Node's default; the program lowers it unless traces are asked for.
+    Error.stackTraceLimit = 10;
     const start = process.hrtime.bigint();
     const recording = await recordProgram(() => program(), { config: estate.values, secretKeys: [...estate.secretKeys], invoke: () => ({}) });
     return { seconds: Number(process.hrtime.bigint() - start) / 1e9, commands: recording.commands.length };

@@ -36,16 +36,24 @@ export interface Host {
 
 /** The `connection` block of `remote.Command`, with the host key pinned and the key kept secret. */
 export function connectionFor(host: Host): types.input.remote.ConnectionArgs {
-    return {
-        host: host.address,
-        port: host.port ?? 22,
-        user: host.user ?? "root",
-        privateKey: pulumi.secret(host.privateKey),
-        hostKey: host.hostKey,
-        dialErrorLimit: 3,
-        perDialTimeout: 15,
-    };
+    // One connection per host object: every step on the host shares its secret key Output.
+    let connection = connections.get(host);
+    if (!connection) {
+        connection = {
+            host: host.address,
+            port: host.port ?? 22,
+            user: host.user ?? "root",
+            privateKey: pulumi.secret(host.privateKey),
+            hostKey: host.hostKey,
+            dialErrorLimit: 3,
+            perDialTimeout: 15,
+        };
+        connections.set(host, connection);
+    }
+    return connection;
 }
+
+const connections = new WeakMap<Host, types.input.remote.ConnectionArgs>();
 
 /** Prefix that gives a step root rights: nothing for root, `sudo -n` (never prompts) otherwise. */
 export function privilegePrefix(host: Host): string {

@@ -76,15 +76,15 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
     const rendered = renderInput(args.step, key);
     // Only the create script carries file contents: the undo script and the
     // generation (a hash) hold no secret, so a preview shows them.
-    const undo = pulumi.unsecret(rendered.apply((r) => ({ script: r.delete, generation: r.generation })));
+    const undo: pulumi.Input<UndoScript> = pulumi.Output.isInstance(rendered) ? pulumi.unsecret(rendered.apply(undoOf)) : undoOf(rendered);
     const known = pulumi.Output.isInstance(args.host) ? undefined : args.host;
     const previous = known ? lastStepOnHost.get(known.name) : undefined;
     const command = new remote.Command(
         name,
         {
-            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, undo)),
-            stdin: rendered.apply((r) => r.create),
-            triggers: [undo.apply((u) => u.generation)],
+            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, pulumi.output(undo))),
+            stdin: pulumi.Output.isInstance(rendered) ? rendered.apply((r) => r.create) : rendered.create,
+            triggers: [pulumi.Output.isInstance(undo) ? undo.apply((u) => u.generation) : undo.generation],
             addPreviousOutputInEnv: false,
             ...(args.secretOutput ? { logging: "none" as const } : {}),
         },
@@ -100,14 +100,20 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
 }
 
 /**
- * Renders a step once its file contents are known (secret when one of them is).
- * A plain step lifts only its file contents: lifting the whole spec would make an
- * Output of every field, which dominates declaring thousands of steps.
+ * Renders a step: at once when everything is plain (no Output at all), otherwise
+ * once its file contents are known (secret when one of them is). Only the file
+ * contents are lifted: making an Output of every field of the spec dominated
+ * declaring thousands of steps (bench/README.md).
  */
-function renderInput(step: StepInput | pulumi.Output<StepInput>, key: string): pulumi.Output<StepScripts> {
+function renderInput(step: StepInput | pulumi.Output<StepInput>, key: string): StepScripts | pulumi.Output<StepScripts> {
     if (pulumi.Output.isInstance(step)) return pulumi.output(step).apply((s) => renderStep({ ...s, key }));
     const files = step.files ?? [];
+    if (files.every((f) => typeof f.content === "string")) return renderStep({ ...step, key, files: files as ManagedFile[] });
     return pulumi.all(files.map((f) => f.content)).apply((contents) => renderStep({ ...step, key, files: files.map((f, i) => ({ ...f, content: contents[i] })) }));
+}
+
+function undoOf(scripts: StepScripts): UndoScript {
+    return { script: scripts.delete, generation: scripts.generation };
 }
 
 interface UndoScript {
@@ -115,8 +121,9 @@ interface UndoScript {
     generation: string;
 }
 
-function knownHostCommands(host: Host, undo: pulumi.Output<UndoScript>) {
-    return { connection: connectionFor(host), create: createCommandLine(host), delete: undo.apply((u) => deleteCommandLine(host, u.script)) };
+function knownHostCommands(host: Host, undo: pulumi.Input<UndoScript>) {
+    const deleteLine = pulumi.Output.isInstance(undo) ? undo.apply((u) => deleteCommandLine(host, u.script)) : deleteCommandLine(host, (undo as UndoScript).script);
+    return { connection: connectionFor(host), create: createCommandLine(host), delete: deleteLine };
 }
 
 function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScript>) {
