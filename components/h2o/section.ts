@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { absolutePath, ipAddress, name, pem, port, secretRef } from "../../core/config/schema";
-import { hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import { duplicateNameIssues, hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { Host } from "../../core/host";
 import type { H2oReverseProxyArgs, TlsIdentityArgs } from "./args";
 import { checkH2oArgs } from "./checks";
@@ -120,12 +120,9 @@ export const h2oSection: StackSection<H2oSection> = {
     title: "h2o reverse proxies with TLS and OCSP stapling",
     schema: h2oSchema,
     check(value, ctx) {
-        const issues: Issue[] = [];
-        const names = new Map<string, number>();
+        const issues: Issue[] = duplicateNameIssues(value, "proxy");
         const configs = new Map<string, number>();
         value.forEach((p, i) => {
-            if (names.has(p.name)) issues.push({ path: `[${i}].name`, message: `duplicate proxy name ${JSON.stringify(p.name)} (also [${names.get(p.name)}])` });
-            names.set(p.name, i);
             issues.push(...hostRefIssues(ctx, `[${i}].host`, p.host));
             const where = `${p.host}:${p.configPath ?? "/etc/h2o/h2o.conf"}`;
             if (configs.has(where)) issues.push({ path: `[${i}].host`, message: `proxy [${configs.get(where)}] already manages ${where}; one h2o config per host (use another configPath and serviceName for a second h2o)` });

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { address, ipAddress, name, pem, port, secretRef, absolutePath } from "../../core/config/schema";
-import { hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import { duplicateNameIssues, hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { LiveMigrationArgs } from "./args";
 import { checkLiveMigration } from "./checks";
 import { LibvirtLiveMigration } from "./component";
@@ -101,12 +101,9 @@ export const libvirtSection: StackSection<LibvirtSection> = {
     title: "libvirt / nova live migration between compute nodes",
     schema: libvirtSchema,
     check(value, ctx) {
-        const issues: Issue[] = [];
-        const names = new Map<string, number>();
+        const issues: Issue[] = duplicateNameIssues(value, "group");
         const hostGroup = new Map<string, string>();
         value.forEach((g, i) => {
-            if (names.has(g.name)) issues.push({ path: `[${i}].name`, message: `duplicate group name ${JSON.stringify(g.name)} (also [${names.get(g.name)}])` });
-            names.set(g.name, i);
             let hostsKnown = true;
             g.nodes.forEach((n, j) => {
                 const missing = hostRefIssues(ctx, `[${i}].nodes[${j}].host`, n.host);

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { absolutePath, address, name, port } from "../../core/config/schema";
-import { hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import { duplicateNameIssues, hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { LxdRemoteMeshArgs } from "./args";
 import { checkMeshArgs } from "./checks";
 import { LxdRemoteMesh } from "./component";
@@ -51,11 +51,8 @@ export const lxdSection: StackSection<LxdSection> = {
     title: "LXD remote meshes for container migration, with pre-flight checks",
     schema: lxdSchema,
     check(value, ctx) {
-        const issues: Issue[] = [];
-        const names = new Map<string, number>();
+        const issues: Issue[] = duplicateNameIssues(value, "mesh");
         value.forEach((m, i) => {
-            if (names.has(m.name)) issues.push({ path: `[${i}].name`, message: `duplicate mesh name ${JSON.stringify(m.name)} (also [${names.get(m.name)}])` });
-            names.set(m.name, i);
             const refs = m.hosts.flatMap((h, j) => hostRefIssues(ctx, `[${i}].hosts[${j}].host`, h.host));
             issues.push(...refs);
             if (refs.length > 0) return;

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { ipAddress, name } from "../../core/config/schema";
-import { hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import { duplicateNameIssues, hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { Host } from "../../core/host";
 import type { OvsPortMirrorArgs } from "./args";
 import { checkMirrorArgs } from "./checks";
@@ -75,12 +75,9 @@ export const ovsSection: StackSection<OvsSection> = {
     title: "Open vSwitch port mirrors (explicit, or found through OpenStack)",
     schema: ovsSchema,
     check(value, ctx) {
-        const issues: Issue[] = [];
-        const names = new Map<string, number>();
+        const issues: Issue[] = duplicateNameIssues(value, "mirror");
         const captures = new Map<string, number>();
         value.forEach((m, i) => {
-            if (names.has(m.name)) issues.push({ path: `[${i}].name`, message: `duplicate mirror name ${JSON.stringify(m.name)} (also [${names.get(m.name)}])` });
-            names.set(m.name, i);
             if (m.host !== undefined) issues.push(...hostRefIssues(ctx, `[${i}].host`, m.host));
             for (const issue of checkMirrorArgs(argsOf(m, ctx))) issues.push({ ...issue, path: `[${i}].${issue.path}` });
             // Two explicit mirrors on one node cannot share a capture interface or a tunnel port name.

@@ -46,3 +46,15 @@ export function secretRefIssues(ctx: StackContext, path: string, secretName: str
     if (ctx.secretNames.has(secretName)) return [];
     return [{ path, message: `secret ${JSON.stringify(secretName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${secretName}' < FILE` }];
 }
+
+/** Issues for entries of a section list that repeat an earlier entry's `name` (resource names are unique per section). */
+export function duplicateNameIssues(entries: ReadonlyArray<{ name: string }>, what: string): Issue[] {
+    const first = new Map<string, number>();
+    const issues: Issue[] = [];
+    entries.forEach((e, i) => {
+        const earlier = first.get(e.name);
+        if (earlier !== undefined) issues.push({ path: `[${i}].name`, message: `duplicate ${what} name ${JSON.stringify(e.name)} (also [${earlier}])` });
+        else first.set(e.name, i);
+    });
+    return issues;
+}

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ValidationError } from "../../core/errors";
-import { hostRefIssues, secretRefIssues, StackSection } from "../../core/config/sections";
+import { duplicateNameIssues, hostRefIssues, secretRefIssues, StackSection } from "../../core/config/sections";
 import { RawConfig, validateStack } from "../../core/config/stack";
 import { name, secretRef } from "../../core/config/schema";
 
@@ -123,5 +123,15 @@ describe("stack config validation", () => {
         const message = (error as Error).message;
         expect(message).toMatch(/^3 problems in the stack config:/);
         for (const p of ["hostwright:bogus", "hosts[0].sshPort", "hosts[1].os"]) expect(message).toContain(p);
+    });
+});
+
+describe("duplicateNameIssues", () => {
+    it("names every repeat with the index of the first entry of that name", () => {
+        expect(duplicateNameIssues([{ name: "a" }, { name: "b" }, { name: "a" }, { name: "a" }], "proxy")).toEqual([
+            { path: "[2].name", message: 'duplicate proxy name "a" (also [0])' },
+            { path: "[3].name", message: 'duplicate proxy name "a" (also [0])' },
+        ]);
+        expect(duplicateNameIssues([{ name: "a" }, { name: "b" }], "mesh")).toEqual([]);
     });
 });
