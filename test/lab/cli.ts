@@ -9,7 +9,8 @@ const USAGE = `usage: npm run lab -- up [N] | down [PREFIX | --all] | status | d
   up N         start N lab hosts (h1..hN) and leave them running
   down PREFIX  remove one lab; without PREFIX: labs whose owner died; --all: every lab
   status       list labs and their hosts
-  demo [STACK] bring up hosts, apply the stack (default example), print what was verified, tear down`;
+  demo [STACK] bring up hosts for the stack (default example), prepare them per role, apply,
+               print per host what was verified, destroy, check files are back, tear down`;
 
 async function up(count: number): Promise<void> {
     const names = Array.from({ length: count }, (_, i) => `h${i + 1}`);

@@ -14,7 +14,7 @@ import * as fs from "fs";
 import { createHash, createPublicKey, X509Certificate } from "crypto";
 import { readStackFile, stackFilePath } from "../../tools/stackFile";
 import { CertificateAuthority, IssuedCert, Pki } from "../../tools/pki";
-import { sh } from "../../core/shell";
+import { raw, sh } from "../../core/shell";
 import { LOOKUP } from "../../components/ovs/openstack";
 import { Lab, LabHost, snapshotTree, startLab } from "./lab";
 import { ApplyOptions, ApplyResult, Harness, Program } from "./harness";
@@ -505,22 +505,28 @@ const ovsDemoCheck: DemoCheck = {
             const what = `${mirror.name}: ${source?.name ?? "?"} (${(o.ports ?? []).join(", ")}) mirrored to ${o.captureInterface || `${mirror.collector?.protocol} collector ${mirror.collector?.address}`}`;
             const r = await (async () => {
                 if (!source || !peer) return { ok: false, detail: `no VM on ${nodeName} for ports ${JSON.stringify(o.ports)}` };
-                const request = `${source.address} > ${peer.address}: ICMP echo request`;
                 if (o.captureInterface) {
-                    const seen = await captureIcmp(node, String(o.captureInterface), () => ping(node, source, peer.address));
-                    const hits = seen.filter((l) => l.includes(request));
-                    return { ok: hits.length > 0, detail: `${hits.length} "${request}" packet(s) captured on ${o.captureInterface}${o.openstack ? "" : ""}` };
+                    const seen = await captureIcmp(node, String(o.captureInterface), async () => {
+                        await ping(node, source, peer.address);
+                        await ping(node, peer, source.address);
+                    });
+                    const sent = seen.filter((l) => l.includes(`${source.address} > `));
+                    const received = seen.filter((l) => l.includes(` > ${source.address}:`));
+                    const direction = String(mirror.direction ?? "both");
+                    const ok = (direction === "egress" || sent.length > 0) && (direction === "ingress" || received.length > 0) && (direction !== "ingress" || received.length === 0) && (direction !== "egress" || sent.length === 0);
+                    return { ok, detail: `${direction}: ${sent.length} packet(s) from ${source.name} and ${received.length} to it captured on ${o.captureInterface} while it pinged ${peer.name} and back` };
                 }
                 const ns = env.collectors[nodeName]?.[mirror.collector?.address];
                 if (!ns || !o.tcpdump) return { ok: false, detail: `no collector namespace for ${mirror.collector?.address} on ${nodeName}` };
                 const file = /-w (\S+)/.exec(String(o.tcpdump))?.[1] ?? "/tmp/capture.pcap";
-                await ovsMust(node, `rm -f ${file}; (ip netns exec ${ns} timeout 3 ${o.tcpdump} >/dev/null 2>&1 &); sleep 0.7`);
+                // the mirror's own tcpdump command (an output), run where the collector is
+                await ovsMust(node, sh`rm -f ${file}; (ip netns exec ${ns} timeout 3 ${raw(String(o.tcpdump))} >/dev/null 2>&1 &); sleep 0.7`);
                 await ping(node, source, peer.address);
                 await ovsMust(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
                 const decoded = (await ovsMust(node, sh`tcpdump -nr ${file} 2>/dev/null`)).split("\n");
                 const hits = decoded.filter((l) => l.includes(`> ${mirror.collector.address}: GRE`));
-                const inner = decoded.filter((l) => l.includes(request));
-                return { ok: hits.length > 0, detail: `${hits.length} GRE packet(s) at ${mirror.collector.address} (run in its namespace: ${o.tcpdump})${inner.length > 0 ? `, ${inner.length} decoded as "${request}"` : ""}` };
+                const proto = [...new Set(hits.map((l) => /gre-proto-0x[0-9a-f]+|ERSPAN[^,]*/.exec(l)?.[0]).filter(Boolean))].join(", ");
+                return { ok: hits.length > 0, detail: `${hits.length} GRE packet(s)${proto ? ` (${proto})` : ""} arrived at ${mirror.collector.address} while ${source.name} pinged ${peer.name}; captured with the mirror's tcpdump output in the collector's namespace` };
             })().catch((e: Error) => ({ ok: false, detail: e.message.split("\n")[0] }));
             findings.push({ host: nodeName, what, ...r });
         }
