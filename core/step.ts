@@ -194,7 +194,8 @@ if [ "$hw_rc" -ne 0 ]; then
   set +e
   ( set -e; hw_reactivate )
   set -e
-  hw_fail "activation failed (exit $hw_rc); the previous files were put back"
+  if [ "$HW_CHANGED" -gt 0 ]; then hw_fail "activation failed (exit $hw_rc); the previous files were put back"; fi
+  hw_fail "activation failed (exit $hw_rc)"
 fi
 rm -rf "$HW_STATE/prev"
 printf '%s\\n' "$HW_GEN" > "$HW_STATE/generation"

@@ -94,3 +94,19 @@ describe("editedPathsOf", () => {
         expect(editedPathsOf(s.create)).toEqual(["/etc/it's.conf", "/etc/nova/nova.conf"]);
     });
 });
+
+describe("activation failure messages", () => {
+    it("says files were put back only when some had changed", () => {
+        const root = mkdtempSync(join(tmpdir(), "hw-step-"));
+        try {
+            const noFiles = run(renderStep({ key: "t5", description: "runtime only", activate: "false" }).create, root);
+            expect(noFiles.status).not.toBe(0);
+            expect(noFiles.out).toContain("activation failed (exit 1)");
+            expect(noFiles.out).not.toContain("put back");
+            const withFile = run(renderStep({ key: "t6", description: "file", files: [{ path: join(root, "f"), content: "x" }], activate: "false" }).create, root);
+            expect(withFile.out).toContain("the previous files were put back");
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
