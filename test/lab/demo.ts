@@ -34,6 +34,8 @@ const OCSP_HOST = "ocsp";
 /** One verified fact about a host, as a line of the demo's report. */
 export interface DemoFinding {
     host: string;
+    /** The config section whose check made it (set by the demo), or "files" for the restore check. */
+    component?: string;
     what: string;
     ok: boolean;
     detail?: string;
@@ -112,11 +114,12 @@ export async function runDemoReport(stack = "example", print: Print = console.lo
         t = Date.now();
         destroy = await harness.destroy();
         printOperations(`destroy (${Date.now() - t} ms)`, destroy, print);
-        const restored = lab.hosts.map((h) => restoredFinding(h, before.get(h.name)!));
+        const restored = lab.hosts.map((h) => ({ ...restoredFinding(h, before.get(h.name)!), component: "files" }));
         print("files back after destroy (upper layer against the one taken before the apply):");
         printFindings(restored, print);
         findings.push(...restored);
         ok = ok && destroy.ok && findings.every((f) => f.ok);
+        printSummary(lab, findings, print);
         print(`demo ${ok ? "ok" : "FAILED"}: ${findings.filter((f) => f.ok).length}/${findings.length} findings ok, ${Date.now() - t0} ms`);
         return { ok, findings, apply, destroy };
     } finally {
@@ -617,6 +620,21 @@ function printFindings(findings: DemoFinding[], print: Print): void {
     }
 }
 
+/** One line per host: each component's findings, ok or not. */
+function printSummary(lab: Lab, findings: DemoFinding[], print: Print): void {
+    print("summary per host:");
+    const width = Math.max(...lab.hosts.map((h) => h.name.length));
+    for (const h of lab.hosts) {
+        const mine = findings.filter((f) => f.host === h.name);
+        const parts = [...new Set(mine.map((f) => f.component ?? "?"))].map((c) => {
+            const of = mine.filter((f) => (f.component ?? "?") === c);
+            const bad = of.filter((f) => !f.ok).length;
+            return `${c} ${bad === 0 ? "ok" : "FAILED"} (${of.length - bad}/${of.length})`;
+        });
+        print(`  ${h.name.padEnd(width)}  ${parts.join(", ")}`);
+    }
+}
+
 async function runChecks(lab: Lab, outputs: Record<string, unknown>, config: Record<string, string>, env: DemoEnvironment, print: Print): Promise<DemoFinding[]> {
     const active = demoChecks.filter((c) => config[`hostwright:${c.section}`] !== undefined);
     const all: DemoFinding[] = [];
@@ -624,7 +642,7 @@ async function runChecks(lab: Lab, outputs: Record<string, unknown>, config: Rec
         const findings = await check.verify({ lab, outputs, config: JSON.parse(config[`hostwright:${check.section}`]), env }).catch((e: Error) => [{ host: "-", what: "check ran", ok: false, detail: e.message }]);
         print(`verified (${check.section}):`);
         printFindings(findings, print);
-        all.push(...findings);
+        all.push(...findings.map((f) => ({ ...f, component: check.section })));
     }
     return all;
 }
