@@ -638,6 +638,8 @@ function printSummary(lab: Lab, findings: DemoFinding[], print: Print): void {
 async function runChecks(lab: Lab, outputs: Record<string, unknown>, config: Record<string, string>, env: DemoEnvironment, print: Print): Promise<DemoFinding[]> {
     const active = demoChecks.filter((c) => config[`hostwright:${c.section}`] !== undefined);
     const all: DemoFinding[] = [];
+    const unchecked = Object.keys(config).map((k) => k.replace(/^hostwright:/, "")).filter((k) => k !== "inventory" && k !== "secrets" && !demoChecks.some((c) => c.section === k));
+    if (unchecked.length > 0) print(`not verified (no demo check in test/lab/demo.ts demoChecks): ${unchecked.join(", ")}`);
     for (const check of active) {
         const findings = await check.verify({ lab, outputs, config: JSON.parse(config[`hostwright:${check.section}`]), env }).catch((e: Error) => [{ host: "-", what: "check ran", ok: false, detail: e.message }]);
         print(`verified (${check.section}):`);
