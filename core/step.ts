@@ -243,7 +243,11 @@ hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*"; }
 hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')"; }
 hw_fail() { printf 'hostwright[%s]: ERROR: %s\\n' "$HW_KEY" "$*" >&2; exit 1; }
 hw_forget_state() {
-  # the step's state, and the state root when no other step has any
+  # directories the step created (deepest first, only when empty), the step's state,
+  # and the state root when no other step has any
+  if [ -f "$HW_STATE/dirs" ]; then
+    sort -r -u -- "$HW_STATE/dirs" | while IFS= read -r hw_dir; do rmdir -- "$hw_dir" 2>/dev/null || true; done
+  fi
   rm -rf -- "$HW_STATE"
   rmdir -- ${shq(STATE_ROOT)} ${shq(STATE_ROOT.slice(0, STATE_ROOT.lastIndexOf("/")))} 2>/dev/null || true
 }
@@ -296,12 +300,23 @@ hw_abort_staging() {
   for f in $HW_STAGED_LIST; do rm -f -- "$f"; done
   [ -f "$HW_STATE/generation" ] || hw_forget_state
 }
+hw_mkdir() {
+  # hw_mkdir DIR: mkdir -p, noting each directory it creates so that undo removes it
+  # again (when empty); a path with a newline is created but not noted
+  hw_dir=$1
+  while [ ! -d "$hw_dir" ]; do
+    case "$hw_dir" in *"
+"*) ;; *) printf '%s\n' "$hw_dir" >> "$HW_STATE/dirs" ;; esac
+    hw_dir=$(dirname -- "$hw_dir")
+  done
+  mkdir -p -- "$1"
+}
 HW_STAGED_LIST=""
 hw_stage() {
   # hw_stage HASH PATH MODE OWNER GROUP BYTES < content
   id -u "$4" >/dev/null 2>&1 || hw_fail "user $4 (owner of $2) does not exist"
   getent group "$5" >/dev/null 2>&1 || hw_fail "group $5 (of $2) does not exist"
-  mkdir -p -- "$(dirname -- "$2")"
+  hw_mkdir "$(dirname -- "$2")"
   hw_new=$(hw_staged "$2")
   HW_STAGED_LIST="$HW_STAGED_LIST $hw_new"
   rm -f -- "$hw_new"
@@ -311,7 +326,7 @@ hw_stage() {
 }
 hw_edit_source() {
   # hw_edit_source PATH: the edit filter reads $hw_src and writes $hw_new
-  mkdir -p -- "$(dirname -- "$1")"
+  hw_mkdir "$(dirname -- "$1")"
   hw_new=$(hw_staged "$1")
   HW_STAGED_LIST="$HW_STAGED_LIST $hw_new"
   rm -f -- "$hw_new"

@@ -45,6 +45,23 @@ describe("renderStep scripts (run locally in a scratch directory)", () => {
         expect(existsSync(join(root, "state/t1"))).toBe(false);
     });
 
+    it("undo removes the directories the step created, when empty, and keeps those that existed", () => {
+        execFileSync("mkdir", ["-p", join(root, "etc")]);
+        const s = renderStep({ key: "dirs", description: "nested", files: [{ path: join(root, "etc/app/conf.d/x.conf"), content: "x" }, { path: join(root, "etc/app/y.conf"), content: "y" }] });
+        expect(run(s.create, root).status).toBe(0);
+        expect(existsSync(join(root, "etc/app/conf.d/x.conf"))).toBe(true);
+        writeFileSync(join(root, "etc/keep.conf"), "operator's file\n");
+        expect(run(s.delete, root).status).toBe(0);
+        expect(existsSync(join(root, "etc/app"))).toBe(false);
+        expect(readFileSync(join(root, "etc/keep.conf"), "utf8")).toBe("operator's file\n");
+        // a directory the step created but someone else filled stays
+        expect(run(s.create, root).status).toBe(0);
+        writeFileSync(join(root, "etc/app/operator.conf"), "z");
+        expect(run(s.delete, root).status).toBe(0);
+        expect(existsSync(join(root, "etc/app/operator.conf"))).toBe(true);
+        expect(existsSync(join(root, "etc/app/conf.d"))).toBe(false);
+    });
+
     it("a replacement keeps the original backup and the old generation's undo leaves the new files", () => {
         const path = join(root, "f.conf");
         writeFileSync(path, "original\n");
