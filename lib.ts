@@ -18,3 +18,4 @@ export { LxdRemoteMesh } from "./components/lxd/component";
 export { OvsPortMirror } from "./components/ovs/component";
 export { LibvirtLiveMigration } from "./components/libvirt/component";
 export { H2oReverseProxy } from "./components/h2o/component";
+export { ResolverGuard } from "./components/dns/component";

@@ -7,5 +7,6 @@ import { ovsSection } from "./ovs/section";
 import { lxdSection } from "./lxd/section";
 import { libvirtSection } from "./libvirt/section";
 import { h2oSection } from "./h2o/section";
+import { dnsSection } from "./dns/section";
 
-export const sections: StackSection[] = [lxdSection, ovsSection, libvirtSection, h2oSection];
+export const sections: StackSection[] = [lxdSection, ovsSection, libvirtSection, h2oSection, dnsSection];

@@ -1,0 +1,68 @@
+import * as pulumi from "@pulumi/pulumi";
+import { IssueList } from "../../core/errors";
+import { serviceCommand } from "../../core/host";
+import { remoteStep, stepReport } from "../../core/remoteStep";
+import { sh } from "../../core/shell";
+import type { ResolverGuardArgs } from "./args";
+import { checkResolverArgs } from "./checks";
+import { glibcEaiAgainWarning, planCache, renderGuardStep, renderPinsStep } from "./render";
+
+/**
+ * Resolver hygiene on one host: `/etc/resolv.conf` keeps the declared settings
+ * (DHCP still sets addresses and routes), and chosen domains are resolved through
+ * chosen servers by the host's cache (dnsmasq, unbound or djbdns dnscache).
+ * Destroy puts every file back as it was (a resolv.conf symlink too).
+ */
+export class ResolverGuard extends pulumi.ComponentResource {
+    /** Inventory name of the host. */
+    readonly host: pulumi.Output<string>;
+    /** The files the guard owns on the host (resolv.conf, hook, NetworkManager drop-in, pin files). */
+    readonly files: pulumi.Output<string[]>;
+    /** Pinned domain -> what its probe got from the cache at the last apply (`dig +short`). */
+    readonly answers: pulumi.Output<Record<string, string>>;
+    /** The host's glibc package version(s) as the last apply saw them. */
+    readonly glibc: pulumi.Output<string>;
+    /** Ready to run on the host: one `dig` per pinned domain's probe. */
+    readonly checkCommands: pulumi.Output<string[]>;
+    readonly warnings: pulumi.Output<string[]>;
+
+    constructor(name: string, args: ResolverGuardArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("hostwright:dns:ResolverGuard", name, {}, opts);
+        const issues = new IssueList();
+        issues.addAll(checkResolverArgs(args));
+        issues.throwIfErrors(`args of ResolverGuard ${name}`);
+        for (const w of issues.warnings) pulumi.log.warn(`${w.path}: ${w.message}`, this);
+
+        const host = args.host;
+        const os = host.os ?? "debian";
+        const files: string[] = [];
+        const reports: pulumi.Output<{ values: Record<string, string>; warnings: string[] }>[] = [];
+        if (args.resolvConf) {
+            const step = renderGuardStep(name, os, args.resolvConf, os === "rhel" ? (args.interfaces ?? []) : []);
+            files.push(...(step.files ?? []).map((f) => f.path), ...(step.edits ?? []).map((e) => e.path));
+            reports.push(stepReport(remoteStep(`${name}-resolv`, { host, step }, { parent: this })));
+        }
+        const plan = args.cache ? planCache(name, args.cache) : undefined;
+        if (plan) {
+            const step = renderPinsStep(name, plan, (service, action) => serviceCommand(host, service, action));
+            files.push(...(step.files ?? []).map((f) => f.path));
+            reports.push(stepReport(remoteStep(`${name}-pins`, { host, step }, { parent: this })));
+        }
+        const report = pulumi.all(reports).apply((rs) => ({
+            values: Object.assign({}, ...rs.map((r) => r.values)) as Record<string, string>,
+            warnings: rs.flatMap((r) => r.warnings),
+        }));
+
+        this.host = pulumi.output(host.name);
+        this.files = pulumi.output(files);
+        this.answers = report.apply((r) => Object.fromEntries(Object.entries(r.values).filter(([k]) => k.startsWith("answer.")).map(([k, v]) => [k.slice("answer.".length), v.trim()])));
+        this.glibc = report.apply((r) => (r.values.glibc ?? "").trim());
+        this.checkCommands = pulumi.output(plan && plan.verify ? plan.pins.map((p) => sh`dig ${`@${plan.address}`} ${p.probe.name} ${p.probe.type}`) : []);
+        this.warnings = report.apply((r) => {
+            const glibc = glibcEaiAgainWarning(r.values.glibc);
+            if (glibc) pulumi.log.warn(glibc, this);
+            return [...issues.warnings.map((w) => `${w.path}: ${w.message}`), ...r.warnings, ...(glibc ? [glibc] : [])];
+        });
+        this.registerOutputs({ host: this.host, files: this.files, answers: this.answers, glibc: this.glibc, checkCommands: this.checkCommands, warnings: this.warnings });
+    }
+}
