@@ -1,0 +1,209 @@
+import { execFileSync } from "child_process";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import {
+    compareRpmVersions,
+    DHCLIENT_HOOK,
+    glibcEaiAgainWarning,
+    glibcHasEaiAgainBug,
+    peerdnsFilterFunction,
+    planCache,
+    renderDhclientHook,
+    renderDnscachePins,
+    renderDnsmasqPins,
+    renderGuardStep,
+    renderPinsStep,
+    renderResolvConf,
+    renderUnboundPins,
+} from "../../components/dns/render";
+import type { CacheArgs } from "../../components/dns/args";
+
+const service = (name: string, action: string) => `service ${name} ${action}`;
+let dir: string;
+beforeAll(() => (dir = mkdtempSync(join(tmpdir(), "hw-dns-render-"))));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("resolv.conf and the dhclient enter hook", () => {
+    it("renders search, name servers and options in resolv.conf(5) order", () => {
+        expect(renderResolvConf("edge", { nameservers: ["127.0.0.1", "2001:db8::53"], search: ["Example.ORG."], options: ["timeout:2", "rotate"] })).toBe(
+            "# Managed by hostwright (ResolverGuard edge): DHCP does not rewrite this file.\nsearch example.org\nnameserver 127.0.0.1\nnameserver 2001:db8::53\noptions timeout:2 rotate\n",
+        );
+        expect(renderResolvConf("a\nb", { nameservers: ["192.0.2.1"] })).toBe("# Managed by hostwright (ResolverGuard a b): DHCP does not rewrite this file.\nnameserver 192.0.2.1\n");
+    });
+
+    it("the hook is listed by run-parts, after the resolvconf package's hook and the others", () => {
+        const hooks = join(dir, "dhclient-enter-hooks.d");
+        mkdirSync(hooks);
+        const name = DHCLIENT_HOOK.slice(DHCLIENT_HOOK.lastIndexOf("/") + 1);
+        for (const n of ["resolvconf", "debug", "ntp", "zz-dotted.sh", name]) writeFileSync(join(hooks, n), "");
+        const listed = execFileSync("run-parts", ["--list", hooks], { encoding: "utf8" }).trim().split("\n");
+        // run-parts skips the dotted name: the reason the hook has no dot.
+        expect(listed.map((p) => p.slice(hooks.length + 1))).toEqual(["debug", "ntp", "resolvconf", name]);
+    });
+
+    it("sourced like dhclient-script does, it replaces make_resolv_conf and does not end the script", () => {
+        const hook = join(dir, "hook");
+        writeFileSync(hook, renderDhclientHook("edge"));
+        const script = `make_resolv_conf() { echo rewritten; }\n. ${hook}\nmake_resolv_conf\necho still running`;
+        expect(execFileSync("sh", ["-c", script], { encoding: "utf8" })).toBe("still running\n");
+        expect(renderDhclientHook("edge")).not.toMatch(/\bexit\b/);
+    });
+});
+
+describe("PEERDNS=no in ifcfg files (the host-side filter)", () => {
+    const filter = (input: string) => execFileSync("bash", ["-c", `${peerdnsFilterFunction()}\nhwd_peerdns_no`], { input, encoding: "utf8" });
+
+    it.each<[string, string, string]>([
+        ["appends it when missing", 'DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\n', 'DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\nPEERDNS=no\n'],
+        ["rewrites yes in place", 'DEVICE=eth0\nPEERDNS=yes\nONBOOT=yes\n', 'DEVICE=eth0\nPEERDNS=no\nONBOOT=yes\n'],
+        ["keeps one assignment of several", 'PEERDNS=yes\n# a comment\nexport PEERDNS="yes"\nDNS1=192.0.2.1\n', 'PEERDNS=no\n# a comment\nDNS1=192.0.2.1\n'],
+        ["leaves a quoted no byte for byte (even without a final newline)", "DEVICE=eth0\nPEERDNS='no'", "DEVICE=eth0\nPEERDNS='no'"],
+        ["leaves comments that mention it", "# PEERDNS=yes was here\nPEERDNS=no\n", "# PEERDNS=yes was here\nPEERDNS=no\n"],
+        ["writes a file that did not exist (empty input)", "", "PEERDNS=no\n"],
+    ])("%s", (_what, input, expected) => {
+        const once = filter(input);
+        expect(once).toBe(expected);
+        expect(filter(once)).toBe(once);
+    });
+});
+
+describe("per-domain servers", () => {
+    const cache = (kind: CacheArgs["kind"], over: Partial<CacheArgs> = {}): CacheArgs => ({
+        kind,
+        domains: [
+            { domain: "Twitch.TV.", servers: ["208.78.70.18", "204.13.250.18"] },
+            { domain: "corp.test", servers: ["192.0.2.53"], probe: { name: "intranet.corp.test" } },
+            { domain: "10.in-addr.arpa", servers: ["192.0.2.53"], probe: { name: "1.0.0.10.in-addr.arpa", type: "PTR" } },
+        ],
+        ...over,
+    });
+
+    it("applies the defaults: file per kind, probe SOA at the apex or A for a named probe", () => {
+        expect(planCache("edge", cache("dnsmasq"))).toEqual({
+            kind: "dnsmasq",
+            configFile: "/etc/dnsmasq.d/hostwright-edge.conf",
+            service: "dnsmasq",
+            directory: "/etc/dnscache",
+            address: "127.0.0.1",
+            verify: true,
+            pins: [
+                { domain: "twitch.tv", servers: ["208.78.70.18", "204.13.250.18"], probe: { name: "twitch.tv", type: "SOA" } },
+                { domain: "corp.test", servers: ["192.0.2.53"], probe: { name: "intranet.corp.test", type: "A" } },
+                { domain: "10.in-addr.arpa", servers: ["192.0.2.53"], probe: { name: "1.0.0.10.in-addr.arpa", type: "PTR" } },
+            ],
+        });
+        expect(planCache("a b/c", cache("unbound")).configFile).toBe("/etc/unbound/unbound.conf.d/hostwright-a_b_c.conf");
+    });
+
+    it("dnsmasq: server=/domain/ip lines, accepted by dnsmasq --test", () => {
+        const text = renderDnsmasqPins("edge", planCache("edge", cache("dnsmasq")));
+        expect(text.split("\n").slice(1)).toEqual(["server=/twitch.tv/208.78.70.18", "server=/twitch.tv/204.13.250.18", "server=/corp.test/192.0.2.53", "server=/10.in-addr.arpa/192.0.2.53", ""]);
+        const file = join(dir, "pins.conf");
+        writeFileSync(file, text);
+        expect(execFileSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })).toBe("");
+    });
+
+    it("unbound: a forward-zone per domain, local zones opened for names unbound answers itself; accepted by unbound-checkconf", () => {
+        const text = renderUnboundPins("edge", planCache("edge", cache("unbound")));
+        expect(text).toContain('server:\n    local-zone: "corp.test." transparent\n    local-zone: "10.in-addr.arpa." transparent\n');
+        expect(text).not.toContain('local-zone: "twitch.tv."');
+        expect(text).toContain('forward-zone:\n    name: "twitch.tv."\n    forward-addr: 208.78.70.18\n    forward-addr: 204.13.250.18\n');
+        const file = join(dir, "unbound-pins.conf");
+        writeFileSync(file, text);
+        expect(execFileSync("unbound-checkconf", [file], { encoding: "utf8" })).toContain("no errors");
+    });
+
+    it("dnscache: root/servers/<domain>, one address a line (the seed's layout)", () => {
+        expect(renderDnscachePins(planCache("edge", cache("dnscache", { directory: "/service/dnscache", domains: [{ domain: "twitch.tv", servers: ["208.78.70.18", "204.13.250.18"] }] })))).toEqual([
+            { path: "/service/dnscache/root/servers/twitch.tv", content: "208.78.70.18\n204.13.250.18\n" },
+        ]);
+    });
+
+    it.each<[CacheArgs["kind"], string, string]>([
+        ["dnsmasq", "service dnsmasq restart", "dnsmasq --test --conf-file="],
+        ["unbound", "unbound-control reload", "unbound-checkconf \"$(hw_staged"],
+        ["dnscache", "svc -t /etc/dnscache", ""],
+    ])("%s: validated before the switch, reloaded only when a file changed, every probe asked", (kind, reload, validate) => {
+        const step = renderPinsStep("edge", planCache("edge", cache(kind, kind === "dnscache" ? { domains: [{ domain: "twitch.tv", servers: ["208.78.70.18"] }] } : {})), service);
+        expect(step.validate ?? "").toContain(validate);
+        expect(step.activate).toMatch(/^if \[ "\$HW_CHANGED" -gt 0 \]; then\n/);
+        expect(step.activate).toContain(reload);
+        expect(step.afterRestore).toContain(reload);
+        expect(step.activate).toContain("dig +time=1 +tries=1 @127.0.0.1 twitch.tv SOA");
+        expect(step.activate).toContain("hw_output answer.twitch.tv");
+        expect(step.preflight).toContain("command -v dig");
+    });
+
+    it("verify: false asks nothing and needs no dig", () => {
+        const step = renderPinsStep("edge", planCache("edge", cache("dnsmasq", { verify: false })), service);
+        expect(step.activate).not.toContain("dig");
+        expect(step.preflight).not.toContain("dig");
+    });
+});
+
+describe("the guard step", () => {
+    const rc = { nameservers: ["127.0.0.1"] };
+    it("Debian: resolv.conf and the hook, no ifcfg edits", () => {
+        const step = renderGuardStep("edge", "debian", rc, []);
+        expect(step.files!.map((f) => f.path)).toEqual(["/etc/resolv.conf", DHCLIENT_HOOK]);
+        expect(step.edits).toEqual([]);
+        expect(step.activate).toContain("dns=none");
+        expect(step.undo).toContain("rm -f /etc/NetworkManager/conf.d/99-hostwright-dns-none.conf");
+    });
+    it("RHEL: resolv.conf and PEERDNS=no in the declared interfaces' ifcfg files, which must exist", () => {
+        const step = renderGuardStep("edge", "rhel", rc, ["eth0", "bond0.100"]);
+        expect(step.files!.map((f) => f.path)).toEqual(["/etc/resolv.conf"]);
+        expect(step.edits).toEqual([
+            { path: "/etc/sysconfig/network-scripts/ifcfg-eth0", filter: "hwd_peerdns_no" },
+            { path: "/etc/sysconfig/network-scripts/ifcfg-bond0.100", filter: "hwd_peerdns_no" },
+        ]);
+        expect(step.preflight).toContain("hwd_peerdns_no() {");
+        expect(step.preflight).toContain("[ -f /etc/sysconfig/network-scripts/ifcfg-eth0 ] || hw_fail");
+    });
+});
+
+describe("rpm version comparison (rpmvercmp)", () => {
+    it.each<[string, string, number]>([
+        ["1.149.el6_6.9", "1.149.el6_6.9", 0],
+        ["1.149.el6_6.5", "1.149.el6_6.9", -1],
+        ["1.149.el6_6.10", "1.149.el6_6.9", 1],
+        ["1.149.el6", "1.149.el6_6.9", -1],
+        ["1.132.el6_5.4", "1.149.el6_6.9", -1],
+        ["1.166.el6_7.7", "1.149.el6_6.9", 1],
+        ["1.0010", "1.9", 1],
+        ["1.05", "1.5", 0],
+        ["1.a", "1.1", -1],
+        ["1.0~rc1", "1.0", -1],
+        ["1.0", "1.0~rc1", 1],
+        ["2.0", "2.0.1", -1],
+        ["2_0", "2.0", 0],
+    ])("%s vs %s -> %i", (a, b, expected) => {
+        expect(compareRpmVersions(a, b)).toBe(expected);
+        expect(compareRpmVersions(b, a)).toBe(0 - expected);
+    });
+});
+
+describe("glibc multithreaded getaddrinfo EAI_AGAIN (CentOS 6 before 2.12-1.149.el6_6.9)", () => {
+    it.each<[string, boolean]>([
+        ["2.12-1.107.el6", true],
+        ["2.12-1.132.el6_5.4", true],
+        ["2.12-1.149.el6_6.5", true],
+        ["2.12-1.149.el6_6.9", false],
+        ["2.12-1.149.el6_6.11", false],
+        ["2.12-1.166.el6_7.7", false],
+        ["2.12-1.212.el6", false],
+        ["2.17-317.el7", false],
+        ["2.36-9+deb12u4", false],
+        ["2.12-1.47.fc13", false],
+        ["", false],
+    ])("%s -> %s", (version, affected) => {
+        expect(glibcHasEaiAgainBug(version)).toBe(affected);
+    });
+
+    it("warns for the versions a host reported (several arches), not for others", () => {
+        expect(glibcEaiAgainWarning("2.12-1.132.el6_5.4 ")).toMatch(/^glibc 2\.12-1\.132\.el6_5\.4 fails multithreaded getaddrinfo\(3\).*2\.12-1\.149\.el6_6\.9 or later/);
+        expect(glibcEaiAgainWarning("2.36-9+deb12u4")).toBeUndefined();
+        expect(glibcEaiAgainWarning(undefined)).toBeUndefined();
+    });
+});
