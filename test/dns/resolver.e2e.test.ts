@@ -10,6 +10,7 @@ import { join } from "path";
 import { declareStack } from "../../core/config/stack";
 import { dnsSection } from "../../components/dns/section";
 import { DHCLIENT_HOOK } from "../../components/dns/render";
+import { ResolverGuard } from "../../components/dns/component";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, snapshotTree, startLab } from "../lab/lab";
 import { clearQueryLog, waitForCache, dhcpBound, digA, installDnsmasqService, installUnboundConfig, must, queriedNames, RESOLVCONF_HOOK, startTestServer } from "./dns-lab";
@@ -90,6 +91,50 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         await client.exec(`cat > ${RESOLVCONF_TARGET}`, { input: ORIGINAL_RESOLV });
         expect(await resolvLink()).toBe(`..${RESOLVCONF_TARGET}`);
     });
+
+    it("a probe the pinned server does not answer fails the apply; the previous pin file and cache stay in service", async () => {
+        await installDnsmasqService(client, defaultServer.address);
+        await waitForCache(client, "www.pinned.example");
+        const before = snapshotTree(client.upperDir);
+        const harness = new Harness(lab, join(workDir, "dead.json"));
+        const dead = { name: "resolver", host: "client", cache: { kind: "dnsmasq", domains: [{ domain: "pinned.example", servers: ["198.18.0.250"], probe: { name: "www.pinned.example" } }] } };
+        const up = await harness.apply(program([dead]));
+        expect(up.error).toMatch(/no answer for www\.pinned\.example A via 127\.0\.0\.1 \(pinned to 198\.18\.0\.250\)/);
+        expect(up.error).toContain("the previous files were put back");
+        await waitForCache(client, "www.pinned.example");
+        expect(await digA(client, "www.pinned.example")).toBe(DEFAULT_ANSWER);
+        expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
+        await must(client, "service dnsmasq stop");
+    }, 60_000);
+
+    it("RHEL layout: PEERDNS=no edited into the ifcfg file in place, restored byte for byte; a missing ifcfg file fails before anything changes", async () => {
+        const ifcfg = "/etc/sysconfig/network-scripts/ifcfg-eth0";
+        const original = "# written by anaconda\nDEVICE=eth0\nBOOTPROTO=dhcp\nPEERDNS=yes\nONBOOT=yes\n";
+        await client.exec(`mkdir -p /etc/sysconfig/network-scripts && cat > ${ifcfg}`, { input: original });
+        const before = snapshotTree(client.upperDir);
+        const rhelHost = { ...client.inventory(), os: "rhel" as const };
+        const harness = new Harness(lab, join(workDir, "rhel.json"));
+        const guardOn = (interfaces: string[]) => () => {
+            new ResolverGuard("legacy", { host: rhelHost, resolvConf: { nameservers: ["198.18.0.53"] }, interfaces });
+        };
+
+        const missing = await harness.apply(guardOn(["eth0", "eth1"]));
+        expect(missing.error).toContain("/etc/sysconfig/network-scripts/ifcfg-eth1 does not exist");
+        expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
+
+        const up = await harness.apply(guardOn(["eth0"]));
+        expect(up.error).toBeUndefined();
+        expect(await must(client, `cat ${ifcfg}`)).toBe(original.replace("PEERDNS=yes", "PEERDNS=no"));
+        expect(await resolvConf()).toMatch(/\nnameserver 198\.18\.0\.53\n$/);
+        // no dhclient hook on RHEL (its dhclient-script honours PEERDNS), no NetworkManager here
+        expect((await client.exec(`test -e ${DHCLIENT_HOOK} || test -e /etc/NetworkManager; echo $?`)).stdout.trim()).toBe("1");
+        expect((await harness.apply(guardOn(["eth0"]))).operations).toEqual([]);
+
+        expect((await harness.destroy()).error).toBeUndefined();
+        expect(await must(client, `cat ${ifcfg}`)).toBe(original);
+        expect(await resolvLink()).toBe(`..${RESOLVCONF_TARGET}`);
+        expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
+    }, 60_000);
 
     it.each(["dnsmasq", "unbound"] as const)(
         "with %s as the cache: resolv.conf kept through a DHCP renewal, the pinned domain goes to the pinned server only; a second apply runs nothing; destroy restores every file",
