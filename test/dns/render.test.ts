@@ -18,6 +18,7 @@ import {
     renderUnboundPins,
 } from "../../components/dns/render";
 import type { CacheArgs } from "../../components/dns/args";
+import { renderStep, stagedFilesOf, StepSpec } from "../../core/step";
 
 const service = (name: string, action: string) => `service ${name} ${action}`;
 let dir: string;
@@ -160,6 +161,19 @@ describe("the guard step", () => {
         ]);
         expect(step.preflight).toContain("hwd_peerdns_no() {");
         expect(step.preflight).toContain("[ -f /etc/sysconfig/network-scripts/ifcfg-eth0 ] || hw_fail");
+    });
+});
+
+describe("hostile values", () => {
+    it("a component name with quotes, $() and a newline stays text: the scripts parse, the name reaches only file contents", () => {
+        const name = "x'$(touch /tmp/pwned)\"`id`\nnameserver 6.6.6.6";
+        const guard = renderStep({ ...renderGuardStep(name, "rhel", { nameservers: ["127.0.0.1"] }, ["eth0"]), key: "guard" } as StepSpec);
+        const pins = renderStep({ ...renderPinsStep(name, planCache(name, { kind: "unbound", domains: [{ domain: "a.example", servers: ["192.0.2.1"] }] }), service), key: "pins" } as StepSpec);
+        for (const script of [guard.create, guard.delete, pins.create, pins.delete]) execFileSync("bash", ["-n"], { input: script });
+        const resolv = stagedFilesOf(guard.create).find((f) => f.path === "/etc/resolv.conf")!;
+        // the newline is folded: the name cannot add a resolv.conf line
+        expect(resolv.content.split("\n").filter((l) => l.startsWith("nameserver"))).toEqual(["nameserver 127.0.0.1"]);
+        expect(stagedFilesOf(pins.create)[0].path).toBe("/etc/unbound/unbound.conf.d/hostwright-x___touch__tmp_pwned___id__nameserver_6.6.6.6.conf");
     });
 });
 
