@@ -5,7 +5,8 @@
  *
  * Figures are ratios against baselines measured in the same process, so they
  * compare across machines:
- *   - "bare": Pulumi alone declaring as many trivial remote.Commands (its floor);
+ *   - "bare": Pulumi alone declaring as many trivial resources as the program
+ *     declares (commands and components), traces off too: its floor;
  *   - "traces": the same program with Pulumi's per-promise stack traces kept
  *     (HOSTWRIGHT_STACK_TRACES=1), which is what index.ts avoids.
  * Each size runs in its own child process, so peak memory is its own.
@@ -22,13 +23,14 @@ const TARGET_SECONDS_AT_1000 = 5;
 interface Sample {
     hosts: number;
     commands: number;
+    resources: number;
     seconds: number;
     bareSeconds: number;
     tracesSeconds: number;
     peakRssMb: number;
 }
 
-async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: number; commands: number }> {
+async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: number; commands: number; resources: number }> {
     const estate = exampleEstate(hosts);
     const program = require("../index") as () => Record<string, unknown>;
     if (traces) process.env.HOSTWRIGHT_STACK_TRACES = "1";
@@ -37,17 +39,17 @@ async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: numb
     Error.stackTraceLimit = 10;
     const start = process.hrtime.bigint();
     const recording = await recordProgram(() => program(), { config: estate.values, secretKeys: [...estate.secretKeys], invoke: () => ({}) });
-    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, commands: recording.commands.length };
+    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, commands: recording.commands.length, resources: recording.resources.length };
 }
 
-/** Pulumi alone: as many trivial commands, declared with stack-trace capture off too (the floor). */
-async function bare(commands: number): Promise<number> {
+/** Pulumi alone: as many trivial resources, declared with stack-trace capture off too (the floor). */
+async function bare(resources: number): Promise<number> {
     const start = process.hrtime.bigint();
     await recordProgram(() => {
         const frames = Error.stackTraceLimit;
         Error.stackTraceLimit = 0;
         try {
-            for (let i = 0; i < commands; i++) new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+            for (let i = 0; i < resources; i++) new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
         } finally {
             Error.stackTraceLimit = frames;
         }
@@ -60,8 +62,8 @@ async function child(hosts: number): Promise<void> {
     const measured = await evaluate(hosts, false);
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     const tracesSeconds = (await evaluate(hosts, true)).seconds;
-    const bareSeconds = await bare(measured.commands);
-    const sample: Sample = { hosts, commands: measured.commands, seconds: measured.seconds, bareSeconds, tracesSeconds, peakRssMb };
+    const bareSeconds = await bare(measured.resources);
+    const sample: Sample = { hosts, commands: measured.commands, resources: measured.resources, seconds: measured.seconds, bareSeconds, tracesSeconds, peakRssMb };
     process.stdout.write(JSON.stringify(sample));
 }
 
@@ -70,10 +72,10 @@ function main(): void {
         JSON.parse(execFileSync(process.execPath, [...process.execArgv, __filename, "--child", String(hosts)], { encoding: "utf8", maxBuffer: 1 << 20 })),
     );
     const perHost = (s: Sample) => (s.seconds / s.hosts) * 1e3;
-    console.log("hosts  commands  seconds  ms/host  peak RSS  vs bare Pulumi  with stack traces");
+    console.log("hosts  resources  commands  seconds  ms/host  peak RSS  vs bare Pulumi  with stack traces");
     for (const s of samples) {
         console.log(
-            `${String(s.hosts).padStart(5)}  ${String(s.commands).padStart(8)}  ${s.seconds.toFixed(2).padStart(7)}  ${perHost(s).toFixed(2).padStart(7)}  ${`${s.peakRssMb} MB`.padStart(8)}  ${`${(s.seconds / s.bareSeconds).toFixed(2)}x`.padStart(13)}  ${`${(s.tracesSeconds / s.seconds).toFixed(2)}x slower`.padStart(17)}`,
+            `${String(s.hosts).padStart(5)}  ${String(s.resources).padStart(9)}  ${String(s.commands).padStart(8)}  ${s.seconds.toFixed(2).padStart(7)}  ${perHost(s).toFixed(2).padStart(7)}  ${`${s.peakRssMb} MB`.padStart(8)}  ${`${(s.seconds / s.bareSeconds).toFixed(2)}x`.padStart(13)}  ${`${(s.tracesSeconds / s.seconds).toFixed(2)}x slower`.padStart(17)}`,
         );
     }
     const big = samples[samples.length - 1];
