@@ -107,6 +107,25 @@ export async function dhcpBound(host: LabHost): Promise<void> {
     await must(host, sh`env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin ${env} /sbin/dhclient-script 2>/dev/null`);
 }
 
+/** A DHCP server on `host` (dnsmasq, DHCP only) whose leases name other name servers. */
+export async function startDhcpServer(host: LabHost): Promise<void> {
+    await must(
+        host,
+        sh`dnsmasq --port=0 --bind-interfaces --interface=eth0 --except-interface=lo --dhcp-range=198.18.1.100,198.18.1.150,255.254.0.0,10m --dhcp-option=option:dns-server,203.0.113.77 --dhcp-option=option:domain-name,lease.test --dhcp-leasefile=/tmp/dhcp.leases --pid-file=/run/dnsmasq-dhcp.pid --user=root --group=root`,
+    );
+}
+
+/**
+ * A real lease: dhclient asks the lab's DHCP server once (its dhclient-script runs
+ * with reason BOUND), then stops without releasing (a release would flush every
+ * address labelled eth0, the host's lab address too).
+ */
+export async function dhclientLease(host: LabHost): Promise<string> {
+    const out = await must(host, "dhclient -1 -v -sf /sbin/dhclient-script -pf /run/hw-dhclient.pid -lf /tmp/hw-dhclient.leases eth0 2>&1", 30_000);
+    await must(host, "dhclient -x -pf /run/hw-dhclient.pid -sf /sbin/dhclient-script eth0 >/dev/null 2>&1");
+    return /bound to (\S+)/.exec(out)?.[1] ?? "";
+}
+
 /**
  * Lab stand-in for the resolvconf package's enter hook, which also redefines
  * make_resolv_conf: this one writes the lease's name servers into /etc/resolv.conf,

@@ -13,7 +13,7 @@ import { DHCLIENT_HOOK } from "../../components/dns/render";
 import { ResolverGuard } from "../../components/dns/component";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, snapshotTree, startLab } from "../lab/lab";
-import { clearQueryLog, waitForCache, dhcpBound, digA, installDnsmasqService, installUnboundConfig, must, queriedNames, RESOLVCONF_HOOK, startTestServer } from "./dns-lab";
+import { clearQueryLog, waitForCache, dhcpBound, dhclientLease, startDhcpServer, digA, installDnsmasqService, installUnboundConfig, must, queriedNames, RESOLVCONF_HOOK, startTestServer } from "./dns-lab";
 
 const PINNED_ANSWER = "10.1.1.1";
 const DEFAULT_ANSWER = "10.2.2.2";
@@ -68,7 +68,7 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         lab = await startLab({ hosts: ["client", "ns-pinned", "ns-default"] });
         [client, pinnedServer, defaultServer] = lab.hosts;
         const records = (ip: string) => ({ "www.pinned.example": ip, "www.lab.test": ip, "www.other.example": ip });
-        await Promise.all([startTestServer(pinnedServer, records(PINNED_ANSWER)), startTestServer(defaultServer, records(DEFAULT_ANSWER))]);
+        await Promise.all([startTestServer(pinnedServer, records(PINNED_ANSWER)), startTestServer(defaultServer, records(DEFAULT_ANSWER)), startDhcpServer(defaultServer)]);
         // The client as resolvconf leaves it: /etc/resolv.conf is a symlink into /run.
         await client.exec(`mkdir -p /run/resolvconf && cat > ${RESOLVCONF_TARGET} && ln -sfn ..${RESOLVCONF_TARGET} /etc/resolv.conf`, { input: ORIGINAL_RESOLV });
         workDir = mkdtempSync(join(tmpdir(), "hw-dns-e2e-"));
@@ -80,7 +80,7 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         await lab?.down();
     });
 
-    it("without the guard, a DHCP renewal rewrites resolv.conf (dhclient-script's own make_resolv_conf, then resolvconf's)", async () => {
+    it("without the guard, a DHCP renewal rewrites resolv.conf (dhclient-script's own make_resolv_conf, resolvconf's, a real lease)", async () => {
         await dhcpBound(client);
         expect(await resolvConf()).toBe("domain dhcp.test\nsearch dhcp.test\nnameserver 203.0.113.53\nnameserver 203.0.113.54\n");
         await client.exec(`cat > ${RESOLVCONF_TARGET}`, { input: ORIGINAL_RESOLV });
@@ -89,8 +89,12 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         await dhcpBound(client);
         expect(await resolvConf()).toBe("nameserver 203.0.113.53\nnameserver 203.0.113.54\n");
         await client.exec(`cat > ${RESOLVCONF_TARGET}`, { input: ORIGINAL_RESOLV });
+        // and so does a real lease from the lab's DHCP server
+        expect(await dhclientLease(client)).toMatch(/^198\.18\.1\./);
+        expect(await resolvConf()).toBe("nameserver 203.0.113.77\n");
+        await client.exec(`cat > ${RESOLVCONF_TARGET}`, { input: ORIGINAL_RESOLV });
         expect(await resolvLink()).toBe(`..${RESOLVCONF_TARGET}`);
-    });
+    }, 60_000);
 
     it("a probe the pinned server does not answer fails the apply; the previous pin file and cache stay in service", async () => {
         await installDnsmasqService(client, defaultServer.address);
@@ -137,7 +141,7 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
     }, 60_000);
 
     it.each(["dnsmasq", "unbound"] as const)(
-        "with %s as the cache: resolv.conf kept through a DHCP renewal, the pinned domain goes to the pinned server only; a second apply runs nothing; destroy restores every file",
+        "with %s as the cache: resolv.conf kept through a DHCP renewal and a real lease, the pinned domain goes to the pinned server only; a second apply runs nothing; destroy restores every file",
         async (kind) => {
             if (kind === "dnsmasq") await installDnsmasqService(client, defaultServer.address);
             else {
@@ -166,6 +170,8 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
             const hooks = (await must(client, "run-parts --list /etc/dhcp/dhclient-enter-hooks.d")).trim().split("\n");
             expect(hooks.slice(-2)).toEqual(["/etc/dhcp/dhclient-enter-hooks.d/resolvconf", DHCLIENT_HOOK]);
             await dhcpBound(client);
+            expect(await resolvConf()).toBe(declared);
+            expect(await dhclientLease(client)).toMatch(/^198\.18\.1\./);
             expect(await resolvConf()).toBe(declared);
 
             // Pinned domain to the pinned server only; everything else to the default one.
