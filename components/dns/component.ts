@@ -22,6 +22,8 @@ export class ResolverGuard extends pulumi.ComponentResource {
     readonly answers: pulumi.Output<Record<string, string>>;
     /** The host's glibc package version(s) as the last apply saw them. */
     readonly glibc: pulumi.Output<string>;
+    /** The `dns=none` drop-in written where NetworkManager is installed ("" where it is not). */
+    readonly networkManagerDropIn: pulumi.Output<string>;
     /** Ready to run on the host: one `dig` per pinned domain's probe. */
     readonly checkCommands: pulumi.Output<string[]>;
     readonly warnings: pulumi.Output<string[]>;
@@ -57,12 +59,21 @@ export class ResolverGuard extends pulumi.ComponentResource {
         this.files = pulumi.output(files);
         this.answers = report.apply((r) => Object.fromEntries(Object.entries(r.values).filter(([k]) => k.startsWith("answer.")).map(([k, v]) => [k.slice("answer.".length), v.trim()])));
         this.glibc = report.apply((r) => (r.values.glibc ?? "").trim());
+        this.networkManagerDropIn = report.apply((r) => r.values.networkManagerDropIn ?? "");
         this.checkCommands = pulumi.output(plan && plan.verify ? plan.pins.map((p) => sh`dig ${`@${plan.address}`} ${p.probe.name} ${p.probe.type}`) : []);
         this.warnings = report.apply((r) => {
             const glibc = glibcEaiAgainWarning(r.values.glibc);
             if (glibc) pulumi.log.warn(glibc, this);
             return [...issues.warnings.map((w) => `${w.path}: ${w.message}`), ...r.warnings, ...(glibc ? [glibc] : [])];
         });
-        this.registerOutputs({ host: this.host, files: this.files, answers: this.answers, glibc: this.glibc, checkCommands: this.checkCommands, warnings: this.warnings });
+        this.registerOutputs({
+            host: this.host,
+            files: this.files,
+            answers: this.answers,
+            glibc: this.glibc,
+            networkManagerDropIn: this.networkManagerDropIn,
+            checkCommands: this.checkCommands,
+            warnings: this.warnings,
+        });
     }
 }

@@ -85,7 +85,7 @@ export function peerdnsFilterFunction(): string {
 }`;
 }
 
-/** Reports the host's glibc package version (`hw_output glibc`), for {@link glibcEaiAgainWarning}. */
+/** Reports the host's glibc package version (`hw_output glibc`), for {@link glibcEaiAgainWarning}; in both steps, as either may be alone. */
 export const GLIBC_REPORT = `if command -v rpm >/dev/null 2>&1 && hwd_glibc=$(rpm -q --qf '%{VERSION}-%{RELEASE}\\n' glibc 2>/dev/null); then
   hw_output glibc "$(printf '%s\\n' "$hwd_glibc" | sort -u | tr '\\n' ' ')"
 elif command -v dpkg-query >/dev/null 2>&1 && hwd_glibc=$(dpkg-query -W -f '\${Version}' libc6 2>/dev/null); then
@@ -122,10 +122,8 @@ export function renderGuardStep(componentName: string, os: OsFamily, rc: ResolvC
             sh`    mv -f ${`${NETWORK_MANAGER_DROP_IN}.hostwright-new`} ${NETWORK_MANAGER_DROP_IN}`,
             `    ${NM_RELOAD}`,
             `  fi`,
-            sh`  hw_output networkManager ${NETWORK_MANAGER_DROP_IN}`,
+            sh`  hw_output networkManagerDropIn ${NETWORK_MANAGER_DROP_IN}`,
             `fi`,
-            sh`if [ -L ${RESOLV_CONF} ]; then hw_fail ${`${RESOLV_CONF} is still a symlink`}; fi`,
-            sh`hw_output resolvConf ${RESOLV_CONF}`,
             GLIBC_REPORT,
         ].join("\n"),
         undo: sh`if [ -f ${NETWORK_MANAGER_DROP_IN} ]; then rm -f ${NETWORK_MANAGER_DROP_IN}; ${raw(NM_RELOAD)}; fi`,
@@ -260,7 +258,7 @@ export function renderPinsStep(componentName: string, plan: CachePlan, serviceCo
         files: files.map((f) => ({ ...f, mode: "0644" })),
         preflight,
         validate,
-        activate: [`if [ "$HW_CHANGED" -gt 0 ]; then`, `  ${reload}`, `fi`, probes].join("\n"),
+        activate: [`if [ "$HW_CHANGED" -gt 0 ]; then`, `  ${reload}`, `fi`, probes, GLIBC_REPORT].join("\n"),
         reactivate: reload,
         afterRestore: `if [ "$HW_CHANGED" -gt 0 ]; then ${reload}; fi`,
     };

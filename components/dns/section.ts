@@ -81,7 +81,15 @@ export const dnsSection: StackSection<DnsSection> = {
         const outputs: Record<string, unknown> = {};
         for (const g of value) {
             const guard = new ResolverGuard(g.name, argsOf(g, ctx));
-            outputs[g.name] = { host: guard.host, files: guard.files, answers: guard.answers, glibc: guard.glibc, checkCommands: guard.checkCommands, warnings: guard.warnings };
+            outputs[g.name] = {
+                host: guard.host,
+                files: guard.files,
+                answers: guard.answers,
+                glibc: guard.glibc,
+                networkManagerDropIn: guard.networkManagerDropIn,
+                checkCommands: guard.checkCommands,
+                warnings: guard.warnings,
+            };
         }
         return outputs;
     },

@@ -12,7 +12,7 @@ const args = (over: Partial<ResolverGuardArgs> = {}): ResolverGuardArgs => ({
     cache: { kind: "dnsmasq", domains: [{ domain: "twitch.tv", servers: ["208.78.70.18"] }] },
     ...over,
 });
-const outputsOf = (g: ResolverGuard) => ({ host: g.host, files: g.files, answers: g.answers, glibc: g.glibc, checkCommands: g.checkCommands, warnings: g.warnings });
+const outputsOf = (g: ResolverGuard) => ({ host: g.host, files: g.files, answers: g.answers, glibc: g.glibc, networkManagerDropIn: g.networkManagerDropIn, checkCommands: g.checkCommands, warnings: g.warnings });
 
 describe("ResolverGuard under Pulumi mocks", () => {
     it("declares the guard step, then the pins step, on the host", async () => {
@@ -44,12 +44,13 @@ describe("ResolverGuard under Pulumi mocks", () => {
 
     it("outputs: the probes' answers and the glibc warning from what the host printed", async () => {
         const stdout: Record<string, string> = {
-            "edge-resolv": "HOSTWRIGHT_OUTPUT resolvConf=/etc/resolv.conf\nHOSTWRIGHT_OUTPUT glibc=2.12-1.132.el6_5.4 ",
+            "edge-resolv": "HOSTWRIGHT_OUTPUT networkManagerDropIn=/etc/NetworkManager/conf.d/99-hostwright-dns-none.conf\nHOSTWRIGHT_OUTPUT glibc=2.12-1.132.el6_5.4 ",
             "edge-pins": "HOSTWRIGHT_OUTPUT answer.twitch.tv=ns1.p18.dynect.net. hostmaster.twitch.tv. 1 3600 600 604800 60 ",
         };
         const rec = await recordProgram(() => outputsOf(new ResolverGuard("edge", args())), { preview: false, commandState: (_t, name) => ({ stdout: stdout[name] ?? "", stderr: "" }) });
         expect(rec.outputs.answers).toEqual({ "twitch.tv": "ns1.p18.dynect.net. hostmaster.twitch.tv. 1 3600 600 604800 60" });
         expect(rec.outputs.glibc).toBe("2.12-1.132.el6_5.4");
+        expect(rec.outputs.networkManagerDropIn).toBe("/etc/NetworkManager/conf.d/99-hostwright-dns-none.conf");
         expect(rec.outputs.warnings).toEqual([expect.stringMatching(/^glibc 2\.12-1\.132\.el6_5\.4 fails multithreaded getaddrinfo/)]);
     });
 

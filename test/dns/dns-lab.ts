@@ -135,3 +135,19 @@ export const RESOLVCONF_HOOK = `make_resolv_conf() {
     { for ns in $new_domain_name_servers; do echo "nameserver $ns"; done; } > /etc/resolv.conf
 }
 `;
+
+export const NMCLI_LOG = "/tmp/nmcli.log";
+
+/**
+ * NetworkManager is not on the build machines. Stand-ins: a process named
+ * NetworkManager (a copy of sleep, found by pidof), an nmcli that logs its arguments,
+ * and the package's /etc/NetworkManager/conf.d.
+ */
+export async function startNetworkManagerStandIn(host: LabHost): Promise<void> {
+    await host.exec("cat > /usr/bin/nmcli && chmod 755 /usr/bin/nmcli", { input: `#!/bin/sh\necho "$*" >> ${NMCLI_LOG}\n` });
+    await must(host, "mkdir -p /etc/NetworkManager/conf.d && cp /bin/sleep /usr/sbin/NetworkManager && (/usr/sbin/NetworkManager 600 >/dev/null 2>&1 </dev/null &) && pidof NetworkManager >/dev/null");
+}
+
+export async function stopNetworkManagerStandIn(host: LabHost): Promise<void> {
+    await must(host, "kill $(pidof NetworkManager); rm -rf /usr/bin/nmcli /usr/sbin/NetworkManager /etc/NetworkManager");
+}

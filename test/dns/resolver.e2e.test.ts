@@ -9,11 +9,11 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { declareStack } from "../../core/config/stack";
 import { dnsSection } from "../../components/dns/section";
-import { DHCLIENT_HOOK } from "../../components/dns/render";
+import { DHCLIENT_HOOK, NETWORK_MANAGER_DROP_IN } from "../../components/dns/render";
 import { ResolverGuard } from "../../components/dns/component";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, snapshotTree, startLab } from "../lab/lab";
-import { clearQueryLog, waitForCache, dhcpBound, dhclientLease, startDhcpServer, digA, installDnsmasqService, installUnboundConfig, must, queriedNames, RESOLVCONF_HOOK, startTestServer } from "./dns-lab";
+import { clearQueryLog, waitForCache, dhcpBound, dhclientLease, startDhcpServer, digA, installDnsmasqService, installUnboundConfig, must, queriedNames, NMCLI_LOG, RESOLVCONF_HOOK, startNetworkManagerStandIn, startTestServer, stopNetworkManagerStandIn } from "./dns-lab";
 
 const PINNED_ANSWER = "10.1.1.1";
 const DEFAULT_ANSWER = "10.2.2.2";
@@ -111,10 +111,11 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         await must(client, "service dnsmasq stop");
     }, 60_000);
 
-    it("RHEL layout: PEERDNS=no edited into the ifcfg file in place, restored byte for byte; a missing ifcfg file fails before anything changes", async () => {
+    it("RHEL layout: PEERDNS=no edited into the ifcfg file in place and the NetworkManager drop-in (stand-in NetworkManager), both restored; a missing ifcfg file fails before anything changes", async () => {
         const ifcfg = "/etc/sysconfig/network-scripts/ifcfg-eth0";
         const original = "# written by anaconda\nDEVICE=eth0\nBOOTPROTO=dhcp\nPEERDNS=yes\nONBOOT=yes\n";
         await client.exec(`mkdir -p /etc/sysconfig/network-scripts && cat > ${ifcfg}`, { input: original });
+        await startNetworkManagerStandIn(client);
         const before = snapshotTree(client.upperDir);
         const rhelHost = { ...client.inventory(), os: "rhel" as const };
         const harness = new Harness(lab, join(workDir, "rhel.json"));
@@ -130,14 +131,20 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         expect(up.error).toBeUndefined();
         expect(await must(client, `cat ${ifcfg}`)).toBe(original.replace("PEERDNS=yes", "PEERDNS=no"));
         expect(await resolvConf()).toMatch(/\nnameserver 198\.18\.0\.53\n$/);
-        // no dhclient hook on RHEL (its dhclient-script honours PEERDNS), no NetworkManager here
-        expect((await client.exec(`test -e ${DHCLIENT_HOOK} || test -e /etc/NetworkManager; echo $?`)).stdout.trim()).toBe("1");
+        // no dhclient hook on RHEL (its dhclient-script honours PEERDNS)
+        expect((await client.exec(`test -e ${DHCLIENT_HOOK}; echo $?`)).stdout.trim()).toBe("1");
+        // NetworkManager is installed and runs: the drop-in, then a reload
+        expect(await must(client, `cat ${NETWORK_MANAGER_DROP_IN}`)).toMatch(/\n\[main\]\ndns=none\n$/);
+        expect(await must(client, `cat ${NMCLI_LOG}`)).toBe("general reload\n");
         expect((await harness.apply(guardOn(["eth0"]))).operations).toEqual([]);
 
         expect((await harness.destroy()).error).toBeUndefined();
+        expect((await client.exec(`test -e ${NETWORK_MANAGER_DROP_IN}; echo $?`)).stdout.trim()).toBe("1");
+        expect(await must(client, `cat ${NMCLI_LOG}`)).toBe("general reload\ngeneral reload\n");
         expect(await must(client, `cat ${ifcfg}`)).toBe(original);
         expect(await resolvLink()).toBe(`..${RESOLVCONF_TARGET}`);
         expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
+        await stopNetworkManagerStandIn(client);
     }, 60_000);
 
     it.each(["dnsmasq", "unbound"] as const)(
