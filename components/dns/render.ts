@@ -102,6 +102,8 @@ export function renderGuardStep(componentName: string, os: OsFamily, rc: ResolvC
     if (os === "debian") files.push({ path: DHCLIENT_HOOK, content: renderDhclientHook(componentName), mode: "0644" });
     const ifcfg = interfaces.map((i) => `${IFCFG_DIR}/ifcfg-${i}`);
     const preflight = [
+        // A bind-mounted resolv.conf (containers, `ip netns exec`) cannot be renamed over.
+        sh`if command -v mountpoint >/dev/null 2>&1 && mountpoint -q ${RESOLV_CONF}; then hw_fail ${`${RESOLV_CONF} is a mount point (a container's?): it cannot be replaced; manage the resolver where it is mounted from`}; fi`,
         os === "rhel" ? peerdnsFilterFunction() : "",
         // Editing a missing ifcfg file would create a configuration for an interface that has none.
         ...ifcfg.map((path) => sh`[ -f ${path} ] || hw_fail ${`${path} does not exist: declare only interfaces configured with network-scripts`}`),

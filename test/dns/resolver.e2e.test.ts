@@ -147,6 +147,20 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         await stopNetworkManagerStandIn(client);
     }, 60_000);
 
+    it("a bind-mounted resolv.conf (a container's) fails the apply clearly, before anything changes", async () => {
+        const before = snapshotTree(client.upperDir);
+        await must(client, "echo 'nameserver 198.18.0.1' > /tmp/mounted-resolv.conf && mount --bind /tmp/mounted-resolv.conf /etc/resolv.conf");
+        try {
+            const harness = new Harness(lab, join(workDir, "mounted.json"));
+            const up = await harness.apply(program([{ name: "resolver", host: "client", resolvConf: { nameservers: ["127.0.0.1"] } }]));
+            expect(up.error).toContain("/etc/resolv.conf is a mount point");
+        } finally {
+            await must(client, "umount /etc/resolv.conf");
+        }
+        expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
+        expect(await resolvLink()).toBe(`..${RESOLVCONF_TARGET}`);
+    });
+
     it.each(["dnsmasq", "unbound"] as const)(
         "with %s as the cache: resolv.conf kept through a DHCP renewal and a real lease, the pinned domain goes to the pinned server only; a second apply runs nothing; destroy restores every file",
         async (kind) => {
