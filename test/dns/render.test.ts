@@ -1,5 +1,5 @@
-import { execFileSync } from "child_process";
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "fs";
+import { execFileSync, spawnSync } from "child_process";
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import {
@@ -52,8 +52,21 @@ describe("resolv.conf and the dhclient enter hook", () => {
     });
 });
 
-describe("PEERDNS=no in ifcfg files (the host-side filter)", () => {
-    const filter = (input: string) => execFileSync("bash", ["-c", `${peerdnsFilterFunction()}\nhwd_peerdns_no`], { input, encoding: "utf8" });
+// The filter runs under the host's awk: gawk on RHEL, mawk on Debian, busybox on small images.
+const AWKS = ["mawk", "gawk", "busybox"].filter((bin) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0);
+
+describe.each(AWKS)("PEERDNS=no in ifcfg files (the host-side filter, %s)", (awk) => {
+    let bin: string;
+    beforeAll(() => {
+        bin = mkdtempSync(join(tmpdir(), "hw-dns-awk-"));
+        symlinkSync(execFileSync("sh", ["-c", `command -v ${awk}`], { encoding: "utf8" }).trim(), join(bin, "awk"));
+    });
+    afterAll(() => rmSync(bin, { recursive: true, force: true }));
+    const filter = (input: string) => execFileSync("bash", ["-c", `${peerdnsFilterFunction()}\nhwd_peerdns_no`], { input, encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+
+    it("runs under this awk", () => {
+        expect(execFileSync("sh", ["-c", "command -v awk"], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }).trim()).toBe(join(bin, "awk"));
+    });
 
     it.each<[string, string, string]>([
         ["appends it when missing", 'DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\n', 'DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\nPEERDNS=no\n'],
