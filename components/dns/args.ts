@@ -43,7 +43,15 @@ export interface PinnedDomainArgs {
      * previous files are put back.
      * @default { name: domain, type: "SOA" } (every zone has an SOA record at its apex)
      */
-    probe?: { name: string; type?: ProbeType };
+    probe?: ProbeArgs;
+}
+
+/** A query that shows the pin works. */
+export interface ProbeArgs {
+    /** A name inside the pinned domain (or the domain itself). Required: no default. */
+    name: string;
+    /** The record type asked for. @default "A" */
+    type?: ProbeType;
 }
 
 /** Record types a probe may ask for. */
