@@ -3,6 +3,7 @@ import { IssueList } from "../../core/errors";
 import { serviceCommand } from "../../core/host";
 import { remoteStep, stepReport } from "../../core/remoteStep";
 import { sh } from "../../core/shell";
+import type { StepReport } from "../../core/step";
 import type { ResolverGuardArgs } from "./args";
 import { checkResolverArgs } from "./checks";
 import { glibcEaiAgainWarning, planCache, renderGuardStep, renderPinsStep } from "./render";
@@ -16,7 +17,7 @@ import { glibcEaiAgainWarning, planCache, renderGuardStep, renderPinsStep } from
 export class ResolverGuard extends pulumi.ComponentResource {
     /** Inventory name of the host. */
     readonly host: pulumi.Output<string>;
-    /** The files the guard owns on the host (resolv.conf, hook, NetworkManager drop-in, pin files). */
+    /** The files the guard installs or edits on the host (resolv.conf, hook, ifcfg files, pin files; the NetworkManager drop-in is `networkManagerDropIn`). */
     readonly files: pulumi.Output<string[]>;
     /** Pinned domain -> what its probe got from the cache at the last apply (`dig +short`). */
     readonly answers: pulumi.Output<Record<string, string>>;
@@ -38,7 +39,7 @@ export class ResolverGuard extends pulumi.ComponentResource {
         const host = args.host;
         const os = host.os ?? "debian";
         const files: string[] = [];
-        const reports: pulumi.Output<{ values: Record<string, string>; warnings: string[] }>[] = [];
+        const reports: pulumi.Output<StepReport>[] = [];
         if (args.resolvConf) {
             const step = renderGuardStep(name, os, args.resolvConf, os === "rhel" ? (args.interfaces ?? []) : []);
             files.push(...(step.files ?? []).map((f) => f.path), ...(step.edits ?? []).map((e) => e.path));

@@ -142,8 +142,9 @@ export interface PinPlan {
 /** The cache with the defaults applied. */
 export interface CachePlan {
     kind: CacheArgs["kind"];
-    /** dnsmasq / unbound: the pin file. */
+    /** dnsmasq / unbound: the pin file ("" for dnscache). */
     configFile: string;
+    /** dnsmasq / unbound: the service restarted (unused for dnscache). */
     service: string;
     /** dnscache: its service directory. */
     directory: string;
@@ -156,8 +157,8 @@ export function planCache(componentName: string, cache: CacheArgs): CachePlan {
     const file = `hostwright-${componentName.replace(/[^A-Za-z0-9_.-]/g, "_")}.conf`;
     return {
         kind: cache.kind,
-        configFile: cache.configFile ?? (cache.kind === "unbound" ? `/etc/unbound/unbound.conf.d/${file}` : `/etc/dnsmasq.d/${file}`),
-        service: cache.service ?? (cache.kind === "unbound" ? "unbound" : "dnsmasq"),
+        configFile: cache.configFile ?? { dnsmasq: `/etc/dnsmasq.d/${file}`, unbound: `/etc/unbound/unbound.conf.d/${file}`, dnscache: "" }[cache.kind],
+        service: cache.service ?? cache.kind,
         directory: cache.directory ?? "/etc/dnscache",
         address: cache.address ?? "127.0.0.1",
         verify: cache.verify ?? true,
