@@ -1,5 +1,5 @@
 import { execFileSync } from "child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as yaml from "js-yaml";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -20,6 +20,8 @@ function writeStack(stack: string, demo: unknown[], crypter = PassphraseCrypter.
         "hostwright:secrets": { ssh: { secure: crypter.encrypt(SSH_KEY) }, token: { secure: crypter.encrypt(TOKEN) } },
         "hostwright:demo": demo,
     };
+    // stacks/ holds only these generated files, so a fresh checkout does not have it.
+    mkdirSync(join(PROJECT, "stacks"), { recursive: true });
     writeFileSync(join(PROJECT, "stacks", `Pulumi.${stack}.yaml`), yaml.dump({ encryptionsalt: crypter.encryptionSalt, config }));
 }
 
