@@ -59,6 +59,26 @@ export interface EditedFile {
 }
 
 /**
+ * A shell function `name` for {@link EditedFile.filter}: filters stdin to stdout
+ * with an awk program, byte for byte when nothing changes. The program exits 10
+ * for "unchanged" and the original bytes are replayed (awk's own output would add
+ * a final newline or lose CRs). With `argEnv`, the function's first argument
+ * reaches awk as that environment variable.
+ */
+export function awkEditFilter(name: string, program: string, argEnv?: string): string {
+    for (const id of [name, argEnv ?? "x"]) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new Error(`${JSON.stringify(id)} is not a shell identifier`);
+    return `${name}() {
+  hw_filter_in=$(mktemp) || return 1
+  cat > "$hw_filter_in"
+  hw_filter_rc=0
+  ${argEnv ? `${argEnv}=$1 ` : ""}awk ${shq(program)} "$hw_filter_in" || hw_filter_rc=$?
+  [ "$hw_filter_rc" -ne 10 ] || cat -- "$hw_filter_in"
+  rm -f -- "$hw_filter_in"
+  [ "$hw_filter_rc" -eq 0 ] || [ "$hw_filter_rc" -eq 10 ]
+}`;
+}
+
+/**
  * What one step does. Every script fragment runs under `set -eu` inside bash
  * with these helpers defined: `hw_log MSG`, `hw_warn MSG` (a warning output),
  * `hw_output KEY VALUE` (a value output), `hw_fail MSG` (exit 1 with a message),

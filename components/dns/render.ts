@@ -5,6 +5,7 @@
  * restored by core/step.ts on destroy (a resolv.conf symlink comes back as a symlink).
  */
 import { raw, sh } from "../../core/shell";
+import { awkEditFilter } from "../../core/step";
 import type { OsFamily } from "../../core/host";
 import type { StepInput } from "../../core/remoteStep";
 import type { CacheArgs, ProbeType, ResolvConfArgs } from "./args";
@@ -74,15 +75,7 @@ END {
 
 /** Shell function `hwd_peerdns_no`: stdin -> stdout filter for StepSpec.edits. */
 export function peerdnsFilterFunction(): string {
-    return `hwd_peerdns_no() {
-  hwd_tmp=$(mktemp) || return 1
-  cat > "$hwd_tmp"
-  hwd_rc=0
-  awk ${sh`${PEERDNS_AWK}`} "$hwd_tmp" || hwd_rc=$?
-  [ "$hwd_rc" -ne 10 ] || cat -- "$hwd_tmp"
-  rm -f -- "$hwd_tmp"
-  [ "$hwd_rc" -eq 0 ] || [ "$hwd_rc" -eq 10 ]
-}`;
+    return awkEditFilter("hwd_peerdns_no", PEERDNS_AWK);
 }
 
 /** Reports the host's glibc package version (`hw_output glibc`), for {@link glibcEaiAgainWarning}; in both steps, as either may be alone. */

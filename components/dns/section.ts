@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { name } from "../../core/config/schema";
-import { hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import { duplicateNameIssues, hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { Host } from "../../core/host";
 import type { ResolverGuardArgs } from "./args";
 import { checkResolverArgs, PROBE_TYPES } from "./checks";
@@ -63,12 +63,9 @@ export const dnsSection: StackSection<DnsSection> = {
     title: "Resolver guards (resolv.conf kept against DHCP, per-domain name servers in the local cache)",
     schema: dnsSchema,
     check(value, ctx) {
-        const issues: Issue[] = [];
-        const names = new Map<string, number>();
+        const issues: Issue[] = duplicateNameIssues(value, "guard");
         const hosts = new Map<string, number>();
         value.forEach((g, i) => {
-            if (names.has(g.name)) issues.push({ path: `[${i}].name`, message: `duplicate guard name ${JSON.stringify(g.name)} (also [${names.get(g.name)}])` });
-            names.set(g.name, i);
             issues.push(...hostRefIssues(ctx, `[${i}].host`, g.host));
             // One host has one resolv.conf, one hook and one cache.
             if (hosts.has(g.host)) issues.push({ path: `[${i}].host`, message: `host ${g.host} already has a guard ([${hosts.get(g.host)}]); declare one per host` });

@@ -27,6 +27,7 @@
  * - When nothing changes the output is the input, byte for byte.
  */
 import { sh } from "../../core/shell";
+import { awkEditFilter } from "../../core/step";
 
 export type IniEdit =
     | { op: "set"; section: string; key: string; value: string }
@@ -359,15 +360,7 @@ END {
  * replayed, so a missing final newline or CRLF endings survive a no-op).
  */
 export function iniEditorFunction(): string {
-    return `hw_ini_edit() {
-  hw_ini_tmp=$(mktemp) || return 1
-  cat > "$hw_ini_tmp"
-  hw_ini_rc=0
-  HW_INI_EDITS=$1 awk ${sh`${INI_EDITOR_AWK}`} "$hw_ini_tmp" || hw_ini_rc=$?
-  [ "$hw_ini_rc" -ne 10 ] || cat -- "$hw_ini_tmp"
-  rm -f -- "$hw_ini_tmp"
-  [ "$hw_ini_rc" -eq 0 ] || [ "$hw_ini_rc" -eq 10 ]
-}`;
+    return awkEditFilter("hw_ini_edit", INI_EDITOR_AWK, "HW_INI_EDITS");
 }
 
 /** The filter command for one file's edits (use with {@link iniEditorFunction} defined first). */
