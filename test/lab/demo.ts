@@ -22,6 +22,7 @@ import { curlVia, BackendEcho, stapleSeen, startEchoBackend, startOcspResponder 
 import { addCollector, addVm, captureIcmp, must as ovsMust, ping, startOvs, Vm } from "../ovs/ovs-lab";
 import { prepareComputeNodeAs } from "../libvirt/labLibvirt";
 import { lxdExec, startLxd } from "../lxd/lxd-lab";
+import { dhcpBound } from "../dns/dns-lab";
 
 const PROJECT = "hostwright";
 const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -584,8 +585,29 @@ const lxdDemoCheck: DemoCheck = {
     },
 };
 
+const dnsDemoCheck: DemoCheck = {
+    section: "dns",
+    async verify({ lab, config }) {
+        const findings: DemoFinding[] = [];
+        for (const guard of config as Json[]) {
+            const host = lab.host(guard.host);
+            const declared: string[] = guard.resolvConf.nameservers;
+            const r = await dhcpBound(host).then(
+                async () => {
+                    const now = (await host.exec("cat /etc/resolv.conf")).stdout;
+                    const servers = [...now.matchAll(/^nameserver (\S+)/gm)].map((m) => m[1]);
+                    return { ok: servers.join(" ") === declared.join(" "), detail: `name servers after the renewal: ${servers.join(", ")} (the lease offered 203.0.113.53, 203.0.113.54)` };
+                },
+                (e: Error) => ({ ok: false, detail: e.message }),
+            );
+            findings.push({ host: guard.host, what: `${guard.name}: a DHCP renewal (dhclient-script BOUND) keeps the declared resolv.conf`, ...r });
+        }
+        return findings;
+    },
+};
+
 /** The components' demo checks (one entry each, like components/registry.ts). */
-export const demoChecks: DemoCheck[] = [h2oDemoCheck, ovsDemoCheck, libvirtDemoCheck, lxdDemoCheck];
+export const demoChecks: DemoCheck[] = [h2oDemoCheck, ovsDemoCheck, libvirtDemoCheck, lxdDemoCheck, dnsDemoCheck];
 
 // ---------------------------------------------------------------------------
 // Running and printing
