@@ -64,3 +64,17 @@ export function joinPath(prefix: string, path: string): string {
     if (!path) return prefix;
     return path.startsWith("[") ? `${prefix}${path}` : `${prefix}.${path}`;
 }
+
+/**
+ * A component constructor's argument check: throws one ValidationError listing
+ * every error (before anything is declared), logs each warning on the component,
+ * and returns the warnings as `path: message` lines for its `warnings` output.
+ */
+export function acceptArgs(issues: Issue[], subject: string, component: pulumi.Resource): string[] {
+    const list = new IssueList();
+    list.addAll(issues);
+    list.throwIfErrors(subject);
+    const warnings = list.warnings.map((w) => `${w.path}: ${w.message}`);
+    for (const w of warnings) pulumi.log.warn(w, component);
+    return warnings;
+}

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { IssueList } from "../../core/errors";
+import { acceptArgs } from "../../core/errors";
 import { serviceCommand } from "../../core/host";
 import { remoteStep, stepReport } from "../../core/remoteStep";
 import { sh } from "../../core/shell";
@@ -31,10 +31,7 @@ export class ResolverGuard extends pulumi.ComponentResource {
 
     constructor(name: string, args: ResolverGuardArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:dns:ResolverGuard", name, {}, opts);
-        const issues = new IssueList();
-        issues.addAll(checkResolverArgs(args));
-        issues.throwIfErrors(`args of ResolverGuard ${name}`);
-        for (const w of issues.warnings) pulumi.log.warn(`${w.path}: ${w.message}`, this);
+        const argWarnings = acceptArgs(checkResolverArgs(args), `args of ResolverGuard ${name}`, this);
 
         const host = args.host;
         const os = host.os ?? "debian";
@@ -65,7 +62,7 @@ export class ResolverGuard extends pulumi.ComponentResource {
         this.warnings = report.apply((r) => {
             const glibc = glibcEaiAgainWarning(r.values.glibc);
             if (glibc) pulumi.log.warn(glibc, this);
-            return [...issues.warnings.map((w) => `${w.path}: ${w.message}`), ...r.warnings, ...(glibc ? [glibc] : [])];
+            return [...argWarnings, ...r.warnings, ...(glibc ? [glibc] : [])];
         });
         this.registerOutputs({
             host: this.host,

@@ -5,8 +5,7 @@
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { name } from "../../core/config/schema";
-import { duplicateNameIssues, hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
-import type { Host } from "../../core/host";
+import { duplicateNameIssues, hostRefIssues, placeholderHost, StackContext, StackSection } from "../../core/config/sections";
 import type { ResolverGuardArgs } from "./args";
 import { checkResolverArgs, PROBE_TYPES } from "./checks";
 import { ResolverGuard } from "./component";
@@ -51,11 +50,6 @@ type GuardConfig = DnsSection[number];
 function argsOf(g: GuardConfig, ctx: StackContext): ResolverGuardArgs {
     const { name: _name, host, ...rest } = g;
     return { ...(rest as Omit<ResolverGuardArgs, "host">), host: ctx.hosts.get(host) ?? placeholderHost(host) };
-}
-
-/** Stands in for a host missing from the inventory while the other checks run (that error is reported once). */
-function placeholderHost(hostName: string): Host {
-    return { name: hostName, address: hostName, privateKey: "", hostKey: "" };
 }
 
 export const dnsSection: StackSection<DnsSection> = {

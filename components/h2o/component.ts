@@ -4,7 +4,7 @@
  * checks.ts validates, render.ts renders, core/remoteStep runs it on the host.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ValidationError } from "../../core/errors";
+import { acceptArgs, ValidationError } from "../../core/errors";
 import { remoteStep, stepReport } from "../../core/remoteStep";
 import type { H2oReverseProxyArgs, TlsIdentityArgs } from "./args";
 import { checkChain } from "./certs";
@@ -35,10 +35,7 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
     constructor(name: string, args: H2oReverseProxyArgs, opts?: pulumi.ComponentResourceOptions, checkOptions?: CheckOptions) {
         super("hostwright:h2o:ReverseProxy", name, {}, opts);
         const checked = checkH2oArgs(args, checkOptions);
-        const errors = checked.issues.filter((i) => (i.severity ?? "error") === "error");
-        if (errors.length > 0) throw new ValidationError(checked.issues, `h2o reverse proxy ${name}`);
-        const staticWarnings = checked.issues.filter((i) => i.severity === "warning").map((i) => `${i.path}: ${i.message}`);
-        for (const w of staticWarnings) pulumi.log.warn(w, this);
+        const staticWarnings = acceptArgs(checked.issues, `h2o reverse proxy ${name}`, this);
 
         const rendered = renderH2o(name, args, checked, (identity) => secretKeyContent(name, identity));
         const trust = rendered.trustStep ? remoteStep(`${name}-trust`, { host: args.host, step: rendered.trustStep }, { parent: this }) : undefined;

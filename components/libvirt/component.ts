@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { IssueList } from "../../core/errors";
+import { acceptArgs } from "../../core/errors";
 import { remoteStep, StepInput, stepReport } from "../../core/remoteStep";
 import type { LiveMigrationArgs } from "./args";
 import { checkLiveMigration } from "./checks";
@@ -40,11 +40,7 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
 
     constructor(name: string, args: LiveMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:libvirt:LiveMigration", name, {}, opts);
-        const issues = new IssueList();
-        issues.addAll(checkLiveMigration(args));
-        issues.throwIfErrors(`LibvirtLiveMigration ${name}`);
-        const validationWarnings = issues.warnings.map((w) => `${w.path}: ${w.message}`);
-        for (const w of validationWarnings) pulumi.log.warn(w, this);
+        const validationWarnings = acceptArgs(checkLiveMigration(args), `LibvirtLiveMigration ${name}`, this);
 
         const p = plan(args);
         const rendered = args.nodes.map((_, i) => renderNodeStep(args, i));

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { remote } from "@pulumi/command";
-import { IssueList } from "../../core/errors";
+import { acceptArgs } from "../../core/errors";
 import { remoteStep } from "../../core/remoteStep";
 import { parseStepReport, StepReport } from "../../core/step";
 import { LxdRemoteMeshArgs, resolveMesh } from "./args";
@@ -49,10 +49,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
 
     constructor(name: string, args: LxdRemoteMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:lxd:RemoteMesh", name, {}, opts);
-        const issues = new IssueList();
-        issues.addAll(checkMeshArgs(args));
-        issues.throwIfErrors(`LxdRemoteMesh ${name}`);
-        for (const w of issues.warnings) pulumi.log.warn(`${w.path}: ${w.message}`, this);
+        const argWarnings = acceptArgs(checkMeshArgs(args), `LxdRemoteMesh ${name}`, this);
 
         const mesh = resolveMesh(args);
         const members = mesh.members;
@@ -128,7 +125,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
             ),
         );
         this.warnings = pulumi.all([verdict, remoteReports]).apply(([v, reports]) => [
-            ...issues.warnings.map((w) => `${w.path}: ${w.message}`),
+            ...argWarnings,
             ...v.warnings,
             ...reports.flatMap((r, i) => r.warnings.map((w) => `${members[i].name}: ${w}`)),
         ]);

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { IssueList } from "../../core/errors";
+import { acceptArgs } from "../../core/errors";
 import { remoteStep, stepKey, stepReport } from "../../core/remoteStep";
 import type { OvsPortMirrorArgs } from "./args";
 import { checkMirrorArgs } from "./checks";
@@ -32,10 +32,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
 
     constructor(name: string, args: OvsPortMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:ovs:PortMirror", name, {}, opts);
-        const issues = new IssueList();
-        issues.addAll(checkMirrorArgs(args));
-        issues.throwIfErrors(`args of OvsPortMirror ${name}`);
-        for (const w of issues.warnings) pulumi.log.warn(`${w.path}: ${w.message}`, this);
+        const argWarnings = acceptArgs(checkMirrorArgs(args), `args of OvsPortMirror ${name}`, this);
 
         const stepName = `${name}-mirror`;
         const key = stepKey(stepName);
@@ -59,7 +56,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         this.tcpdump = pulumi.output(tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
         this.status = report.apply((r) => r.values.status ?? "");
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
-        this.warnings = report.apply((r) => [...issues.warnings.map((w) => `${w.path}: ${w.message}`), ...r.warnings]);
+        this.warnings = report.apply((r) => [...argWarnings, ...r.warnings]);
         this.registerOutputs({
             node: this.node,
             bridge: this.bridge,

@@ -7,8 +7,7 @@
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { ipAddress, name } from "../../core/config/schema";
-import { duplicateNameIssues, hostRefIssues, StackContext, StackSection } from "../../core/config/sections";
-import type { Host } from "../../core/host";
+import { duplicateNameIssues, hostRefIssues, placeholderHost, StackContext, StackSection } from "../../core/config/sections";
 import type { OvsPortMirrorArgs } from "./args";
 import { checkMirrorArgs } from "./checks";
 import { OvsPortMirror } from "./component";
@@ -63,11 +62,6 @@ function argsOf(m: MirrorConfig, ctx: StackContext): OvsPortMirrorArgs {
         ...(host !== undefined ? { host: ctx.hosts.get(host) ?? placeholderHost(host) } : {}),
         ...(openstack ? { openstack: { ...openstack, candidates: [...ctx.hosts.values()] } } : {}),
     };
-}
-
-/** Stands in for a host missing from the inventory while the other checks run (that error is reported once). */
-function placeholderHost(hostName: string): Host {
-    return { name: hostName, address: hostName, privateKey: "", hostKey: "" };
 }
 
 export const ovsSection: StackSection<OvsSection> = {

@@ -58,3 +58,8 @@ export function duplicateNameIssues(entries: ReadonlyArray<{ name: string }>, wh
     });
     return issues;
 }
+
+/** Stands in for a host missing from the inventory while the other checks run (that error is reported once, by {@link hostRefIssues}). */
+export function placeholderHost(hostName: string): Host {
+    return { name: hostName, address: hostName, privateKey: "", hostKey: "" };
+}
