@@ -46,6 +46,19 @@ const OWNED = `HW_OWN="$HW_STATE.owned"
 mkdir -p "$HW_OWN"`;
 const FORGET_OWNED = `rm -rf -- "$HW_OWN"`;
 
+/**
+ * Runs `action NAME` for every record the step keeps in `dir` (a literal shell word
+ * such as "$HW_OWN/remotes") whose name is not in `keep`: what the step made and
+ * no longer wants (all of it, on undo).
+ */
+function forEachOwned(dir: string, action: string, keep: string[] = []): string {
+    return `for hw_f in ${dir}/*; do
+  [ -e "$hw_f" ] || continue
+  case ${shq(` ${keep.join(" ")} `)} in *" $(basename "$hw_f") "*) continue ;; esac
+  ${action} "$(basename "$hw_f")"
+done`;
+}
+
 export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepBody {
     const connects = mesh.members
         .map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(hw_connect ${peer.apiAddress} ${peer.apiPort})"`)
@@ -222,19 +235,12 @@ ${OWNED}
 hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
 ${untrust}
 ${perSource}
-for hw_f in "$HW_OWN"/*; do
-  [ -e "$hw_f" ] || continue
-  case " ${wanted.join(" ")} " in *" $(basename "$hw_f") "*) continue ;; esac
-  hw_untrust "$(basename "$hw_f")"
-done`,
+${forEachOwned('"$HW_OWN"', "hw_untrust", wanted)}`,
         undo: `${env(mesh)}
 ${OWNED}
 hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
 ${untrust}
-for hw_f in "$HW_OWN"/*; do
-  [ -e "$hw_f" ] || continue
-  hw_untrust "$(basename "$hw_f")"
-done
+${forEachOwned('"$HW_OWN"', "hw_untrust")}
 ${FORGET_OWNED}`,
     };
 }
@@ -312,11 +318,7 @@ ${fieldReader}
 hw_trusted_remote() { lxc query "$1:/1.0" 2>/dev/null | grep -q '"auth": "trusted"'; }
 ${removeOurs}
 ${perTarget}
-for hw_f in "$HW_OWN/remotes"/*; do
-  [ -e "$hw_f" ] || continue
-  case " ${names.join(" ")} " in *" $(basename "$hw_f") "*) continue ;; esac
-  hw_remove_ours "$(basename "$hw_f")"
-done
+${forEachOwned('"$HW_OWN/remotes"', "hw_remove_ours", names)}
 hw_failed=""
 ${verify}
 [ -z "$hw_failed" ] || hw_fail "no working link from ${source.name} to:$hw_failed"`,
@@ -324,10 +326,7 @@ ${verify}
 ${OWNED}
 ${fieldReader}
 ${removeOurs}
-for hw_f in "$HW_OWN/remotes"/*; do
-  [ -e "$hw_f" ] || continue
-  hw_remove_ours "$(basename "$hw_f")"
-done
+${forEachOwned('"$HW_OWN/remotes"', "hw_remove_ours")}
 ${FORGET_OWNED}`,
     };
 }
