@@ -52,7 +52,7 @@ function argsOf(g: GuardConfig, ctx: StackContext): ResolverGuardArgs {
     return { ...(rest as Omit<ResolverGuardArgs, "host">), host: ctx.hosts.get(host) ?? placeholderHost(host) };
 }
 
-export const dnsSection: StackSection<DnsSection> = {
+export const dnsSection: StackSection<GuardConfig> = {
     key: "dns",
     title: "Resolver guards (resolv.conf kept against DHCP, per-domain name servers in the local cache)",
     schema: dnsSchema,
@@ -68,20 +68,16 @@ export const dnsSection: StackSection<DnsSection> = {
         });
         return issues;
     },
-    declare(value, ctx) {
-        const outputs: Record<string, unknown> = {};
-        for (const g of value) {
-            const guard = new ResolverGuard(g.name, argsOf(g, ctx));
-            outputs[g.name] = {
-                host: guard.host,
-                files: guard.files,
-                answers: guard.answers,
-                glibc: guard.glibc,
-                networkManagerDropIn: guard.networkManagerDropIn,
-                checkCommands: guard.checkCommands,
-                warnings: guard.warnings,
-            };
-        }
-        return outputs;
+    declare(g, ctx) {
+        const guard = new ResolverGuard(g.name, argsOf(g, ctx));
+        return {
+            host: guard.host,
+            files: guard.files,
+            answers: guard.answers,
+            glibc: guard.glibc,
+            networkManagerDropIn: guard.networkManagerDropIn,
+            checkCommands: guard.checkCommands,
+            warnings: guard.warnings,
+        };
     },
 };

@@ -115,7 +115,7 @@ function checkOptionsFor(p: ProxyConfig, ctx: StackContext) {
     return { privateKeyText: (_identity: TlsIdentityArgs, l: number, i: number) => ctx.secretValue(secretNameAt(p, l, i) ?? "") };
 }
 
-export const h2oSection: StackSection<H2oSection> = {
+export const h2oSection: StackSection<ProxyConfig> = {
     key: "h2o",
     title: "h2o reverse proxies with TLS and OCSP stapling",
     schema: h2oSchema,
@@ -143,13 +143,9 @@ export const h2oSection: StackSection<H2oSection> = {
         });
         return issues;
     },
-    declare(value, ctx) {
-        const outputs: Record<string, unknown> = {};
-        for (const p of value) {
-            const proxy = new H2oReverseProxy(p.name, argsOf(p, ctx.hosts.get(p.host)!, (ref) => ctx.secret(ref)), undefined, checkOptionsFor(p, ctx));
-            outputs[p.name] = { configPath: proxy.configPath, stapling: proxy.stapling, chainOrder: proxy.chainOrder, warnings: proxy.warnings, checkCommands: proxy.checkCommands };
-        }
-        return outputs;
+    declare(p, ctx) {
+        const proxy = new H2oReverseProxy(p.name, argsOf(p, ctx.hosts.get(p.host)!, (ref) => ctx.secret(ref)), undefined, checkOptionsFor(p, ctx));
+        return { configPath: proxy.configPath, stapling: proxy.stapling, chainOrder: proxy.chainOrder, warnings: proxy.warnings, checkCommands: proxy.checkCommands };
     },
 };
 

@@ -96,7 +96,7 @@ function argsOf(g: GroupConfig, ctx: StackContext): LiveMigrationArgs {
     };
 }
 
-export const libvirtSection: StackSection<LibvirtSection> = {
+export const libvirtSection: StackSection<GroupConfig> = {
     key: "libvirt",
     title: "libvirt / nova live migration between compute nodes",
     schema: libvirtSchema,
@@ -129,12 +129,8 @@ export const libvirtSection: StackSection<LibvirtSection> = {
         });
         return issues;
     },
-    declare(value, ctx) {
-        const outputs: Record<string, unknown> = {};
-        for (const g of value) {
-            const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx));
-            outputs[g.name] = { nodes: group.nodes, warnings: group.warnings, commands: group.commands };
-        }
-        return outputs;
+    declare(g, ctx) {
+        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx));
+        return { nodes: group.nodes, warnings: group.warnings, commands: group.commands };
     },
 };

@@ -46,7 +46,7 @@ function configPath(path: string): string {
     return path.replace(/^members\[(\d+)\]\.host(\.[A-Za-z]+)?/, "hosts[$1].host").replace(/^members/, "hosts");
 }
 
-export const lxdSection: StackSection<LxdSection> = {
+export const lxdSection: StackSection<MeshConfig> = {
     key: "lxd",
     title: "LXD remote meshes for container migration, with pre-flight checks",
     schema: lxdSchema,
@@ -60,12 +60,8 @@ export const lxdSection: StackSection<LxdSection> = {
         });
         return issues;
     },
-    declare(value, ctx) {
-        const outputs: Record<string, unknown> = {};
-        for (const m of value) {
-            const c = new LxdRemoteMesh(m.name, argsOf(m, ctx));
-            outputs[m.name] = { readiness: c.readiness, matrix: c.matrix, preflightErrors: c.preflightErrors, moveCommands: c.moveCommands, warnings: c.warnings };
-        }
-        return outputs;
+    declare(m, ctx) {
+        const c = new LxdRemoteMesh(m.name, argsOf(m, ctx));
+        return { readiness: c.readiness, matrix: c.matrix, preflightErrors: c.preflightErrors, moveCommands: c.moveCommands, warnings: c.warnings };
     },
 };

@@ -64,7 +64,7 @@ function argsOf(m: MirrorConfig, ctx: StackContext): OvsPortMirrorArgs {
     };
 }
 
-export const ovsSection: StackSection<OvsSection> = {
+export const ovsSection: StackSection<MirrorConfig> = {
     key: "ovs",
     title: "Open vSwitch port mirrors (explicit, or found through OpenStack)",
     schema: ovsSchema,
@@ -83,22 +83,18 @@ export const ovsSection: StackSection<OvsSection> = {
         });
         return issues;
     },
-    declare(value, ctx) {
-        const outputs: Record<string, unknown> = {};
-        for (const m of value) {
-            const mirror = new OvsPortMirror(m.name, argsOf(m, ctx));
-            outputs[m.name] = {
-                node: mirror.node,
-                bridge: mirror.bridge,
-                ports: mirror.ports,
-                captureInterface: mirror.captureInterface,
-                captureKind: mirror.captureKind,
-                tcpdump: mirror.tcpdump,
-                status: mirror.status,
-                mirrorId: mirror.mirrorId,
-                warnings: mirror.warnings,
-            };
-        }
-        return outputs;
+    declare(m, ctx) {
+        const mirror = new OvsPortMirror(m.name, argsOf(m, ctx));
+        return {
+            node: mirror.node,
+            bridge: mirror.bridge,
+            ports: mirror.ports,
+            captureInterface: mirror.captureInterface,
+            captureKind: mirror.captureKind,
+            tcpdump: mirror.tcpdump,
+            status: mirror.status,
+            mirrorId: mirror.mirrorId,
+            warnings: mirror.warnings,
+        };
     },
 };

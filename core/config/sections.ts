@@ -16,22 +16,26 @@ export interface StackContext {
 }
 
 /**
- * One component's part of the stack config: the `hostwright:<key>` config value.
+ * One component's part of the stack config: the `hostwright:<key>` config value, a
+ * list of entries, each declaring one component named by its `name`.
  * Registered in `components/registry.ts`.
  */
-export interface StackSection<T = any> {
+export interface StackSection<Entry extends { name: string } = any> {
     /** Config key inside the `hostwright` namespace, e.g. `h2o` for `hostwright:h2o`. */
     key: string;
     /** One line for `--help`-style listings and error messages. */
     title: string;
-    schema: z.ZodType<T>;
+    schema: z.ZodType<Entry[]>;
     /**
      * Checks the schema cannot express (host references, secrets, certificates).
      * Paths are relative to the section value, e.g. `[0].host`.
      */
-    check(value: T, ctx: StackContext): Issue[];
-    /** Declares the section's components; returns its stack outputs. Called only when no section has errors. */
-    declare(value: T, ctx: StackContext): Record<string, unknown>;
+    check(entries: Entry[], ctx: StackContext): Issue[];
+    /**
+     * Declares one entry's component; returns its stack outputs (`<key>.<name>`).
+     * Called only when no section has errors.
+     */
+    declare(entry: Entry, ctx: StackContext): Record<string, unknown>;
 }
 
 /** Issue for a host reference that is not in the inventory (empty when it is). */

@@ -29,8 +29,8 @@ export function rawConfigFromRuntime(): RawConfig {
 
 export interface ValidatedStack {
     inventory: Inventory;
-    /** Section key -> validated value, for the sections present in the config. */
-    sections: Map<string, unknown>;
+    /** Section key -> validated entries, for the sections present in the config. */
+    sections: Map<string, Array<{ name: string }>>;
     context: StackContext;
     warnings: Issue[];
 }
@@ -200,7 +200,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         secret: (n) => pulumi.secret(secrets.get(n) ?? ""),
     };
 
-    const values = new Map<string, unknown>();
+    const values = new Map<string, Array<{ name: string }>>();
     for (const section of sections) {
         const key = `${NAMESPACE}:${section.key}`;
         if (raw.values[key] === undefined) continue;
@@ -225,8 +225,11 @@ export function endpointOf(address: string, port: number): string {
     return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** Validates, then declares every configured section. Returns the stack outputs. */
-export function declareStack(raw: RawConfig, sections: StackSection[]): Record<string, unknown> {
+/**
+ * Validates, then declares every configured section's entries. Resolves to the stack
+ * outputs; rejects with a {@link ValidationError} before anything is declared.
+ */
+export async function declareStack(raw: RawConfig, sections: StackSection[]): Promise<Record<string, unknown>> {
     const stack = validateStack(raw, sections);
     // A section's warnings come from its component's own checks, which the component
     // logs again, attached to its resource: log here only the rest (inventory, secrets).
@@ -237,10 +240,26 @@ export function declareStack(raw: RawConfig, sections: StackSection[]): Record<s
     // Inventory name -> SSH endpoint: tells a reader (and the offline preview) where each step runs.
     const outputs: Record<string, unknown> = { hosts: Object.fromEntries([...stack.context.hosts.values()].map((h) => [h.name, endpointOf(h.address, h.port ?? 22)])) };
     for (const section of sections) {
-        if (!stack.sections.has(section.key)) continue;
-        outputs[section.key] = section.declare(stack.sections.get(section.key), stack.context);
+        const entries = stack.sections.get(section.key);
+        if (!entries) continue;
+        const declared: Record<string, unknown> = {};
+        for (const entry of entries) {
+            declared[entry.name] = section.declare(entry, stack.context);
+            await pulumiCatchesUp();
+        }
+        outputs[section.key] = declared;
     }
     return outputs;
+}
+
+/**
+ * Lets Pulumi register what the last component declared before the next one starts,
+ * so the registration's temporaries die young instead of being copied by every
+ * minor GC until the whole estate is declared: half the evaluation time of a large
+ * estate (bench/README.md).
+ */
+function pulumiCatchesUp(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
 }
 
 export { ValidationError };

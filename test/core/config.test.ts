@@ -8,7 +8,7 @@ const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n----
 const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly0000000000000000000";
 
 // A minimal section standing in for a component: one host reference and one secret reference.
-const demoSection: StackSection<Array<{ name: string; host: string; token?: string }>> = {
+const demoSection: StackSection<{ name: string; host: string; token?: string }> = {
     key: "demo",
     title: "test section",
     schema: z.array(z.strictObject({ name: name(), host: name(), token: secretRef().optional() })),
