@@ -6,10 +6,13 @@
  * Figures are ratios against baselines measured in the same process, so they
  * compare across machines:
  *   - "bare": Pulumi alone declaring as many trivial resources as the program
- *     declares (commands and components), traces off too: its floor;
+ *     declares (commands and components), traces off too, in groups as large as
+ *     the program's components with a turn of the event loop between them, as
+ *     declareStack does: its floor;
  *   - "traces": the same program with Pulumi's per-promise stack traces kept
  *     (HOSTWRIGHT_STACK_TRACES=1), which is what index.ts avoids.
- * Each size runs in its own child process, so peak memory is its own.
+ * Each size runs in its own child process, so peak memory is its own; times are
+ * the median of RUNS evaluations.
  */
 import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
@@ -19,18 +22,22 @@ import { recordProgram } from "../tools/record";
 
 const SIZES = [10, 100, 1000];
 const TARGET_SECONDS_AT_1000 = 5;
+const RUNS = 3;
 
 interface Sample {
     hosts: number;
     commands: number;
     resources: number;
+    /** The first evaluation of this size (after the 6-host warm-up). */
+    firstSeconds: number;
+    /** Median of the next RUNS evaluations. */
     seconds: number;
     bareSeconds: number;
     tracesSeconds: number;
     peakRssMb: number;
 }
 
-async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: number; commands: number; resources: number }> {
+async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: number; commands: number; resources: number; components: number }> {
     const estate = exampleEstate(hosts);
     const program = require("../index") as () => Record<string, unknown>;
     if (traces) process.env.HOSTWRIGHT_STACK_TRACES = "1";
@@ -39,17 +46,22 @@ async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: numb
     Error.stackTraceLimit = 10;
     const start = process.hrtime.bigint();
     const recording = await recordProgram(() => program(), { config: estate.values, secretKeys: [...estate.secretKeys], invoke: () => ({}) });
-    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, commands: recording.commands.length, resources: recording.resources.length };
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    return { seconds, commands: recording.commands.length, resources: recording.resources.length, components: recording.resources.filter((r) => !r.parentUrn).length };
 }
 
-/** Pulumi alone: as many trivial resources, declared with stack-trace capture off too (the floor). */
-async function bare(resources: number): Promise<number> {
+/** Pulumi alone: as many trivial resources, declared as the program declares them, stack-trace capture off too (the floor). */
+async function bare(resources: number, components: number): Promise<number> {
+    const perComponent = Math.max(1, Math.round(resources / components));
     const start = process.hrtime.bigint();
-    await recordProgram(() => {
+    await recordProgram(async () => {
         const frames = Error.stackTraceLimit;
         Error.stackTraceLimit = 0;
         try {
-            for (let i = 0; i < resources; i++) new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+            for (let i = 0; i < resources; i++) {
+                new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+                if (i % perComponent === perComponent - 1) await new Promise((resolve) => setImmediate(resolve));
+            }
         } finally {
             Error.stackTraceLimit = frames;
         }
@@ -57,13 +69,20 @@ async function bare(resources: number): Promise<number> {
     return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+async function median(run: () => Promise<number>): Promise<number> {
+    const times: number[] = [];
+    for (let i = 0; i < RUNS; i++) times.push(await run());
+    return times.sort((a, b) => a - b)[Math.floor(RUNS / 2)];
+}
+
 async function child(hosts: number): Promise<void> {
     await evaluate(6, false); // warm-up: module loading and schema compilation are not per-host costs
     const measured = await evaluate(hosts, false);
+    const seconds = await median(async () => (await evaluate(hosts, false)).seconds);
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     const tracesSeconds = (await evaluate(hosts, true)).seconds;
-    const bareSeconds = await bare(measured.resources);
-    const sample: Sample = { hosts, commands: measured.commands, resources: measured.resources, seconds: measured.seconds, bareSeconds, tracesSeconds, peakRssMb };
+    const bareSeconds = await median(() => bare(measured.resources, measured.components));
+    const sample: Sample = { hosts, commands: measured.commands, resources: measured.resources, firstSeconds: measured.seconds, seconds, bareSeconds, tracesSeconds, peakRssMb };
     process.stdout.write(JSON.stringify(sample));
 }
 
@@ -72,15 +91,16 @@ function main(): void {
         JSON.parse(execFileSync(process.execPath, [...process.execArgv, __filename, "--child", String(hosts)], { encoding: "utf8", maxBuffer: 1 << 20 })),
     );
     const perHost = (s: Sample) => (s.seconds / s.hosts) * 1e3;
-    console.log("hosts  resources  commands  seconds  ms/host  peak RSS  vs bare Pulumi  with stack traces");
+    console.log("hosts  resources  commands  seconds  first run  ms/host  peak RSS  vs bare Pulumi  with stack traces");
     for (const s of samples) {
         console.log(
-            `${String(s.hosts).padStart(5)}  ${String(s.resources).padStart(9)}  ${String(s.commands).padStart(8)}  ${s.seconds.toFixed(2).padStart(7)}  ${perHost(s).toFixed(2).padStart(7)}  ${`${s.peakRssMb} MB`.padStart(8)}  ${`${(s.seconds / s.bareSeconds).toFixed(2)}x`.padStart(13)}  ${`${(s.tracesSeconds / s.seconds).toFixed(2)}x slower`.padStart(17)}`,
+            `${String(s.hosts).padStart(5)}  ${String(s.resources).padStart(9)}  ${String(s.commands).padStart(8)}  ${s.seconds.toFixed(2).padStart(7)}  ${s.firstSeconds.toFixed(2).padStart(9)}  ${perHost(s).toFixed(2).padStart(7)}  ${`${s.peakRssMb} MB`.padStart(8)}  ${`${(s.seconds / s.bareSeconds).toFixed(2)}x`.padStart(13)}  ${`${(s.tracesSeconds / s.seconds).toFixed(2)}x slower`.padStart(17)}`,
         );
     }
     const big = samples[samples.length - 1];
     const growth = perHost(big) / perHost(samples[1]);
-    console.log(`1,000 hosts: ${big.seconds.toFixed(2)} s (target < ${TARGET_SECONDS_AT_1000} s: ${big.seconds < TARGET_SECONDS_AT_1000 ? "met" : "MISSED"})`);
+    const met = Math.max(big.seconds, big.firstSeconds) < TARGET_SECONDS_AT_1000;
+    console.log(`1,000 hosts: ${big.seconds.toFixed(2)} s median, ${big.firstSeconds.toFixed(2)} s first run (target < ${TARGET_SECONDS_AT_1000} s for both: ${met ? "met" : "MISSED"})`);
     console.log(`growth 100 -> 1,000 hosts: ${growth.toFixed(2)}x time per host (linear = 1.00x: ${growth <= 1.25 ? "linear" : "WORSE than linear"})`);
 }
 
