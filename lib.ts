@@ -13,9 +13,15 @@ export type { ManagedFile, StepSpec } from "./core/step";
 export { validateStack, declareStack } from "./core/config/stack";
 export type { RawConfig } from "./core/config/stack";
 export type { StackSection, StackContext } from "./core/config/sections";
-// Components (one line each):
+// Components and the types of their arguments:
 export { LxdRemoteMesh } from "./components/lxd/component";
+export type { LxdRemoteMeshArgs, LxdMeshMember, TrustMethod, MigrationMode } from "./components/lxd/args";
 export { OvsPortMirror } from "./components/ovs/component";
+export type * from "./components/ovs/args";
 export { LibvirtLiveMigration } from "./components/libvirt/component";
+export type { LiveMigrationNodeStatus } from "./components/libvirt/component";
+export type * from "./components/libvirt/args";
 export { H2oReverseProxy } from "./components/h2o/component";
+export type * from "./components/h2o/args";
 export { ResolverGuard } from "./components/dns/component";
+export type * from "./components/dns/args";
