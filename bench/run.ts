@@ -19,6 +19,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { exampleEstate } from "../scripts/gen-example";
 import { recordProgram } from "../tools/record";
+import { pulumiCatchesUp } from "../core/config/stack";
 
 const SIZES = [10, 100, 1000];
 const TARGET_SECONDS_AT_1000 = 5;
@@ -60,7 +61,7 @@ async function bare(resources: number, components: number): Promise<number> {
         try {
             for (let i = 0; i < resources; i++) {
                 new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
-                if (i % perComponent === perComponent - 1) await new Promise((resolve) => setImmediate(resolve));
+                if (i % perComponent === perComponent - 1) await pulumiCatchesUp();
             }
         } finally {
             Error.stackTraceLimit = frames;

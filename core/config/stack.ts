@@ -258,7 +258,7 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
  * minor GC until the whole estate is declared: half the evaluation time of a large
  * estate (bench/README.md).
  */
-function pulumiCatchesUp(): Promise<void> {
+export function pulumiCatchesUp(): Promise<void> {
     return new Promise((resolve) => setImmediate(resolve));
 }
 
