@@ -119,10 +119,20 @@ export interface StepScripts {
     delete: string;
 }
 
-/** Where a managed file is staged before the switch: same directory, so the rename is atomic. */
+/**
+ * Stands for the run's id in a staged path; `hw_put_staged` replaces it on the host.
+ * Staged names are unique per run, so two runs never share (or delete) each other's.
+ */
+export const RUN_TOKEN = "@HW_RUN@";
+
+/**
+ * Where a managed file is staged before the switch: same directory, so the rename is
+ * atomic. Holds {@link RUN_TOKEN}: write text that names staged paths through
+ * `hw_put_staged DEST BYTES` (create scripts), which puts in this run's id.
+ */
 export function stagedPath(path: string): string {
     const slash = path.lastIndexOf("/");
-    return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.hostwright-new`;
+    return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.hostwright-${RUN_TOKEN}`;
 }
 
 /** Checks a step spec's shape; returns problems (empty when fine). */
@@ -258,6 +268,7 @@ export LC_ALL=C
 HW_KEY=${shq(key)}
 HW_GEN=${shq(generation)}
 HW_STATE=${shq(`${STATE_ROOT}/${key}`)}
+HW_RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \\n')
 hw_log() { printf 'hostwright[%s]: %s\\n' "$HW_KEY" "$*"; }
 hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*"; }
 hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')"; }
@@ -315,7 +326,11 @@ hw_reconcile() {
 
 /** Helpers only the create script uses: staging, switching, rollback. */
 const CREATE_HELPERS = `
-hw_staged() { printf '%s/.%s.hostwright-new' "$(dirname -- "$1")" "$(basename -- "$1")"; }
+hw_staged() { printf '%s/.%s.hostwright-%s' "$(dirname -- "$1")" "$(basename -- "$1")" "$HW_RUN"; }
+hw_put_staged() {
+  # hw_put_staged DEST BYTES < text: writes text naming staged paths (stagedPath()) with this run's id
+  head -c "$2" | sed "s/${RUN_TOKEN}/$HW_RUN/g" > "$1"
+}
 hw_abort_staging() {
   for f in $HW_STAGED_LIST; do rm -f -- "$f"; done
   [ -f "$HW_STATE/generation" ] || hw_forget_state

@@ -287,9 +287,8 @@ hw_h2o_running() { [ -s ${shq(pid)} ] && kill -0 "$(cat ${shq(pid)})" 2>/dev/nul
 hw_h2o_workers() { ps -o pid= --ppid "$(cat ${shq(pid)} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }`;
 
     const validate = `${helpers}
-hw_h2o_put() { head -c "$2" > "$1"; }
 hw_h2o_conf=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-test.XXXXXX")
-${heredocInto(`hw_h2o_put "$hw_h2o_conf"`, validationConfig, shortHash(validationConfig))}
+${heredocInto(`hw_put_staged "$hw_h2o_conf"`, validationConfig, shortHash(validationConfig))}
 set +e
 # h2o -t runs the OCSP fetch; h2o's own script has no timeout for a responder that never answers.
 hw_h2o_out=$(timeout 120 h2o -t -c "$hw_h2o_conf" 2>&1)
