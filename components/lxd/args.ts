@@ -74,8 +74,8 @@ export interface LxdRemoteMeshArgs {
      */
     trust?: TrustMethod;
     /**
-     * `stateless`: stopped containers and `lxc move --stateless`; the pre-flight
-     * requires identical LXD versions. `stateful` (live, CRIU) additionally requires
+     * `stateless`: stopped containers and `lxc move --stateless` (the matrix marks
+     * newer-to-older directions, which LXD cannot move). `stateful` (live, CRIU) additionally requires
      * the `netlink_diag` kernel module (loaded and made persistent by the component
      * through `/etc/modules-load.d`) and CRIU installed and passing `criu check` on
      * every host. Readiness for both is reported either way.
@@ -95,6 +95,15 @@ export interface LxdRemoteMeshArgs {
      * @default 5
      */
     connectTimeoutSeconds?: number;
+    /**
+     * Instances (in `project`) whose moves the `instances` output reports: per source
+     * and target, whether the target has the instance's profiles, storage pools and
+     * networks, and whether a cold or live move works. Read by the probe, so the
+     * report is as of the last probe (raise `preflightRevision` to refresh it); a
+     * name no host has is a warning.
+     * @default every instance on each host
+     */
+    instances?: string[];
 }
 
 /** Args with every default applied (what render.ts works on). */
@@ -117,6 +126,8 @@ export interface ResolvedMesh {
     migration: MigrationMode;
     preflightRevision: number;
     connectTimeoutSeconds: number;
+    /** Undefined: every instance. */
+    instances?: string[];
 }
 
 export const DEFAULTS = {
@@ -150,5 +161,6 @@ export function resolveMesh(args: LxdRemoteMeshArgs): ResolvedMesh {
         migration: args.migration ?? DEFAULTS.migration,
         preflightRevision: args.preflightRevision ?? DEFAULTS.preflightRevision,
         connectTimeoutSeconds: args.connectTimeoutSeconds ?? DEFAULTS.connectTimeoutSeconds,
+        instances: args.instances,
     };
 }

@@ -9,6 +9,8 @@ export const RESERVED_REMOTE_NAMES = ["local", "images", "ubuntu", "ubuntu-daily
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 // Remote names: the inventory-name alphabet (they also name files under servercerts/ and trust entries).
 const REMOTE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+// LXD instance names are host names: letters, digits, '-', starting with a letter.
+const INSTANCE_NAME = /^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 // LXD project names: no slashes, spaces or quotes; kept to a conservative alphabet.
 const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -81,6 +83,17 @@ export function checkMeshArgs(args: LxdRemoteMeshArgs): Issue[] {
     if (args.preflightRevision !== undefined && (!Number.isInteger(args.preflightRevision) || args.preflightRevision < 0)) error("preflightRevision", "must be a whole number >= 0");
     if (args.connectTimeoutSeconds !== undefined && (!Number.isInteger(args.connectTimeoutSeconds) || args.connectTimeoutSeconds < 1 || args.connectTimeoutSeconds > 120)) {
         error("connectTimeoutSeconds", "must be a whole number of seconds, 1-120");
+    }
+    if (args.instances !== undefined) {
+        if (!Array.isArray(args.instances)) error("instances", "must be a list of instance names (leave it out for every instance)");
+        else {
+            const seen = new Map<string, number>();
+            args.instances.forEach((n, i) => {
+                if (typeof n !== "string" || !INSTANCE_NAME.test(n)) error(`instances[${i}]`, `${JSON.stringify(n)} is not an LXD instance name: 1-63 letters, digits or '-', starting with a letter, not ending with '-'`);
+                else if (seen.has(n)) error(`instances[${i}]`, `${n} is listed twice (also instances[${seen.get(n)}])`);
+                seen.set(n, i);
+            });
+        }
     }
     return issues;
 }

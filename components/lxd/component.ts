@@ -8,6 +8,8 @@ import { checkMeshArgs } from "./checks";
 import { decidePreflight, factsFromProbe, HostReadiness } from "./preflight";
 import {
     identityFromReport,
+    InstanceMove,
+    instanceMoves,
     linksFromReport,
     MatrixCell,
     migrationMatrix,
@@ -39,8 +41,10 @@ function reportOf(command: remote.Command): pulumi.Output<StepReport> {
 export class LxdRemoteMesh extends pulumi.ComponentResource {
     /** Per host: LXD version and whether stateless / stateful moves can work, with reasons. */
     readonly readiness: pulumi.Output<Record<string, HostReadiness>>;
-    /** `matrix[source][target]`: the link was verified (`lxc query target:/1.0` from source) and which moves are ready. */
+    /** `matrix[source][target]`: the link was verified (`lxc query target:/1.0` from source), the version rule, which moves are ready and why not. */
     readonly matrix: pulumi.Output<Record<string, Record<string, MatrixCell>>>;
+    /** `instances[source][target][instance]`: what the target lacks for the instance, and whether a cold / live move works. */
+    readonly instances: pulumi.Output<Record<string, Record<string, Record<string, InstanceMove>>>>;
     /** Problems that stopped the apply before any change (empty when the pre-flight passed). */
     readonly preflightErrors: pulumi.Output<string[]>;
     /** Ready-to-run move commands, by `source->target`. */
@@ -124,9 +128,19 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                 v.hosts,
             ),
         );
-        this.warnings = pulumi.all([verdict, remoteReports]).apply(([v, reports]) => [
+        const moves = pulumi.all([facts, this.matrix]).apply(([f, matrix]) =>
+            instanceMoves(
+                members.map((m) => m.name),
+                Object.fromEntries(f.map((x) => [x.name, x.inventory])),
+                matrix,
+                mesh.instances,
+            ),
+        );
+        this.instances = moves.apply((m) => m.moves);
+        this.warnings = pulumi.all([verdict, remoteReports, moves]).apply(([v, reports, m]) => [
             ...argWarnings,
             ...v.warnings,
+            ...m.warnings,
             ...reports.flatMap((r, i) => r.warnings.map((w) => `${members[i].name}: ${w}`)),
         ]);
         this.moveCommands = {};
@@ -135,6 +149,6 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                 if (s !== t) this.moveCommands[`${s.name}->${t.name}`] = moveCommand(mesh, s.name, t.name, mesh.migration === "stateless");
             }
         }
-        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings });
+        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings });
     }
 }

@@ -6,7 +6,15 @@
 
 /** What `lxc query /1.0` (trusted, over the unix socket) says about a server. */
 export type ServerInfo =
-    | { ok: true; version: string; fingerprint: string; certificate: string; httpsAddress: string }
+    | {
+          ok: true;
+          version: string;
+          fingerprint: string;
+          certificate: string;
+          httpsAddress: string;
+          /** `environment.driver` split on `|`: `lxc` runs containers, `qemu` virtual machines. */
+          drivers: string[];
+      }
     | { ok: false; error: string };
 
 /** Parses the JSON `lxc query /1.0` prints; an error (not a throw) for anything else. */
@@ -29,7 +37,8 @@ export function parseServerInfo(output: string, exitCode = 0): ServerInfo {
     if (typeof fingerprint !== "string" || !/^[0-9a-f]{64}$/.test(fingerprint)) return { ok: false, error: "lxc query /1.0 reports no environment.certificate_fingerprint" };
     if (typeof certificate !== "string" || !certificate.includes("-----BEGIN CERTIFICATE-----")) return { ok: false, error: "lxc query /1.0 reports no environment.certificate" };
     const httpsAddress = typeof doc.config?.["core.https_address"] === "string" ? doc.config["core.https_address"] : "";
-    return { ok: true, version, fingerprint, certificate, httpsAddress };
+    const drivers = typeof env.driver === "string" ? env.driver.split("|").map((d: string) => d.trim()).filter((d: string) => d !== "") : [];
+    return { ok: true, version, fingerprint, certificate, httpsAddress, drivers };
 }
 
 /** Names of loaded modules from `/proc/modules` or `lsmod` output (the first column; lsmod's header skipped). */
@@ -103,6 +112,77 @@ export interface HostFacts {
     openssl: boolean;
     /** Connect results towards each peer's API address, by peer name. */
     connect: Record<string, ConnectResult>;
+    /** Profiles, storage pools, networks and instances in the mesh's project; an error string when they could not be read. */
+    inventory: Inventory | string;
+}
+
+/** What an instance needs from the host it runs on. */
+export interface InstanceFacts {
+    name: string;
+    type: "container" | "virtual-machine";
+    running: boolean;
+    profiles: string[];
+    /** Storage pools of its disk devices (root and custom volumes). */
+    pools: string[];
+    /** Networks of its NICs: managed networks (`network=`) and host interfaces (`parent=`). */
+    networks: string[];
+    /** `migration.stateful` is true in its expanded config (VM live migration). */
+    migrationStateful: boolean;
+}
+
+/** A host's objects an instance can depend on. */
+export interface Inventory {
+    profiles: string[];
+    pools: string[];
+    /** Managed networks and host interfaces LXD lists under /1.0/networks. */
+    networks: string[];
+    instances: InstanceFacts[];
+}
+
+/** Last path element of each URL of a recursion-0 listing (`["/1.0/profiles/default"]` -> `["default"]`). */
+function namesOf(listing: unknown, what: string): string[] {
+    if (!Array.isArray(listing)) throw new Error(`${what} is not a list`);
+    return listing.map((url) => decodeURIComponent(String(url).replace(/\?.*$/, "").split("/").pop() ?? ""));
+}
+
+/** One instance from `/1.0/instances?recursion=1`. */
+export function instanceFacts(doc: any): InstanceFacts {
+    const devices: Record<string, Record<string, string>> = doc.expanded_devices ?? {};
+    const pools = new Set<string>();
+    const networks = new Set<string>();
+    for (const d of Object.values(devices)) {
+        if (d.type === "disk" && d.pool) pools.add(d.pool);
+        if (d.type === "nic") {
+            if (d.network) networks.add(d.network);
+            else if (d.parent) networks.add(d.parent);
+        }
+    }
+    return {
+        name: String(doc.name),
+        type: doc.type === "virtual-machine" ? "virtual-machine" : "container",
+        running: doc.status === "Running" || doc.status === "Frozen",
+        profiles: Array.isArray(doc.profiles) ? doc.profiles.map(String) : [],
+        pools: [...pools].sort(),
+        networks: [...networks].sort(),
+        migrationStateful: String(doc.expanded_config?.["migration.stateful"] ?? "") === "true",
+    };
+}
+
+/** Parses the four `lxc query` answers of the probe; an error string instead of a throw. */
+export function parseInventory(json: { profiles: string; pools: string; networks: string; instances: string }): Inventory | string {
+    try {
+        const instances = JSON.parse(json.instances);
+        if (!Array.isArray(instances)) return "the instance list is not a list";
+        return {
+            profiles: namesOf(JSON.parse(json.profiles), "the profile list"),
+            pools: namesOf(JSON.parse(json.pools), "the storage pool list"),
+            networks: namesOf(JSON.parse(json.networks), "the network list"),
+            instances: instances.map(instanceFacts),
+        };
+    } catch (e) {
+        const first = Object.values(json).map((v) => v.trim()).find((v) => !v.startsWith("[") && !v.startsWith("{")) ?? "";
+        return `cannot read the host's profiles, pools, networks and instances: ${(first.split("\n").find((l) => /^Error:/.test(l)) ?? (e as Error).message).slice(0, 200)}`;
+    }
 }
 
 /** What the verdict needs to know about a member besides its probe. */
@@ -122,8 +202,12 @@ export interface Readiness {
 
 export interface HostReadiness {
     serverVersion?: string;
+    /** Containers: stopped or `--stateless` moves. */
     stateless: Readiness;
+    /** Containers: live moves (CRIU, netlink_diag). */
     stateful: Readiness;
+    /** Virtual machines: live migration (`migration.stateful=true` on the VM; LXD's qemu driver on the host). */
+    vmLive: Readiness;
 }
 
 export interface PreflightVerdict {
@@ -133,16 +217,33 @@ export interface PreflightVerdict {
     hosts: Record<string, HostReadiness>;
 }
 
-/** Message for differing LXD versions, naming every host and version. Undefined when all agree. */
-export function versionMismatch(versions: Array<{ host: string; version: string }>): string | undefined {
-    const byVersion = new Map<string, string[]>();
-    for (const v of versions) byVersion.set(v.version, [...(byVersion.get(v.version) ?? []), v.host]);
-    if (byVersion.size <= 1) return undefined;
-    const list = [...byVersion.entries()].map(([version, hosts]) => `${version} on ${hosts.join(", ")}`).join("; ");
+/** Compares dotted versions numerically ("5.0.10" after "5.0.2"); a missing part counts as 0. */
+export function compareVersions(a: string, b: string): number {
+    const parts = (v: string) => (v.match(/\d+/g) ?? []).map(Number);
+    const pa = parts(a);
+    const pb = parts(b);
+    for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+        const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+        if (d !== 0) return Math.sign(d);
+    }
+    return 0;
+}
+
+/**
+ * LXD's move rule for one direction: only a move from a newer server to an older
+ * one fails (canonical/lxd#2683 "Bad key: volatile.idmap.base", #10391 "Unknown
+ * configuration key"); equal versions and older-to-newer moves work (#8265).
+ * Returns why the direction fails, with the documented workaround; undefined when it is fine.
+ */
+export function versionRule(source: { host: string; version: string }, target: { host: string; version: string }): string | undefined {
+    if (compareVersions(source.version, target.version) <= 0) return undefined;
     return (
-        `LXD server versions differ: ${list}. A move between different versions fails with ` +
-        `"Bad key: volatile.idmap.base" (the target rejects instance keys written by the other version); ` +
-        `install the same LXD version on every host, then raise preflightRevision to probe again`
+        `${source.host} runs LXD ${source.version}, newer than ${target.host} (${target.version}): a move from a newer to an older LXD fails ` +
+        `because the target rejects instance keys it does not know ("Bad key: volatile.idmap.base", canonical/lxd#2683; ` +
+        `"Unknown configuration key: volatile.cloud-init.instance-id", #10391); equal or older-to-newer is fine (#8265). ` +
+        `Workaround: upgrade ${target.host} to ${source.version} or newer; or, per the LXD maintainers, ` +
+        `unset the key the error names on the instance before the move (lxc config unset INSTANCE volatile.KEY), ` +
+        `or lxc copy (which resets volatile keys) and delete the source instance`
     );
 }
 
@@ -175,7 +276,6 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
     const warnings: string[] = [];
     const hosts: Record<string, HostReadiness> = {};
     const byName = new Map(facts.map((f) => [f.name, f]));
-    const groupProblems: string[] = [];
 
     for (const m of members) {
         const f = byName.get(m.name);
@@ -187,11 +287,12 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
         if (!f.clientCertificate && !f.openssl) errors.push(`${m.name}: the client config directory has no client certificate and openssl is not installed to create one`);
     }
 
+    // Differing versions block only the newer-to-older directions: reported, not an error.
     const versions = facts.filter((f) => f.server.ok).map((f) => ({ host: f.name, version: (f.server as { version: string }).version }));
-    const mismatch = versionMismatch(versions);
-    if (mismatch) {
-        errors.push(mismatch);
-        groupProblems.push("LXD versions differ across the mesh");
+    for (const s of versions) {
+        for (const t of versions) {
+            if (compareVersions(s.version, t.version) > 0) warnings.push(`moves ${s.host} -> ${t.host} will fail: LXD ${s.version} -> ${t.version} is newer to older; see the matrix output for the workaround`);
+        }
     }
 
     // Reachability: every host must reach every peer's API address (itself included).
@@ -216,7 +317,7 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
 
     for (const m of members) {
         const f = byName.get(m.name);
-        const stateless: string[] = [...groupProblems];
+        const stateless: string[] = [];
         if (!f) stateless.push("no probe result");
         else if (!f.server.ok) stateless.push(f.server.error);
         const unreachable = unreachableFrom.get(m.name);
@@ -233,10 +334,15 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
                 if (criu) errors.push(`${m.name}: ${criu}`);
             }
         }
+        const vmLive = [...stateless];
+        if (f?.server.ok && !f.server.drivers.includes("qemu")) {
+            vmLive.push(`LXD reports no qemu driver (environment.driver: ${f.server.drivers.join(" | ") || "none"}): virtual machines cannot run here (KVM and QEMU needed)`);
+        }
         hosts[m.name] = {
             serverVersion: f?.server.ok ? f.server.version : undefined,
             stateless: { ready: stateless.length === 0, reasons: stateless },
             stateful: { ready: stateful.length === 0, reasons: stateful },
+            vmLive: { ready: vmLive.length === 0, reasons: vmLive },
         };
     }
     if (mode === "stateless" && members.some((m) => !hosts[m.name].stateful.ready)) {
@@ -275,5 +381,11 @@ export function factsFromProbe(name: string, values: Record<string, string>): Ho
         clientFingerprint: /^[0-9a-f]{64}$/.test(values["probe.client_fingerprint"] ?? "") ? values["probe.client_fingerprint"] : undefined,
         openssl: values["probe.openssl"] === "yes",
         connect,
+        inventory: parseInventory({
+            profiles: decode(values["probe.profiles"]),
+            pools: decode(values["probe.pools"]),
+            networks: decode(values["probe.networks"]),
+            instances: decode(values["probe.instances"]),
+        }),
     };
 }

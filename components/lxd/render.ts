@@ -20,7 +20,7 @@
 import { raw, sh, shq } from "../../core/shell";
 import type { StepSpec } from "../../core/step";
 import type { ResolvedMember, ResolvedMesh } from "./args";
-import type { PreflightVerdict } from "./preflight";
+import { Inventory, PreflightVerdict, versionRule } from "./preflight";
 
 /** A step as rendered here: plain text, the step key is given by remoteStep. */
 export type StepBody = Omit<StepSpec, "key">;
@@ -59,9 +59,18 @@ function forEachOwned(dir: string, action: string, keep: string[] = []): string 
 done`;
 }
 
+/** What the probe lists on each host (in the mesh's project) for the per-instance move readiness. */
+const INVENTORY_QUERIES = { profiles: "/1.0/profiles", pools: "/1.0/storage-pools", networks: "/1.0/networks", instances: "/1.0/instances?recursion=1" };
+
 export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepBody {
     const connects = mesh.members
         .map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(hw_connect ${peer.apiAddress} ${peer.apiPort})"`)
+        .join("\n");
+    const inventory = Object.entries(INVENTORY_QUERIES)
+        .map(([key, path]) => {
+            const url = `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(mesh.project)}`;
+            return sh`hw_output ${`probe.${key}`} "$( (LXD_CONF="$hw_conf" lxc query ${url} 2>&1 || true) | hw_b64)"`;
+        })
         .join("\n");
     return {
         description: `LXD mesh pre-flight probe on ${member.name} (revision ${mesh.preflightRevision})`,
@@ -79,9 +88,11 @@ hw_output probe.kernel "$(uname -r)"
 hw_err=$(mktemp); hw_conf=$(mktemp -d)
 hw_rc=0; hw_out=$(LXD_CONF="$hw_conf" lxc query /1.0 2>"$hw_err") || hw_rc=$?
 [ "$hw_rc" -eq 0 ] || hw_out=$(cat "$hw_err")
-rm -rf -- "$hw_err" "$hw_conf"
 hw_output probe.server_rc "$hw_rc"
 hw_output probe.server "$(printf '%s' "$hw_out" | hw_b64)"
+# what instances need from a move target (an error text instead of JSON when a query fails)
+${inventory}
+rm -rf -- "$hw_err" "$hw_conf"
 if [ -r /proc/modules ]; then hw_output probe.modules "$(hw_b64 < /proc/modules)"; else hw_output probe.modules absent; fi
 hw_kernel=$(uname -r)
 hw_out=$( { grep -s netlink_diag "/lib/modules/$hw_kernel/modules.builtin"; grep -s '^CONFIG_NETLINK_DIAG=' "/boot/config-$hw_kernel"; if [ -r /proc/config.gz ]; then zcat /proc/config.gz | grep '^CONFIG_NETLINK_DIAG='; fi; } 2>/dev/null || true)
@@ -363,26 +374,129 @@ export function linksFromReport(values: Values): Record<string, boolean> {
 
 /** One cell of the migration matrix: can `lxc move SOURCE:c TARGET:` work, and how. */
 export interface MatrixCell {
+    /** `lxc query TARGET:/1.0` from SOURCE answered trusted. */
     connected: boolean;
+    /** LXD's version rule allows this direction (only newer -> older fails). */
+    versionOk: boolean;
+    /** Containers, stopped or `--stateless`. */
     stateless: boolean;
+    /** Containers, live (CRIU). */
     stateful: boolean;
+    /** Virtual machines, live (`migration.stateful=true`). */
+    vmLive: boolean;
+    /** Why a kind of move is not ready, with the workaround (empty when every kind is). */
+    reasons: string[];
 }
 
-export function migrationMatrix(
-    members: string[],
-    links: Record<string, Record<string, boolean>>,
-    readiness: Record<string, { stateless: { ready: boolean }; stateful: { ready: boolean } }>,
-): Record<string, Record<string, MatrixCell>> {
+type MoveKind = "stateless" | "stateful" | "vmLive";
+type HostMoves = { serverVersion?: string } & Record<MoveKind, { ready: boolean; reasons: string[] }>;
+
+export function migrationMatrix(members: string[], links: Record<string, Record<string, boolean>>, readiness: Record<string, HostMoves>): Record<string, Record<string, MatrixCell>> {
     const matrix: Record<string, Record<string, MatrixCell>> = {};
     for (const s of members) {
         matrix[s] = {};
         for (const t of members) {
             const connected = links[s]?.[t] === true;
-            const both = (k: "stateless" | "stateful") => connected && readiness[s]?.[k].ready === true && readiness[t]?.[k].ready === true;
-            matrix[s][t] = { connected, stateless: both("stateless"), stateful: both("stateful") };
+            const sv = readiness[s]?.serverVersion;
+            const tv = readiness[t]?.serverVersion;
+            const versionProblem = sv && tv ? versionRule({ host: s, version: sv }, { host: t, version: tv }) : `the LXD version of ${sv ? t : s} is unknown`;
+            const reasons: string[] = [];
+            if (!connected) reasons.push(`the link ${s} -> ${t} is not verified (lxc query ${t}:/1.0 on ${s} did not answer trusted)`);
+            if (versionProblem) reasons.push(versionProblem);
+            const ready = (kind: MoveKind) => {
+                const hostReasons = [...new Set([s, t])].flatMap((h) => (readiness[h]?.[kind].reasons ?? ["no pre-flight result"]).map((r) => `${kind === "stateless" ? "" : `${kind}: `}${h}: ${r}`));
+                reasons.push(...hostReasons.filter((r) => !reasons.includes(r)));
+                return connected && !versionProblem && hostReasons.length === 0;
+            };
+            matrix[s][t] = { connected, versionOk: !versionProblem, stateless: ready("stateless"), stateful: ready("stateful"), vmLive: ready("vmLive"), reasons };
         }
     }
     return matrix;
+}
+
+/** Can one instance move from its host to a target, as it is now. */
+export interface InstanceMove {
+    type: "container" | "virtual-machine";
+    running: boolean;
+    /** What the target lacks: `profile NAME`, `storage pool NAME`, `network NAME`. */
+    missing: string[];
+    /** `lxc move` works as the instance is now: stopped, a running container with `--stateless`, a running VM only live. */
+    ready: boolean;
+    /** A live move works: CRIU for a container; `migration.stateful=true` and qemu on both hosts for a VM. */
+    live: boolean;
+    /** Why not (empty when both are). */
+    reasons: string[];
+}
+
+/**
+ * Target readiness per instance: `moves[source][target][instance]`, for the named
+ * instances (or every instance of each source), from the probes' inventories and
+ * the matrix. Warnings for named instances no host has.
+ */
+export function instanceMoves(
+    members: string[],
+    inventories: Record<string, Inventory | string>,
+    matrix: Record<string, Record<string, MatrixCell>>,
+    wanted?: string[],
+): { moves: Record<string, Record<string, Record<string, InstanceMove>>>; warnings: string[] } {
+    const moves: Record<string, Record<string, Record<string, InstanceMove>>> = {};
+    const warnings: string[] = [];
+    const found = new Set<string>();
+    for (const s of members) {
+        const source = inventories[s];
+        moves[s] = {};
+        if (typeof source === "string") {
+            warnings.push(`${s}: ${source}; instance readiness not reported for it`);
+            continue;
+        }
+        const instances = source.instances.filter((i) => wanted === undefined || wanted.includes(i.name));
+        instances.forEach((i) => found.add(i.name));
+        for (const t of members) {
+            if (t === s) continue;
+            const target = inventories[t];
+            const cell = matrix[s]?.[t];
+            moves[s][t] = {};
+            for (const i of instances) {
+                const missing =
+                    typeof target === "string"
+                        ? []
+                        : [
+                              ...i.profiles.filter((p) => !target.profiles.includes(p)).map((p) => `profile ${p}`),
+                              ...i.pools.filter((p) => !target.pools.includes(p)).map((p) => `storage pool ${p}`),
+                              ...i.networks.filter((n) => !target.networks.includes(n)).map((n) => `network ${n}`),
+                          ];
+                const reasons: string[] = [];
+                if (typeof target === "string") reasons.push(`${t}: ${target}`);
+                if (missing.length > 0) reasons.push(`${t} has no ${missing.join(", ")} (create ${missing.length > 1 ? "them" : "it"} on ${t} first, same name)`);
+                if (cell && !cell.connected) reasons.push(`the link ${s} -> ${t} is not verified`);
+                if (cell && !cell.versionOk) reasons.push(`LXD on ${s} is newer than on ${t} (see matrix.${s}.${t}.reasons for the workaround)`);
+                const movable = reasons.length === 0 && cell?.stateless === true;
+                const vm = i.type === "virtual-machine";
+                const liveReasons: string[] = [];
+                if (vm && !i.migrationStateful) liveReasons.push(`migration.stateful is not true on VM ${i.name} (set it while the VM is stopped: lxc config set ${i.name} migration.stateful=true)`);
+                if (vm && cell && !cell.vmLive) liveReasons.push(`VM live migration between ${s} and ${t} is not ready (see matrix.${s}.${t}.reasons)`);
+                if (!vm && cell && !cell.stateful) liveReasons.push(`live container moves between ${s} and ${t} are not ready (see matrix.${s}.${t}.reasons)`);
+                const live = movable && liveReasons.length === 0;
+                if (vm && i.running && !live) liveReasons.push(`VM ${i.name} is running: stop it for a cold move, or make live migration ready`);
+                if (missing.length > 0) warnings.push(`${i.name} cannot move ${s} -> ${t}: ${t} has no ${missing.join(", ")}`);
+                moves[s][t][i.name] = {
+                    type: i.type,
+                    running: i.running,
+                    missing,
+                    ready: movable && (!vm || !i.running || live),
+                    live,
+                    reasons: [...reasons, ...liveReasons],
+                };
+            }
+        }
+    }
+    if (wanted) {
+        const unreadable = members.some((m) => typeof inventories[m] === "string");
+        wanted.forEach((name, i) => {
+            if (!found.has(name) && !unreadable) warnings.push(`instances[${i}]: ${name} is on no host of the mesh (project's instances listed by each probe)`);
+        });
+    }
+    return { moves, warnings };
 }
 
 /** Ready-to-run move command for a user on a source host. */

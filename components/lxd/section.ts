@@ -30,6 +30,7 @@ const mesh = z.strictObject({
     migration: z.enum(["stateless", "stateful"]).optional(),
     preflightRevision: z.number().int().min(0).optional(),
     connectTimeoutSeconds: z.number().int().min(1).max(120).optional(),
+    instances: z.array(z.string()).optional(),
 });
 
 export const lxdSchema = z.array(mesh);
@@ -62,6 +63,6 @@ export const lxdSection: StackSection<MeshConfig> = {
     },
     declare(m, ctx) {
         const c = new LxdRemoteMesh(m.name, argsOf(m, ctx));
-        return { readiness: c.readiness, matrix: c.matrix, preflightErrors: c.preflightErrors, moveCommands: c.moveCommands, warnings: c.warnings };
+        return { readiness: c.readiness, matrix: c.matrix, preflightErrors: c.preflightErrors, instances: c.instances, moveCommands: c.moveCommands, warnings: c.warnings };
     },
 };

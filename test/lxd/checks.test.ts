@@ -32,6 +32,8 @@ describe("checkMeshArgs", () => {
         ["an unknown migration mode", (a) => ((a as any).migration = "live"), /^migration: must be "stateless" or "stateful"/],
         ["a negative preflight revision", (a) => (a.preflightRevision = -1), /^preflightRevision: must be a whole number >= 0/],
         ["a zero connect timeout", (a) => (a.connectTimeoutSeconds = 0), /^connectTimeoutSeconds: must be a whole number of seconds, 1-120/],
+        ["a hostile instance name", (a) => (a.instances = ["c1", "c1; rm -rf /"]), /^instances\[1\]: "c1; rm -rf \/" is not an LXD instance name/],
+        ["an instance listed twice", (a) => (a.instances = ["web", "web"]), /^instances\[1\]: web is listed twice \(also instances\[0\]\)/],
     ])("reports %s", (_what, change, expected) => {
         const args = two();
         change(args);

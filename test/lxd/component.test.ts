@@ -15,7 +15,8 @@ const args = (over: Partial<LxdRemoteMeshArgs> = {}): LxdRemoteMeshArgs => ({ me
 const CLIENT_CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const TOKEN = (target: string, source: string) => `eyJ${b64(`${target}-${source}-SECRET`)}`;
 
-function probeOut(version: string): string {
+/** h1 has instance web (profile "web", pool "fast"); h2 and h3 have only the defaults. */
+function probeOut(version: string, host: string): string {
     const q = JSON.parse(QUERY);
     q.environment.server_version = version;
     q.config = {};
@@ -30,6 +31,10 @@ function probeOut(version: string): string {
         "probe.client_certificate": "no",
         "probe.openssl": "yes",
         ...Object.fromEntries(NAMES.map((n) => [`probe.connect.${n}`, "refused"])),
+        "probe.profiles": b64(JSON.stringify(host === "h1" ? ["/1.0/profiles/default", "/1.0/profiles/web"] : ["/1.0/profiles/default"])),
+        "probe.pools": b64(JSON.stringify(host === "h1" ? ["/1.0/storage-pools/default", "/1.0/storage-pools/fast"] : ["/1.0/storage-pools/default"])),
+        "probe.networks": b64("[]"),
+        "probe.instances": b64(JSON.stringify(host === "h1" ? [{ name: "web", type: "container", status: "Stopped", profiles: ["default", "web"], expanded_devices: { root: { type: "disk", pool: "fast" } } }] : [])),
     };
     return Object.entries(lines).map(([k, v]) => `HOSTWRIGHT_OUTPUT ${k}=${v}`).join("\n");
 }
@@ -43,7 +48,7 @@ function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<s
         const [, h, step] = m;
         const lines =
             step === "probe"
-                ? probeOut(versions[h] ?? "5.0.2")
+                ? probeOut(versions[h] ?? "5.0.2", h)
                 : step === "serve"
                   ? trust === "token"
                       ? NAMES.map((s) => `HOSTWRIGHT_OUTPUT token.${s}=${TOKEN(h, s)}`).join("\n")
@@ -57,7 +62,7 @@ function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<s
 
 const program = (a: LxdRemoteMeshArgs = args()) => () => {
     const mesh = new LxdRemoteMesh("mesh", a);
-    return { readiness: mesh.readiness, matrix: mesh.matrix, errors: mesh.preflightErrors, moves: mesh.moveCommands, warnings: mesh.warnings };
+    return { readiness: mesh.readiness, matrix: mesh.matrix, instances: mesh.instances, errors: mesh.preflightErrors, moves: mesh.moveCommands, warnings: mesh.warnings };
 };
 
 describe("LxdRemoteMesh under Pulumi mocks", () => {
@@ -74,16 +79,24 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(rec.outputs.moves).toMatchObject({ "h1->h2": "LXD_CONF=/root/.config/lxc lxc move h1:CONTAINER h2: --stateless" });
     });
 
-    it("blocks every host's first change when the LXD versions differ, naming hosts and versions", async () => {
-        const rec = await recordProgram(program(), { preview: false, commandState: state("probe", { h2: "5.0.3" }) });
-        for (const n of NAMES) {
-            const stdin: string = rec.commands.find((c) => c.name === `mesh-${n}-serve`)!.inputs.stdin;
-            expect(stdin).toContain("hw_fail 'the LXD mesh pre-flight failed, nothing was changed:");
-            expect(stdin).toContain("5.0.2 on h1, h3; 5.0.3 on h2");
-            expect(stdin).toContain("Bad key: volatile.idmap.base");
-        }
-        expect(rec.outputs.errors).toEqual([expect.stringContaining("LXD server versions differ")]);
-        expect((rec.outputs.readiness as any).h2.stateless.ready).toBe(false);
+    it("lets differing LXD versions apply and marks only the newer-to-older directions in the matrix, with the workaround", async () => {
+        const rec = await recordProgram(program(), { preview: false, commandState: state("remotes", { h2: "5.0.3" }) });
+        for (const n of NAMES) expect(rec.commands.find((c) => c.name === `mesh-${n}-serve`)!.inputs.stdin).not.toContain("hw_fail 'the LXD mesh");
+        expect(rec.outputs.errors).toEqual([]);
+        const matrix = rec.outputs.matrix as any;
+        expect(matrix.h1.h2).toMatchObject({ connected: true, versionOk: true, stateless: true });
+        expect(matrix.h2.h1).toMatchObject({ connected: true, versionOk: false, stateless: false, stateful: false, vmLive: false });
+        expect(matrix.h2.h3.reasons[0]).toMatch(/^h2 runs LXD 5\.0\.3, newer than h3 \(5\.0\.2\).*Bad key: volatile\.idmap\.base.*Workaround: upgrade h3 to 5\.0\.3 or newer/);
+        expect(rec.outputs.warnings).toEqual(expect.arrayContaining(["moves h2 -> h1 will fail: LXD 5.0.3 -> 5.0.2 is newer to older; see the matrix output for the workaround"]));
+    });
+
+    it("reports per instance what each target lacks", async () => {
+        const rec = await recordProgram(program(args({ instances: ["web", "ghost"] })), { preview: false, commandState: state("remotes") });
+        const instances = rec.outputs.instances as any;
+        expect(instances.h1.h2.web).toMatchObject({ type: "container", running: false, missing: ["profile web", "storage pool fast"], ready: false, live: false });
+        expect(instances.h1.h2.web.reasons[0]).toBe("h2 has no profile web, storage pool fast (create them on h2 first, same name)");
+        expect(instances.h2.h1).toEqual({});
+        expect(rec.outputs.warnings).toEqual(expect.arrayContaining(["web cannot move h1 -> h3: h3 has no profile web, storage pool fast", "instances[1]: ghost is on no host of the mesh (project's instances listed by each probe)"]));
     });
 
     it("carries each token only to its source, as a secret, and reports the verified matrix", async () => {
@@ -96,10 +109,16 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         for (const c of rec.commands) expect(String(c.inputs.delete)).not.toMatch(/eyJ/);
         expect(rec.commands.find((c) => c.name === "mesh-h1-serve")!.inputs.stdin).not.toContain("hw_fail 'the LXD mesh");
         const matrix = rec.outputs.matrix as any;
-        expect(matrix.h1.h2).toEqual({ connected: true, stateless: true, stateful: false });
+        expect(matrix.h1.h2).toMatchObject({ connected: true, versionOk: true, stateless: true, stateful: false, vmLive: false });
+        expect(matrix.h1.h2.reasons).toEqual([
+            "stateful: h1: CRIU is not installed (stateful moves checkpoint the container with criu)",
+            "stateful: h2: CRIU is not installed (stateful moves checkpoint the container with criu)",
+            "vmLive: h1: LXD reports no qemu driver (environment.driver: lxc): virtual machines cannot run here (KVM and QEMU needed)",
+            "vmLive: h2: LXD reports no qemu driver (environment.driver: lxc): virtual machines cannot run here (KVM and QEMU needed)",
+        ]);
         expect(matrix.h3.h3.connected).toBe(true);
         expect((rec.outputs.readiness as any).h1.stateful.reasons).toEqual(["CRIU is not installed (stateful moves checkpoint the container with criu)"]);
-        expect(rec.outputs.warnings).toEqual([expect.stringMatching(/stateful \(live\) moves are not ready on h1, h2, h3/)]);
+        expect(rec.outputs.warnings).toEqual([expect.stringMatching(/stateful \(live\) moves are not ready on h1, h2, h3/), "web cannot move h1 -> h2: h2 has no profile web, storage pool fast", "web cannot move h1 -> h3: h3 has no profile web, storage pool fast"]);
     });
 
     it("certificate trust adds a trust step, prints nothing secret and sends no token", async () => {

@@ -23,6 +23,18 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
         await Promise.all(lab.hosts.map((h) => startLxd(h)));
         await importBusyboxImage(lab.host("h1"));
         await lxdExec(lab.host("h1"), "lxc init busybox c1 >/dev/null && lxc launch busybox c2 >/dev/null");
+        // Instances that need more than the defaults: profile "extra" (also on h3), pool "fast"
+        // and host bridge "brx" exist on h1 only.
+        await lxdExec(
+            lab.host("h1"),
+            `lxc profile create extra >/dev/null && lxc profile set extra user.role test
+lxc storage create fast dir >/dev/null
+ip link add brx type bridge
+lxc init busybox c3 -p default -p extra >/dev/null
+lxc init busybox c4 -s fast >/dev/null
+lxc init busybox c5 >/dev/null && lxc config device add c5 eth0 nic nictype=bridged parent=brx >/dev/null`,
+        );
+        await lxdExec(lab.host("h3"), "lxc profile create extra >/dev/null");
         before = Object.fromEntries(await Promise.all(lab.hosts.map(async (h) => [h.name, await lxdSnapshot(h)] as const)));
         harness = new Harness(lab, `${lab.dir}/lxd-state.json`);
         options = labStackConfig(lab, { lxd: [{ name: "mesh", hosts: HOSTS.map((host) => ({ host })) }] });
@@ -44,8 +56,21 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
             expect(mesh.readiness[h]).toMatchObject({ serverVersion: "5.0.2", stateless: { ready: true, reasons: [] }, stateful: { ready: false } });
             // CRIU cannot run here: stateful moves are reported as not ready
             expect(mesh.readiness[h].stateful.reasons.join(" ")).toMatch(/CRIU|criu/);
-            for (const t of HOSTS) expect(mesh.matrix[h][t]).toEqual({ connected: true, stateless: true, stateful: false });
+            // equal versions: every direction passes the version rule (newer -> older cannot be made here: one LXD version)
+            for (const t of HOSTS) expect(mesh.matrix[h][t]).toMatchObject({ connected: true, versionOk: true, stateless: true, stateful: false, vmLive: false });
+            // no KVM: LXD 5.0.2 here has only the lxc driver, so VM live migration is reported as not ready
+            expect(mesh.readiness[h].vmLive.reasons).toEqual([expect.stringMatching(/^LXD reports no qemu driver \(environment\.driver: lxc\)/)]);
         }
+        // target readiness per instance, as LXD itself listed them
+        const moves = mesh.instances;
+        expect(moves.h1.h2.c1).toEqual({ type: "container", running: false, missing: [], ready: true, live: false, reasons: [expect.stringMatching(/^live container moves between h1 and h2 are not ready/)] });
+        expect(moves.h1.h2.c2).toMatchObject({ running: true, missing: [], ready: true, live: false });
+        expect(moves.h1.h2.c3).toMatchObject({ missing: ["profile extra"], ready: false });
+        expect(moves.h1.h3.c3).toMatchObject({ missing: [], ready: true });
+        expect(moves.h1.h2.c4).toMatchObject({ missing: ["storage pool fast"], ready: false });
+        expect(moves.h1.h3.c5).toMatchObject({ missing: ["network brx"], ready: false });
+        expect(moves.h2.h1).toEqual({});
+        expect(mesh.warnings).toEqual(expect.arrayContaining(["c3 cannot move h1 -> h2: h2 has no profile extra", "c4 cannot move h1 -> h3: h3 has no storage pool fast"]));
         expect(mesh.moveCommands["h1->h2"]).toBe("LXD_CONF=/root/.config/lxc lxc move h1:CONTAINER h2: --stateless");
 
         for (const h of lab.hosts) {
@@ -57,16 +82,26 @@ labDescribe("LxdRemoteMesh on real LXD daemons", () => {
         }
     }, 300_000);
 
+    it("the readiness report holds: c3 cannot move to h2 (no profile extra) and moves to h3", async () => {
+        const h1 = lab.host("h1");
+        const refused = await h1.exec("LXD_DIR=/var/lib/lxd LXD_CONF=/root/.config/lxc lxc move h1:c3 h2:");
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toContain(`Requested profile "extra" doesn't exist`);
+        await lxdExec(h1, "lxc move h1:c3 h3:");
+        expect(await lxdExec(h1, "lxc list h3: --format csv -c ns")).toBe("c3,STOPPED\n");
+        await lxdExec(h1, "lxc delete h3:c3");
+    }, 300_000);
+
     it("moves a stopped container h1:c1 -> h2: and a running one h1:c2 -> h3: --stateless", async () => {
         const h1 = lab.host("h1");
         await lxdExec(h1, "lxc move h1:c1 h2:");
         await lxdExec(h1, "lxc move h1:c2 h3: --stateless");
         expect(await lxdExec(h1, "lxc list h2: --format csv -c ns")).toBe("c1,STOPPED\n");
         expect(await lxdExec(h1, "lxc list h3: --format csv -c ns")).toBe("c2,RUNNING\n");
-        expect(await lxdExec(h1, "lxc list h1: --format csv -c ns")).toBe("");
+        expect(await lxdExec(h1, "lxc list h1: --format csv -c ns")).toBe("c4,STOPPED\nc5,STOPPED\n");
         // and back, driven from another host of the mesh
         await lxdExec(lab.host("h3"), "lxc move h3:c2 h1: --stateless");
-        expect(await lxdExec(h1, "lxc list --format csv -c ns")).toBe("c2,RUNNING\n");
+        expect(await lxdExec(h1, "lxc list --format csv -c ns")).toBe("c2,RUNNING\nc4,STOPPED\nc5,STOPPED\n");
     }, 300_000);
 
     it("a second apply runs nothing", async () => {

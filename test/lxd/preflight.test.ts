@@ -10,7 +10,10 @@ import {
     parseConnect,
     parseCriuCheck,
     parseServerInfo,
-    versionMismatch,
+    compareVersions,
+    instanceFacts,
+    parseInventory,
+    versionRule,
 } from "../../components/lxd/preflight";
 
 // Recorded on this machine: `lxc query /1.0` of a Debian 12 LXD 5.0.2 daemon.
@@ -96,14 +99,53 @@ describe("parseConnect", () => {
     ])("%j", (line, expected) => expect(parseConnect(line)).toEqual(expected));
 });
 
-describe("versionMismatch", () => {
-    it("is silent when every host runs the same version", () => {
-        expect(versionMismatch([{ host: "h1", version: "5.0.2" }, { host: "h2", version: "5.0.2" }])).toBeUndefined();
+describe("LXD's move rule per direction (only newer -> older fails)", () => {
+    it.each([
+        ["5.0.2", "5.0.2", 0],
+        ["5.0.2", "5.0.10", -1],
+        ["5.21.1", "5.0.3", 1],
+        ["6.1", "6.1.0", 0],
+        ["4.0.9", "5.0.2", -1],
+    ])("compareVersions(%s, %s) = %d", (a, b, expected) => expect(compareVersions(a, b)).toBe(expected));
+    it.each([
+        ["equal versions", "5.0.2", "5.0.2", undefined],
+        ["older to newer (lxd#8265)", "4.0.9", "5.0.2", undefined],
+        ["a patch release newer on the target", "5.0.2", "5.0.3", undefined],
+        ["newer to older", "5.0.3", "5.0.2", /h1 runs LXD 5\.0\.3, newer than h2 \(5\.0\.2\)/],
+        ["5 to 4 (lxd#10391)", "5.0.2", "4.0.9", /#10391/],
+    ])("%s", (_what, sv, tv, expected) => {
+        const r = versionRule({ host: "h1", version: sv }, { host: "h2", version: tv });
+        if (expected === undefined) expect(r).toBeUndefined();
+        else expect(r).toMatch(expected);
     });
-    it("names every host and version and explains the error a move would give", () => {
-        const m = versionMismatch([{ host: "h1", version: "2.0.5" }, { host: "h2", version: "2.0.8" }, { host: "h3", version: "2.0.5" }])!;
-        expect(m).toContain("2.0.5 on h1, h3; 2.0.8 on h2");
-        expect(m).toContain("Bad key: volatile.idmap.base");
+    it("names the seed's error, the issues and the documented workaround", () => {
+        const r = versionRule({ host: "h1", version: "2.0.8" }, { host: "h2", version: "2.0.5" })!;
+        expect(r).toContain('"Bad key: volatile.idmap.base", canonical/lxd#2683');
+        expect(r).toContain("equal or older-to-newer is fine (#8265)");
+        expect(r).toContain("upgrade h2 to 2.0.8 or newer");
+        expect(r).toContain("lxc config unset INSTANCE volatile.KEY");
+        expect(r).toContain("lxc copy (which resets volatile keys)");
+    });
+});
+
+describe("instance inventory (lxc query /1.0/instances?recursion=1, /1.0/profiles, ...)", () => {
+    const vm = {
+        name: "v1", type: "virtual-machine", status: "Running", profiles: ["default", "vm-big"],
+        expanded_config: { "migration.stateful": "true" },
+        expanded_devices: { root: { type: "disk", path: "/", pool: "fast" }, data: { type: "disk", pool: "bulk", source: "vol1" }, eth0: { type: "nic", network: "lxdbr0" }, eth1: { type: "nic", nictype: "bridged", parent: "br-ext" }, gpu: { type: "gpu" } },
+    };
+    it.each([
+        ["a running VM with two pools, a managed network and a host bridge", vm, { name: "v1", type: "virtual-machine", running: true, profiles: ["default", "vm-big"], pools: ["bulk", "fast"], networks: ["br-ext", "lxdbr0"], migrationStateful: true }],
+        ["a stopped container without devices", { name: "c1", type: "container", status: "Stopped", profiles: ["default"] }, { name: "c1", type: "container", running: false, profiles: ["default"], pools: [], networks: [], migrationStateful: false }],
+        ["a frozen container counts as running", { name: "c2", type: "container", status: "Frozen", profiles: [], expanded_config: { "migration.stateful": "false" } }, { name: "c2", type: "container", running: true, profiles: [], pools: [], networks: [], migrationStateful: false }],
+    ])("%s", (_what, doc, expected) => expect(instanceFacts(doc)).toEqual(expected));
+    it("reads the listings' names", () => {
+        expect(
+            parseInventory({ profiles: '["/1.0/profiles/default","/1.0/profiles/web%20x?project=p"]', pools: '["/1.0/storage-pools/default"]', networks: '["/1.0/networks/eth0","/1.0/networks/lxdbr0"]', instances: JSON.stringify([vm]) }),
+        ).toMatchObject({ profiles: ["default", "web x"], pools: ["default"], networks: ["eth0", "lxdbr0"], instances: [{ name: "v1" }] });
+    });
+    it("turns a failed query into one error string naming LXD's message", () => {
+        expect(parseInventory({ profiles: "[]", pools: "[]", networks: "[]", instances: "Error: Project not found" })).toMatch(/^cannot read the host's profiles, pools, networks and instances: Error: Project not found/);
     });
 });
 
@@ -111,12 +153,13 @@ function facts(name: string, over: Partial<HostFacts> = {}, version = "5.0.2"): 
     return {
         name,
         kernel: "6.1.0",
-        server: { ok: true, version, fingerprint: "f".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "" },
+        server: { ok: true, version, fingerprint: "f".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "", drivers: ["lxc"] },
         netlinkDiag: { state: "builtin", persistent: true },
         criu: { state: "missing" },
         clientCertificate: true,
         openssl: true,
         connect: { h1: { state: "refused" }, h2: { state: "refused" } },
+        inventory: { profiles: ["default"], pools: ["default"], networks: [], instances: [] },
         ...over,
     };
 }
@@ -131,11 +174,18 @@ describe("decidePreflight", () => {
         expect(v.hosts.h1.stateful.reasons).toEqual(["CRIU is not installed (stateful moves checkpoint the container with criu)"]);
         expect(v.warnings[0]).toMatch(/stateful \(live\) moves are not ready on h1, h2/);
     });
-    it("stops on differing versions, naming hosts and versions", () => {
+    it("lets differing versions pass, warning about the newer-to-older direction only", () => {
         const v = decidePreflight([facts("h1", {}, "5.0.2"), facts("h2", {}, "5.0.3")], plans, "stateless");
-        expect(v.errors).toHaveLength(1);
-        expect(v.errors[0]).toMatch(/5\.0\.2 on h1; 5\.0\.3 on h2.*Bad key: volatile\.idmap\.base/);
-        expect(v.hosts.h2.stateless.ready).toBe(false);
+        expect(v.errors).toEqual([]);
+        expect(v.warnings).toContain("moves h2 -> h1 will fail: LXD 5.0.3 -> 5.0.2 is newer to older; see the matrix output for the workaround");
+        expect(v.warnings.join("\n")).not.toMatch(/h1 -> h2/);
+        expect(v.hosts.h2.stateless.ready).toBe(true);
+    });
+    it("reports VM live migration per host from LXD's drivers", () => {
+        const qemu = facts("h2", { server: { ok: true, version: "5.0.2", fingerprint: "e".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "", drivers: ["lxc", "qemu"] } });
+        const v = decidePreflight([facts("h1"), qemu], plans, "stateless");
+        expect(v.hosts.h2.vmLive).toEqual({ ready: true, reasons: [] });
+        expect(v.hosts.h1.vmLive.reasons).toEqual(["LXD reports no qemu driver (environment.driver: lxc): virtual machines cannot run here (KVM and QEMU needed)"]);
     });
     it("requires netlink_diag and a passing criu check in stateful mode only", () => {
         const broken = facts("h2", { netlinkDiag: { state: "missing", persistent: false }, criu: { state: "failing", detail: "Error (criu/cr-check.c:1480): Diag module missing (-2)" } });
@@ -155,7 +205,7 @@ describe("decidePreflight", () => {
     });
     it("stops when a peer's API address is unreachable, or refused although LXD should listen there", () => {
         const h1 = facts("h1", { connect: { h1: { state: "open" }, h2: { state: "unreachable", detail: "No route to host" } } });
-        const h2 = facts("h2", { server: { ok: true, version: "5.0.2", fingerprint: "e".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "198.18.0.11:8443" } });
+        const h2 = facts("h2", { server: { ok: true, version: "5.0.2", fingerprint: "e".repeat(64), certificate: "-----BEGIN CERTIFICATE-----", httpsAddress: "198.18.0.11:8443", drivers: ["lxc"] } });
         const v = decidePreflight([h1, h2], plans, "stateless");
         expect(v.errors).toEqual([
             "h1 cannot reach h2's LXD API address https://198.18.0.11:8443: No route to host",
@@ -189,6 +239,10 @@ describe("factsFromProbe", () => {
             "probe.openssl": "yes",
             "probe.connect.h1": "refused",
             "probe.connect.h2": "error bash: connect: Network is unreachable",
+            "probe.profiles": b64('["/1.0/profiles/default"]'),
+            "probe.pools": b64('["/1.0/storage-pools/default"]'),
+            "probe.networks": b64("[]"),
+            "probe.instances": b64(JSON.stringify([{ name: "c1", type: "container", status: "Stopped", profiles: ["default"], expanded_devices: { root: { type: "disk", pool: "default" } } }])),
         });
         expect(f).toMatchObject({
             name: "h1",
@@ -198,9 +252,11 @@ describe("factsFromProbe", () => {
             clientCertificate: false,
             openssl: true,
             connect: { h1: { state: "refused" }, h2: { state: "unreachable", detail: "bash: connect: Network is unreachable" } },
+            inventory: { profiles: ["default"], pools: ["default"], networks: [], instances: [{ name: "c1", pools: ["default"] }] },
         });
     });
     it("treats an empty report as a server that did not answer", () => {
         expect(factsFromProbe("h1", {}).server.ok).toBe(false);
+        expect(factsFromProbe("h1", {}).inventory).toMatch(/^cannot read/);
     });
 });
