@@ -34,6 +34,12 @@ export interface ChainReport {
     issuerPem?: string;
     /** PEM of the CA certificates above the leaf, ending with the root when known. */
     caBundlePem?: string;
+    /**
+     * PEM of the issuer and every other certificate above the leaf in the bundle: the
+     * untrusted certificates an OCSP response is verified with (`-verify_other`). With
+     * only the issuer, a chain with two intermediates does not verify up to its root.
+     */
+    untrustedPem?: string;
     /** Earliest expiry in the chain (ISO 8601). */
     notAfter?: string;
 }
@@ -61,7 +67,12 @@ export function splitPemCertificates(text: string): string[] {
 
 /** One line naming a certificate: its subject on one line. */
 export function describeCert(cert: X509Certificate): string {
-    return cert.subject.split("\n").join(", ");
+    return distinguishedName(cert.subject);
+}
+
+/** A distinguished name as Node prints it (one attribute per line), on one line. */
+function distinguishedName(name: string): string {
+    return name.split("\n").join(", ");
 }
 
 function parseOne(pem: string): X509Certificate | undefined {
@@ -130,6 +141,9 @@ export function checkChain(input: ChainInput): ChainReport {
     let candidates = parsed.filter((p) => !issuedOther(p.cert));
     const notRoots = candidates.filter((p) => !selfSigned(p.cert));
     if (notRoots.length > 0) candidates = notRoots;
+    // A CA that issued nothing here belongs to another chain: the leaf is the one end-entity certificate.
+    const endEntities = candidates.filter((p) => !p.cert.ca);
+    if (candidates.length > 1 && endEntities.length === 1) candidates = endEntities;
     if (candidates.length !== 1) {
         const names = (candidates.length ? candidates : parsed).map((p) => `#${p.given} ${describeCert(p.cert)}`).join("; ");
         error("certificateChain", candidates.length === 0 ? `no leaf certificate: every certificate issued another one (${names})` : `the bundle holds ${candidates.length} unrelated chains (possible leaves: ${names}); give one server certificate with its intermediates`);
@@ -151,10 +165,16 @@ export function checkChain(input: ChainInput): ChainReport {
         used.add(next);
     }
     const top = ordered[ordered.length - 1].cert;
-    for (const p of parsed) {
-        if (used.has(p)) continue;
-        const gap = selfSigned(top) ? "" : `; the chain stops at ${describeCert(top)}, whose issuer (${top.issuer.split("\n").join(", ")}) is missing from the bundle`;
-        error("certificateChain", `certificate #${p.given} (${describeCert(p.cert)}) is not connected to the leaf ${describeCert(ordered[0].cert)}${gap}`);
+    const unconnected = parsed.filter((p) => !used.has(p));
+    if (unconnected.length > 0 && ordered.length === 1 && !selfSigned(top)) {
+        // Nothing given issued the leaf: what is missing is its issuer, not a second chain.
+        const others = unconnected.map((p) => `#${p.given} ${describeCert(p.cert)}`).join("; ");
+        error("certificateChain", `the issuer of ${describeCert(top)}, ${distinguishedName(top.issuer)}, is not in the bundle (${others} did not issue it); add ${distinguishedName(top.issuer)} after the leaf`);
+    } else {
+        for (const p of unconnected) {
+            const gap = selfSigned(top) ? "" : `; the chain stops at ${describeCert(top)}, whose issuer (${distinguishedName(top.issuer)}) is missing from the bundle`;
+            error("certificateChain", `certificate #${p.given} (${describeCert(p.cert)}) is not connected to the leaf ${describeCert(ordered[0].cert)}${gap}`);
+        }
     }
     report.order = ordered.map((p) => `${describeCert(p.cert)} (given as #${p.given})`);
     report.reordered = ordered.some((p, i) => p.given !== i + 1);
@@ -182,7 +202,7 @@ export function checkChain(input: ChainInput): ChainReport {
         else if (selfSigned(top)) {
             if (top.fingerprint256 !== root.fingerprint256) error("ocsp.rootCertificate", `the bundle ends at another root (${describeCert(top)})`);
         } else if (!top.checkIssued(root)) {
-            error("certificateChain", `missing intermediate: ${describeCert(top)} was issued by ${top.issuer.split("\n").join(", ")}, which is neither in the bundle nor the configured root ${describeCert(root)}`);
+            error("certificateChain", `missing intermediate: ${describeCert(top)} was issued by ${distinguishedName(top.issuer)}, which is neither in the bundle nor the configured root ${describeCert(root)}`);
         } else if (!isIssuedBy(top, root)) {
             error("certificateChain", `the signature of ${describeCert(top)} does not verify with the key of the root ${describeCert(root)}`);
         }
@@ -236,6 +256,9 @@ export function checkChain(input: ChainInput): ChainReport {
         }
     }
     report.issuerPem = issuer ? issuerPem : undefined;
+    const untrusted = new Map(ordered.slice(1).map((p) => [p.cert.fingerprint256, p.pem]));
+    if (issuer && !untrusted.has(issuer.fingerprint256)) untrusted.set(issuer.fingerprint256, splitPemCertificates(issuerPem!)[0]);
+    report.untrustedPem = [...untrusted.values()].join("") || undefined;
     const caPems = ordered.slice(1).map((p) => p.pem);
     if (input.rootCertificate !== undefined && root && !ordered.some((p) => p.cert.fingerprint256 === root!.fingerprint256)) caPems.push(splitPemCertificates(input.rootCertificate)[0]);
     report.caBundlePem = caPems.join("") || undefined;

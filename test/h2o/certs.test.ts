@@ -23,7 +23,12 @@ const cases: Case[] = [
     ["intermediate, leaf: reordered", () => ({ certificateChain: p.inter.certPem + p.leaf.certPem, privateKey: p.leaf.keyPem }), { order: ["www.example.test", "Hostwright Test Intermediate"], reordered: true }],
     ["leaf, root, intermediate: reordered with the root last", () => ({ certificateChain: p.leaf.certPem + p.root.certPem + p.inter.certPem }), { order: ["www.example.test", "Hostwright Test Intermediate", "Hostwright Test Root"], reordered: true }],
     ["leaf only, root configured: missing intermediate", () => ({ certificateChain: p.leaf.certPem, rootCertificate: p.root.certPem }), { errors: [/missing intermediate/, /issuer is not in the bundle/] }],
-    ["leaf + root without intermediate: a gap", () => ({ certificateChain: p.leaf.certPem + p.root.certPem }), { errors: [/not connected.*issuer \(CN=Hostwright Test Intermediate\) is missing/, /issuer is not in the bundle/] }],
+    ["leaf + root without intermediate: the missing issuer is named", () => ({ certificateChain: p.leaf.certPem + p.root.certPem }), { errors: [/^certificateChain: the issuer of CN=www\.example\.test, CN=Hostwright Test Intermediate, is not in the bundle \(#2 CN=Hostwright Test Root did not issue it\)/, /names an OCSP responder but its issuer is not in the bundle/] }],
+    ["leaf + unrelated intermediate: the missing issuer is named, not two chains", () => ({ certificateChain: p.plain.certPem + p.otherInter.certPem }), { errors: [/^certificateChain: the issuer of CN=plain\.example\.test, CN=Hostwright Test Intermediate, is not in the bundle \(#2 CN=Other Intermediate did not issue it\); add CN=Hostwright Test Intermediate after the leaf$/] }],
+    ["unrelated intermediate first, then the leaf", () => ({ certificateChain: p.otherInter.certPem + p.plain.certPem }), { errors: [/the issuer of CN=plain\.example\.test, CN=Hostwright Test Intermediate, is not in the bundle \(#1 CN=Other Intermediate did not issue it\)/] }],
+    ["leaf + forged intermediate (same name, other key)", () => ({ certificateChain: p.plain.certPem + p.forgedInter.certPem }), { errors: [/the issuer of CN=plain\.example\.test, CN=Hostwright Test Intermediate, is not in the bundle \(#2 CN=Hostwright Test Intermediate did not issue it\)/] }],
+    ["complete chain + an unrelated CA: that CA is named", () => ({ certificateChain: p.plain.certPem + p.inter.certPem + p.otherInter.certPem }), { errors: [/^certificateChain: certificate #3 \(CN=Other Intermediate\) is not connected to the leaf CN=plain\.example\.test; the chain stops at CN=Hostwright Test Intermediate, whose issuer \(CN=Hostwright Test Root\) is missing from the bundle$/] }],
+    ["4 levels, given in reverse", () => ({ certificateChain: p.issuing.certPem + p.policy.certPem + p.deepLeaf.certPem, rootCertificate: p.root.certPem }), { order: ["deep.example.test", "Hostwright Test Issuing CA", "Hostwright Test Policy CA"], reordered: true, ocsp: true }],
     ["CA certificate in the leaf position", () => ({ certificateChain: p.caLeaf.certPem + p.inter.certPem }), { errors: [/leaf position holds a CA certificate/] }],
     ["an intermediate alone is a CA in the leaf position", () => ({ certificateChain: p.inter.certPem }), { errors: [/CA certificate/] }],
     ["broken signature on the leaf", () => ({ certificateChain: tamperSignature(p.leaf.certPem) + p.inter.certPem }), { errors: [/signature of CN=www.example.test does not verify/] }],
@@ -71,6 +76,17 @@ describe("checkChain details", () => {
         expect(r.leafFingerprint).toBe(new X509Certificate(p.leaf.certPem).fingerprint256);
         expect(r.leafName).toBe("www.example.test");
         expect(r.ocspUri).toBe("http://127.0.0.1:18888");
+    });
+
+    it.each([
+        ["3 levels: the intermediate", () => ({ certificateChain: p.leaf.certPem + p.inter.certPem, rootCertificate: p.root.certPem }), ["Hostwright Test Intermediate"]],
+        ["4 levels: both intermediates (the issuer alone does not reach the root)", () => ({ certificateChain: p.deepLeaf.certPem + p.issuing.certPem + p.policy.certPem, rootCertificate: p.root.certPem }), ["Hostwright Test Issuing CA", "Hostwright Test Policy CA"]],
+        ["leaf issued by the root: the root, which is its issuer", () => ({ certificateChain: p.rootLeaf.certPem, rootCertificate: p.root.certPem }), ["Hostwright Test Root"]],
+        ["explicit issuer outside the bundle: added", () => ({ certificateChain: p.leaf.certPem, issuerCertificate: p.inter.certPem }), ["Hostwright Test Intermediate"]],
+        ["leaf without issuer: nothing", () => ({ certificateChain: p.plain.certPem }), []],
+    ] as Array<[string, () => ChainInput, string[]]>)("untrusted certificates for OCSP verification, %s", (_n, input, subjects) => {
+        const r = checkChain(input());
+        expect(splitPemCertificates(r.untrustedPem ?? "").map((b) => new X509Certificate(b).subject.replace(/^CN=/, ""))).toEqual(subjects);
     });
 
     it("reads the OCSP URI from authorityInfoAccess", () => {

@@ -39,6 +39,7 @@ const cases: Case[] = [
     ["trust-store verification without a root", (a) => (a.listeners[1].tls!.ocsp = { verification: "trust-store" }), [["listeners[1].tls.ocsp.rootCertificate", /is required with verification "trust-store"/]]],
     ["bad OCSP numbers", (a) => (a.listeners[1].tls!.ocsp = { updateInterval: -1, maxFailures: 0, stapleWaitSeconds: 0 }), [["listeners[1].tls.ocsp.updateInterval", /whole number/], ["listeners[1].tls.ocsp.maxFailures", /1 or more/], ["listeners[1].tls.ocsp.stapleWaitSeconds", /1 to 600/]]],
     ["cipher list with shell characters", (a) => (a.listeners[1].tls!.cipherSuite = "HIGH;$(id)"), [["listeners[1].tls.cipherSuite", /OpenSSL cipher list/]]],
+    ["an unrelated CA given instead of the leaf's issuer: the missing issuer is named", (a) => (a.listeners[1].tls = { certificateChain: p.plain.certPem + p.otherInter.certPem, privateKey: p.plain.keyPem }), [["listeners[1].tls.certificateChain", /^the issuer of CN=plain\.example\.test, CN=Hostwright Test Intermediate, is not in the bundle \(#2 CN=Other Intermediate did not issue it\)/]]],
     ["chain errors are located under the listener", (a) => (a.listeners[1].tls = { certificateChain: p.expired.certPem + p.inter.certPem, privateKey: p.leaf.keyPem }), [["listeners[1].tls.certificateChain", /expired/], ["listeners[1].tls.privateKey", /does not match/]]],
 ];
 

@@ -1,4 +1,4 @@
-/** A 3-level test PKI shared by the h2o tests (made with tools/pki.ts, in a scratch directory). */
+/** A 3-level test PKI (and a 4-level branch) shared by the h2o tests (made with tools/pki.ts, in a scratch directory). */
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -27,6 +27,12 @@ export interface TestPki {
     otherRoot: CertificateAuthority;
     /** a forged intermediate: same subject as `inter`, another key */
     forgedInter: CertificateAuthority;
+    /** an intermediate of `otherRoot`: a CA unrelated to `leaf` */
+    otherInter: CertificateAuthority;
+    /** 4 levels: root -> policy CA -> issuing CA -> deep.example.test (OCSP URI) */
+    policy: CertificateAuthority;
+    issuing: CertificateAuthority;
+    deepLeaf: IssuedCert;
     cleanup(): void;
 }
 
@@ -36,6 +42,8 @@ export function makeTestPki(ocspUrl = "http://127.0.0.1:18888"): TestPki {
     const root = pki.rootCa({ commonName: "Hostwright Test Root" });
     const inter = pki.intermediateCa(root, { commonName: "Hostwright Test Intermediate" });
     const otherRoot = pki.rootCa({ commonName: "Other Root" });
+    const policy = pki.intermediateCa(root, { commonName: "Hostwright Test Policy CA", pathLength: 1 });
+    const issuing = pki.intermediateCa(policy, { commonName: "Hostwright Test Issuing CA" });
     return {
         dir,
         pki,
@@ -50,6 +58,10 @@ export function makeTestPki(ocspUrl = "http://127.0.0.1:18888"): TestPki {
         clientOnly: pki.leaf(inter, { commonName: "client.example.test", usages: ["clientAuth"] }),
         rootLeaf: pki.leaf(root, { commonName: "direct.example.test", ocspUrl }),
         forgedInter: pki.intermediateCa(otherRoot, { commonName: "Hostwright Test Intermediate" }),
+        otherInter: pki.intermediateCa(otherRoot, { commonName: "Other Intermediate" }),
+        policy,
+        issuing,
+        deepLeaf: pki.leaf(issuing, { commonName: "deep.example.test", ocspUrl }),
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
     };
 }
