@@ -7,15 +7,16 @@
  * every create/delete script, numbered in execution order, plus plan.json.
  * Secrets are replaced by a fixed marker. Output is byte-identical between runs.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "fs";
-import { dirname, join, resolve } from "path";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "fs";
+import { dirname, join, relative, resolve } from "path";
 import { endpointOf } from "../core/config/stack";
 import { ValidationError } from "../core/errors";
 import { editedPathsOf, stagedFilesOf } from "../core/step";
+import { REDACTED, redact } from "./redact";
 import { recordProgram, RecordedResource, Recording, UNKNOWN_PLACEHOLDER } from "./record";
 import { readStackFile, stackFilePath } from "./stackFile";
 
-export const REDACTED = "[secret redacted by hostwright preview]";
+export { REDACTED, redact };
 /** Directory for steps whose host is known only after apply. */
 export const UNRESOLVED_HOST = "known-after-apply";
 const PROJECT = "hostwright";
@@ -56,6 +57,7 @@ export async function previewStack(stack: string, projectDir = resolve(__dirname
             stack,
             config: file.values,
             secretKeys: [...file.secretKeys],
+            rootDirectory: projectDir,
             preview: true,
             invoke: () => ({}),
         },
@@ -104,28 +106,34 @@ function toPreview(stack: string, recording: Recording): Preview {
     return { stack, steps, outputs: recording.outputs };
 }
 
-/** Replaces every secret's clear text, wherever it appears, with {@link REDACTED}. */
-export function redact<T>(value: T, secrets: string[]): T {
-    const ordered = [...new Set(secrets)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-    const scrub = (v: unknown): unknown => {
-        if (typeof v === "string") return ordered.reduce((text, s) => text.split(s).join(REDACTED), v);
-        if (Array.isArray(v)) return v.map(scrub);
-        if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, scrub(x)]));
-        return v;
-    };
-    return scrub(value) as T;
-}
-
 function safeName(name: string): string {
     return name.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
-/** Writes the preview directory (replacing an earlier preview there). */
+/**
+ * Writes the preview directory (replacing an earlier preview there). Everything is
+ * written into a sibling directory first and renamed into place at the end, so a
+ * failure (a name too long for this machine, a full disk) leaves no partial preview.
+ */
 export function writePreview(preview: Preview, outDir: string): void {
     if (existsSync(outDir) && readdirSync(outDir).length > 0 && !existsSync(join(outDir, "plan.json"))) {
         throw new Error(`${outDir} exists and is not a hostwright preview; choose another --out`);
     }
+    const staging = `${outDir}.partial-${process.pid}`;
+    rmSync(staging, { recursive: true, force: true });
+    try {
+        writeTree(preview, staging);
+    } catch (e) {
+        rmSync(staging, { recursive: true, force: true });
+        const err = e as NodeJS.ErrnoException;
+        const where = err.path ? relative(staging, err.path) : "";
+        throw new Error(`cannot write the preview${where ? ` file ${where}` : ""}: ${err.code === "ENAMETOOLONG" ? "name too long for this machine" : err.message}; nothing was written`);
+    }
     rmSync(outDir, { recursive: true, force: true });
+    renameSync(staging, outDir);
+}
+
+function writeTree(preview: Preview, outDir: string): void {
     const write = (path: string, content: string, mode = 0o644) => {
         mkdirSync(dirname(path), { recursive: true });
         writeFileSync(path, content, { mode });

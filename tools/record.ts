@@ -42,6 +42,8 @@ export interface RecordOptions {
     config?: Record<string, string>;
     /** Config keys that are secrets. */
     secretKeys?: string[];
+    /** The project directory the program sees as `pulumi.runtime.getRootDirectory()` (where Pulumi.yaml is). */
+    rootDirectory?: string;
     /** Preview mode: outputs of look-ups may be unknown. @default true */
     preview?: boolean;
     /** Answers invokes (data-source look-ups such as `openstack:compute/getInstanceV2:getInstanceV2`). */
@@ -132,6 +134,8 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
         options.preview ?? true,
     );
     pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
+    // The mocks leave the runtime's root directory at a placeholder; the engine sets it to the project directory.
+    (require("@pulumi/pulumi/runtime/state") as { getStore(): { settings: { options: { rootDirectory?: string } } } }).getStore().settings.options.rootDirectory = options.rootDirectory ?? "";
 
     let outputs: Record<string, unknown> = {};
     let failure: { error: unknown } | undefined;

@@ -3,27 +3,26 @@
  * program: fully-qualified keys, structured values as JSON, `secure:` values
  * decrypted, and a key marked secret when any value inside it was `secure:`.
  */
-import { existsSync, readFileSync } from "fs";
-import * as yaml from "js-yaml";
-import { join } from "path";
 import type { RawConfig } from "../core/config/stack";
+import { isSecureValue, readStackYaml, securePathsOf } from "../core/config/stackYaml";
 import { PassphraseCrypter } from "./passphrase";
+
+export { stackFilePath } from "../core/config/stackYaml";
 
 export interface StackFile extends RawConfig {
     /** The clear text of every `secure:` value, for redaction. */
     secretTexts: string[];
 }
 
-export function stackFilePath(projectDir: string, stack: string): string {
-    return join(projectDir, "stacks", `Pulumi.${stack}.yaml`);
-}
+/** What `no stack file` tells the user to do. */
+export const HOW_TO_CREATE = "create it with `pulumi stack init NAME` (it lands in stacks/ as Pulumi.yaml sets stackConfigDir), or start from a copy of stacks/Pulumi.example.yaml";
 
 /**
  * @param passphrase PULUMI_CONFIG_PASSPHRASE; required when the file holds `secure:` values.
+ * @throws StackFileError (unreadable file: size, UTF-8, YAML, alias expansion) or Error (secrets).
  */
 export function readStackFile(path: string, project: string, passphrase: string | undefined): StackFile {
-    if (!existsSync(path)) throw new Error(`no stack file ${path}`);
-    const doc = (yaml.load(readFileSync(path, "utf8")) ?? {}) as { config?: Record<string, unknown>; encryptionsalt?: string };
+    const doc = readStackYaml(path, HOW_TO_CREATE);
     const values: Record<string, string> = {};
     const secretKeys = new Set<string>();
     const secretTexts: string[] = [];
@@ -42,20 +41,17 @@ export function readStackFile(path: string, project: string, passphrase: string 
         const key = rawKey.includes(":") ? rawKey : `${project}:${rawKey}`;
         let secret = false;
         const plain = (v: unknown): unknown => {
-            if (v && typeof v === "object" && !Array.isArray(v)) {
-                const entries = Object.entries(v as Record<string, unknown>);
-                if (entries.length === 1 && entries[0][0] === "secure" && typeof entries[0][1] === "string") {
-                    secret = true;
-                    return decrypt(entries[0][1]);
-                }
-                return Object.fromEntries(entries.map(([k, x]) => [k, plain(x)]));
+            if (isSecureValue(v)) {
+                secret = true;
+                return decrypt(v.secure);
             }
             if (Array.isArray(v)) return v.map(plain);
+            if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
             return v;
         };
         const resolved = plain(value);
         values[key] = typeof resolved === "string" ? resolved : JSON.stringify(resolved);
         if (secret) secretKeys.add(key);
     }
-    return { values, secretKeys, secretTexts };
+    return { values, secretKeys, securePaths: securePathsOf(doc, project), secretTexts };
 }

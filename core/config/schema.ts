@@ -5,6 +5,14 @@
  */
 import { isIP } from "net";
 import { z } from "zod";
+import { sshHostKeyProblem } from "./sshKey";
+import { pathLengthProblem } from "./text";
+
+/**
+ * Schemas whose strings are text blocks (PEM): they may hold TAB and line breaks.
+ * Every other string in the stack config is one line (see `textKindAt`).
+ */
+export const textBlocks = new WeakSet<z.ZodType>();
 
 /** Inventory / resource names: DNS-label-like, used in resource names, remote names and file names. */
 export const name = () =>
@@ -24,15 +32,37 @@ export const address = () =>
 /** An IP address only (no names), e.g. a listen address. */
 export const ipAddress = () => z.string().refine((v) => isIP(v) !== 0, { message: "must be an IPv4 or IPv6 address" });
 
+/** An absolute path that can exist on a Linux host: no `..`, within PATH_MAX and NAME_MAX. */
 export const absolutePath = () =>
-    z.string().regex(/^\/[^\0]*$/, "must be an absolute path").refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" });
+    z
+        .string()
+        .regex(/^\/[^\0]*$/, "must be an absolute path")
+        .refine((p) => !p.split("/").includes(".."), { message: "must not contain '..'" })
+        .superRefine((p, ctx) => {
+            const problem = pathLengthProblem(p);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+        });
 
 /** A PEM block (or several) of the given label, e.g. "CERTIFICATE". */
-export const pem = (label: string) => z.string().refine((v) => v.includes(`-----BEGIN ${label}-----`), { message: `must be PEM text with a '-----BEGIN ${label}-----' block` });
+export const pem = (label: string) => {
+    const schema = z.string().refine((v) => v.includes(`-----BEGIN ${label}-----`), { message: `must be PEM text with a '-----BEGIN ${label}-----' block` });
+    textBlocks.add(schema);
+    return schema;
+};
 
-/** An OpenSSH public key line as in known_hosts / ssh-keyscan output, without the host name. */
+/** Free text of several lines (file contents): TAB and line breaks allowed, other control characters not. */
+export const multilineText = () => {
+    const schema = z.string();
+    textBlocks.add(schema);
+    return schema;
+};
+
+/** An OpenSSH public key line as in known_hosts / ssh-keyscan output, without the host name; the key data is decoded and checked. */
 export const sshPublicKey = () =>
-    z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/, "must be an SSH public host key such as 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 HOST)");
+    z.string().superRefine((line, ctx) => {
+        const problem = sshHostKeyProblem(line);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
 
 export const inventoryHost = z.strictObject({
     name: name(),

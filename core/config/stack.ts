@@ -3,12 +3,16 @@
  * preview sets from the stack YAML), validated as a whole, then declared.
  * Every problem is collected before any resource exists.
  */
+import { existsSync } from "fs";
+import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { Issue, IssueList, ValidationError } from "../errors";
 import { Host } from "../host";
-import { inventory, Inventory } from "./schema";
+import { inventory, Inventory, textBlocks } from "./schema";
 import { StackContext, StackSection } from "./sections";
+import { readStackYaml, securePathsOf, StackFileError, stackFilePath } from "./stackYaml";
+import { capQuotedValues, controlCharacterProblem, quote, TextKind } from "./text";
 
 export const NAMESPACE = "hostwright";
 const PRIVATE_KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
@@ -17,14 +21,39 @@ const PRIVATE_KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 export interface RawConfig {
     values: Record<string, string>;
     secretKeys: ReadonlySet<string>;
+    /**
+     * The paths written as `secure:` values in the stack file (`hostwright:secrets.NAME`),
+     * when the file was read: the engine marks a whole key secret when any value inside
+     * it is, so only the file shows an entry of `hostwright:secrets` left in clear.
+     */
+    securePaths?: ReadonlySet<string>;
 }
 
-/** The running program's config, exactly as `pulumi up` (or the offline preview) provided it. */
+/**
+ * The running program's config, exactly as `pulumi up` (or the offline preview)
+ * provided it, with the secure paths of the stack file when the program can read it.
+ */
 export function rawConfigFromRuntime(): RawConfig {
     const values = pulumi.runtime.allConfig();
     // isConfigSecret is exported by the runtime but missing from its type declarations.
     const runtime = pulumi.runtime as unknown as { isConfigSecret(key: string): boolean };
-    return { values, secretKeys: new Set(Object.keys(values).filter((k) => runtime.isConfigSecret(k))) };
+    const secretKeys = new Set(Object.keys(values).filter((k) => runtime.isConfigSecret(k)));
+    return { values, secretKeys, securePaths: stackFileSecurePaths(pulumi.runtime.getRootDirectory(), pulumi.getStack()) };
+}
+
+/** The secure paths of the project's stack file, or undefined when there is no project directory or readable file (e.g. under mocks). */
+function stackFileSecurePaths(projectDir: string, stack: string): ReadonlySet<string> | undefined {
+    const path = stackFilePath(projectDir, stack);
+    if (!existsSync(join(projectDir, "Pulumi.yaml")) || !existsSync(path)) return undefined;
+    let doc;
+    try {
+        doc = readStackYaml(path, "");
+    } catch (e) {
+        // The engine has read this file already; a file it accepts but this reader refuses is reported by the preview.
+        if (e instanceof StackFileError) return undefined;
+        throw e;
+    }
+    return securePathsOf(doc, pulumi.getProject());
 }
 
 export interface ValidatedStack {
@@ -37,7 +66,14 @@ export interface ValidatedStack {
 
 const UNPARSABLE = Symbol("unparsable");
 
+/** Largest config value read (the stack file itself is bounded the same way). */
+export const MAX_VALUE_CHARS = 16 * 1024 * 1024;
+
 function parseValue(key: string, raw: string, issues: IssueList): unknown {
+    if (raw.length > MAX_VALUE_CHARS) {
+        issues.error(key, `is ${raw.length} characters long; a config value is at most ${MAX_VALUE_CHARS}`);
+        return UNPARSABLE;
+    }
     try {
         return JSON.parse(raw);
     } catch {
@@ -46,13 +82,65 @@ function parseValue(key: string, raw: string, issues: IssueList): unknown {
     }
 }
 
+/** The schema that validates the value at `path` inside `schema` (walking arrays, maps and optionals), if one does. */
+function schemaAt(schema: z.ZodType, path: PropertyKey[]): any {
+    let node: any = schema;
+    const unwrap = () => {
+        while (node && ["optional", "nullable", "default", "pipe"].includes(node.def?.type)) node = node.def.innerType ?? node.def.in;
+    };
+    unwrap();
+    for (const p of path) {
+        if (node?.def?.type === "array") node = node.def.element;
+        else if (node?.def?.type === "object") node = node.def.shape[p as string];
+        else if (node?.def?.type === "record") node = node.def.valueType;
+        else return undefined;
+        unwrap();
+    }
+    return node;
+}
+
+/**
+ * Control characters, NUL and decoding errors in every string of a config value
+ * (map keys included), whatever component reads it: a value reaches a file, a URL
+ * or a shell. Strings are one line unless their schema is a text block (PEM).
+ * Returns the paths it reported, so schema errors on the same place are not repeated.
+ */
+function textIssues(value: unknown, key: string, schema: z.ZodType | undefined, issues: IssueList): Set<string> {
+    const reported = new Set<string>();
+    const walk = (v: unknown, path: Array<string | number>, at: string): void => {
+        // A private key pasted in clear is reported as such (below), not for its line breaks.
+        if (typeof v === "string" && !PRIVATE_KEY_PEM.test(v)) {
+            const node = schema && schemaAt(schema, path);
+            const kind: TextKind = node && textBlocks.has(node) ? "block" : "line";
+            const problem = controlCharacterProblem(v, kind);
+            if (problem) {
+                issues.error(at, problem);
+                reported.add(at);
+            }
+        } else if (Array.isArray(v)) {
+            v.forEach((x, i) => walk(x, [...path, i], `${at}[${i}]`));
+        } else if (v && typeof v === "object") {
+            for (const [k, x] of Object.entries(v)) {
+                const problem = controlCharacterProblem(k, "line");
+                if (problem) {
+                    issues.error(`${at}.${quote(k)}`, `the key ${problem}`);
+                    reported.add(at);
+                } else walk(x, [...path, k], `${at}.${k}`);
+            }
+        }
+    };
+    walk(value, [], key);
+    return reported;
+}
+
 /** Formats a zod issue as one of ours: the YAML path, what is wrong and what would be valid. */
 export function zodIssue(prefix: string, issue: z.core.$ZodIssue, schema: z.ZodType): Issue {
     const path = prefix + issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
     switch (issue.code) {
         case "unrecognized_keys": {
             const valid = validKeys(schema, issue.path);
-            return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${valid ? `; valid keys: ${valid.join(", ")}` : ""}` };
+            const named = issue.keys.slice(0, 10).map((k) => quote(k)).join(", ") + (issue.keys.length > 10 ? ` and ${issue.keys.length - 10} more` : "");
+            return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${named}${valid ? `; valid keys: ${valid.join(", ")}` : ""}` };
         }
         case "invalid_value":
             return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` };
@@ -73,18 +161,7 @@ function article(expected: string): string {
 
 /** The keys an object schema accepts at `path` (walking arrays and optionals). */
 function validKeys(schema: z.ZodType, path: PropertyKey[]): string[] | undefined {
-    let node: any = schema;
-    const unwrap = () => {
-        while (node && ["optional", "nullable", "default", "pipe"].includes(node.def?.type)) node = node.def.innerType ?? node.def.in;
-    };
-    unwrap();
-    for (const p of path) {
-        if (node?.def?.type === "array") node = node.def.element;
-        else if (node?.def?.type === "object") node = node.def.shape[p as string];
-        else if (node?.def?.type === "record") node = node.def.valueType;
-        else return undefined;
-        unwrap();
-    }
+    const node = schemaAt(schema, path);
     return node?.def?.type === "object" ? Object.keys(node.def.shape) : undefined;
 }
 
@@ -105,6 +182,22 @@ function clearPrivateKeys(value: unknown, path: string, out: Issue[]): void {
  * Validates the whole stack config against the inventory schema and the given sections.
  * @throws ValidationError listing every problem, before anything is declared.
  */
+/**
+ * Checks one config value against its schema and the text rules for every string in
+ * it; returns the parsed value when both pass. A string refused for its characters
+ * is not reported again by the schema.
+ */
+function parseSection<T>(key: string, value: unknown, schema: z.ZodType<T>, issues: IssueList): T | undefined {
+    const badText = textIssues(value, key, schema, issues);
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return badText.size === 0 ? parsed.data : undefined;
+    for (const i of parsed.error.issues) {
+        const issue = zodIssue(key, i, schema);
+        if (!badText.has(issue.path)) issues.addAll([issue]);
+    }
+    return undefined;
+}
+
 export function validateStack(raw: RawConfig, sections: StackSection[]): ValidatedStack {
     const issues = new IssueList();
     const sectionByKey = new Map(sections.map((s) => [s.key, s]));
@@ -113,7 +206,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     for (const key of Object.keys(raw.values).sort()) {
         const [ns, rest] = key.split(/:(.*)/s);
         if (ns !== NAMESPACE) continue;
-        if (!known.has(rest)) issues.error(key, `unknown config key; valid keys: ${[...known].map((k) => `${NAMESPACE}:${k}`).join(", ")}`);
+        if (!known.has(rest)) issues.error(key.length > 200 ? quote(key) : key, `unknown config key; valid keys: ${[...known].map((k) => `${NAMESPACE}:${k}`).join(", ")}`);
     }
 
     // Secrets: one map, encrypted.
@@ -124,11 +217,19 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         if (value !== UNPARSABLE && !raw.secretKeys.has(secretsKey)) {
             issues.error(secretsKey, "is not encrypted; set each entry with: pulumi config set --secret --path 'hostwright:secrets.NAME' < FILE");
         }
+        // The engine marks the whole map secret when one entry is: only the file shows an entry left in clear.
+        const encrypted = [...(raw.securePaths ?? [])].some((p) => p.startsWith(`${secretsKey}.`));
         if (value && typeof value === "object" && !Array.isArray(value)) {
             for (const [k, v] of Object.entries(value)) {
-                if (typeof v !== "string") issues.error(`${secretsKey}.${k}`, "must be a string (PEM text, a token or a password)");
-                else if (!/^[A-Za-z0-9._-]{1,128}$/.test(k)) issues.error(`${secretsKey}.${k}`, "secret names are 1-128 letters, digits, '.', '_', '-'");
-                else secrets.set(k, v);
+                const at = `${secretsKey}.${/^[A-Za-z0-9._-]{1,128}$/.test(k) ? k : quote(k)}`;
+                if (!/^[A-Za-z0-9._-]{1,128}$/.test(k)) issues.error(at, "secret names are 1-128 letters, digits, '.', '_', '-'");
+                else if (typeof v !== "string") issues.error(at, "must be a string (PEM text, a token or a password)");
+                else if (encrypted && !raw.securePaths!.has(at)) issues.error(at, `is in clear in the stack file while the other secrets are encrypted; remove it and set it with: pulumi config set --secret --path '${at}' < FILE`);
+                else {
+                    const problem = controlCharacterProblem(v, "secret");
+                    if (problem) issues.error(at, problem);
+                    else secrets.set(k, v);
+                }
             }
         } else if (value !== UNPARSABLE) issues.error(secretsKey, "must be a map of NAME: value");
     }
@@ -154,10 +255,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         issues.error(invKey, "is required: a map with 'hosts' (name, address, hostKey, privateKey, ...) and optional 'defaults'");
     } else {
         const value = parseValue(invKey, raw.values[invKey], issues);
-        const parsed = inventory.safeParse(value);
-        if (value === UNPARSABLE) inv = undefined;
-        else if (parsed.success) inv = parsed.data;
-        else for (const i of parsed.error.issues) issues.addAll([zodIssue(invKey, i, inventory)]);
+        if (value !== UNPARSABLE) inv = parseSection(invKey, value, inventory, issues);
     }
     const hosts = new Map<string, Host>();
     if (inv) {
@@ -166,7 +264,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         const seenEndpoints = new Map<string, string>();
         inv.hosts.forEach((h, i) => {
             const at = `${invKey}.hosts[${i}]`;
-            if (seenNames.has(h.name)) issues.error(`${at}.name`, `duplicate host name ${JSON.stringify(h.name)} (also hosts[${seenNames.get(h.name)}]); host names must be unique`);
+            if (seenNames.has(h.name)) issues.error(`${at}.name`, `duplicate host name ${quote(h.name)} (also hosts[${seenNames.get(h.name)}]); host names must be unique`);
             seenNames.set(h.name, i);
             const port = h.sshPort ?? inv!.defaults?.sshPort ?? 22;
             const endpoint = `${h.address}:${port}`;
@@ -174,7 +272,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
             seenEndpoints.set(endpoint, h.name);
             const keyName = h.privateKey ?? inv!.defaults?.privateKey;
             if (keyName === undefined) issues.error(`${at}.privateKey`, "is required (here or in defaults.privateKey): the name of the host's SSH private key in hostwright:secrets");
-            else if (!secrets.has(keyName)) issues.error(`${at}.privateKey`, `secret ${JSON.stringify(keyName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${keyName}' < KEYFILE`);
+            else if (!secrets.has(keyName)) issues.error(`${at}.privateKey`, `secret ${quote(keyName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${keyName}' < KEYFILE`);
             else if (!/-----BEGIN (OPENSSH |RSA |EC )?PRIVATE KEY-----/.test(secrets.get(keyName)!) && !notAKey.has(keyName)) {
                 notAKey.add(keyName);
                 issues.error(`${secretsKey}.${keyName}`, `is used as the SSH private key of host ${h.name} but is not a PEM or OpenSSH private key`);
@@ -206,16 +304,15 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         if (raw.values[key] === undefined) continue;
         const value = parseValue(key, raw.values[key], issues);
         if (value === UNPARSABLE) continue;
-        const parsed = section.schema.safeParse(value);
-        if (!parsed.success) {
-            for (const i of parsed.error.issues) issues.addAll([zodIssue(key, i, section.schema)]);
-            continue;
-        }
-        values.set(section.key, parsed.data);
+        const parsed = parseSection(key, value, section.schema, issues);
+        if (parsed === undefined) continue;
+        values.set(section.key, parsed);
         // Reference checks need the inventory; without one they would only repeat its error.
-        if (inv) issues.addAll(section.check(parsed.data, context), key);
+        if (inv) issues.addAll(section.check(parsed, context), key);
     }
 
+    // Components quote values in their messages: keep a huge value from flooding the terminal.
+    for (const issue of issues.issues) issue.message = capQuotedValues(issue.message);
     issues.throwIfErrors("stack config");
     return { inventory: inv!, sections: values, context, warnings: issues.warnings };
 }

@@ -5,7 +5,7 @@ import { RawConfig, validateStack } from "../../core/config/stack";
 import { name, secretRef } from "../../core/config/schema";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly0000000000000000000";
+const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly000000000000000000000000";
 
 // A minimal section standing in for a component: one host reference and one secret reference.
 const demoSection: StackSection<{ name: string; host: string; token?: string }> = {

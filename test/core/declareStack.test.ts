@@ -7,7 +7,7 @@ import { ValidationError } from "../../core/errors";
 import { recordProgram } from "../../tools/record";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly0000000000000000000";
+const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly000000000000000000000000";
 
 /** In order: `declare <entry>` when the section declares an entry, `register <resource>` when the (mock) engine receives a resource. */
 let events: string[] = [];

@@ -4,7 +4,7 @@ import { dnsSection } from "../../components/dns/section";
 import { recordProgram } from "../../tools/record";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly0000000000000000000";
+const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly000000000000000000000000";
 const config = (dns: unknown): Record<string, unknown> => ({
     "hostwright:inventory": {
         defaults: { privateKey: "ops-ssh" },

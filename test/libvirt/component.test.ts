@@ -68,8 +68,8 @@ describe("the hostwright:libvirt stack section", () => {
     const inventory = {
         defaults: { privateKey: "ssh" },
         hosts: [
-            { name: "compute-a", address: "10.0.0.11", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB" },
-            { name: "compute-b", address: "10.0.0.12", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC" },
+            { name: "compute-a", address: "10.0.0.11", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" },
+            { name: "compute-b", address: "10.0.0.12", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" },
         ],
     };
     const pki = groupPki([

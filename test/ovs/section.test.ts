@@ -5,7 +5,7 @@ import { ovsSection } from "../../components/ovs/section";
 import { LOOKUP } from "../../components/ovs/openstack";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly0000000000000000000";
+const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly000000000000000000000000";
 const INSTANCE = "9e319540-9a67-4563-9aad-132c64faa1b1";
 const PORT = "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a";
 

@@ -11,7 +11,7 @@ const PROJECT = join(__dirname, "fixtures", "project");
 const PASSPHRASE = "preview-test";
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc3NoLWtleS1mb3ItcHJldmlldy10ZXN0cw==\n-----END OPENSSH PRIVATE KEY-----\n";
 const TOKEN = "tok-Sup3r-S3cret-value";
-const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPreviewTestHostKey000000000000000000000";
+const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPreviewTestHostKey0000000000000000000000000";
 
 // The fixture stack file is written by the test, so its secrets are encrypted as the CLI does.
 function writeStack(stack: string, demo: unknown[], crypter = PassphraseCrypter.create(PASSPHRASE, Buffer.alloc(8, 1))): void {
@@ -114,6 +114,53 @@ describe("offline preview", () => {
         }
         expect(stderr).toMatch(/error: error serializing property "\w+": late check failed/);
         expect(existsSync(target)).toBe(false);
+    });
+
+    it("refuses a clear entry of hostwright:secrets among encrypted ones and writes nothing (CLI)", () => {
+        const file = join(PROJECT, "stacks", "Pulumi.good.yaml");
+        const doc = yaml.load(readFileSync(file, "utf8")) as any;
+        doc.config["hostwright:secrets"].token = TOKEN;
+        writeFileSync(join(PROJECT, "stacks", "Pulumi.clear.yaml"), yaml.dump(doc));
+        const target = join(out, "never");
+        let stderr = "";
+        try {
+            execFileSync("npx", ["tsx", "tools/preview.ts", "--stack", "clear", "--out", target, "--project-dir", PROJECT], { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE }, encoding: "utf8", stdio: "pipe" });
+        } catch (e: any) {
+            stderr = e.stderr;
+        } finally {
+            rmSync(join(PROJECT, "stacks", "Pulumi.clear.yaml"), { force: true });
+        }
+        expect(stderr).toContain("hostwright:secrets.token: is in clear in the stack file while the other secrets are encrypted");
+        expect(stderr).not.toContain(TOKEN);
+        expect(existsSync(target)).toBe(false);
+    });
+
+    it.each([
+        ["bytes that are not UTF-8", Buffer.concat([Buffer.from("config:\n  hostwright:inventory: caf"), Buffer.from([0xe9]), Buffer.from("\n")]), /Pulumi\.hostile\.yaml:2:28: not UTF-8 \(byte 0xe9 at offset 35\)/],
+        ["an alias bomb", Buffer.from(`config:\n  hostwright:x:\n${["    a0: &a0 [x,x,x,x,x,x,x,x,x]", ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => `    a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(",")}]`)].join("\n")}\n`), /expands to more than 1,000,000 values/],
+    ])("refuses a stack file with %s, fast and naming the file", async (_l, bytes, expected) => {
+        writeFileSync(join(PROJECT, "stacks", "Pulumi.hostile.yaml"), bytes);
+        const started = Date.now();
+        try {
+            await expect(previewStack("hostile", PROJECT, PASSPHRASE)).rejects.toThrow(expected);
+        } finally {
+            rmSync(join(PROJECT, "stacks", "Pulumi.hostile.yaml"), { force: true });
+        }
+        expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it("says how to create a missing stack file", async () => {
+        await expect(previewStack("absent", PROJECT, PASSPHRASE)).rejects.toThrow(/no stack file .*Pulumi\.absent\.yaml; create it with `pulumi stack init NAME`/);
+    });
+
+    it("leaves no partial output, and an earlier preview intact, when a file cannot be written", async () => {
+        const preview = await previewStack("good", PROJECT, PASSPHRASE);
+        writePreview(preview, out);
+        const before = listFiles(out);
+        const broken = { ...preview, steps: [...preview.steps, { ...preview.steps[0], n: 9, files: [{ path: `/etc/${"n".repeat(300)}`, mode: "0644", owner: "root", group: "root", content: "x" }] }] };
+        expect(() => writePreview(broken, out)).toThrow(/cannot write the preview file web1\/files\/etc\/n+: name too long for this machine; nothing was written/);
+        expect(listFiles(out)).toEqual(before);
+        expect(readdirSync(join(out, "..")).filter((e) => e.includes(".partial-"))).toEqual([]);
     });
 
     it("needs the passphrase for a stack with secrets, like pulumi preview", async () => {
