@@ -27,7 +27,7 @@ export interface RemoteStepArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
     /**
      * Delete the old step before creating its replacement. Off by default: the
-     * generation guard makes create-before-delete safe for file steps; turn it on
+     * ownership claims make create-before-delete safe for file steps; turn it on
      * only when two generations cannot coexist on the host.
      * @default false
      */
@@ -56,9 +56,14 @@ export function stepKey(resourceName: string): string {
     return `${readable}-${shortHash(`${pulumi.getProject()}/${pulumi.getStack()}/${resourceName}`).slice(0, 8)}`;
 }
 
-/** The command line that runs a create script delivered on standard input. */
-export function createCommandLine(host: Host): string {
-    return `${privilegePrefix(host)}/bin/bash -s`;
+/**
+ * The command line that runs a create script delivered on standard input. Pulumi
+ * runs `update` for a resource it already has (a retry after a failed create, an
+ * input change that is not a replacement): the script then keeps the ownership claim
+ * that resource may already hold instead of adding a second one (core/README.md).
+ */
+export function createCommandLine(host: Host, mode: "create" | "update" = "create"): string {
+    return `${privilegePrefix(host)}/bin/bash -s${mode === "update" ? " update" : ""}`;
 }
 
 /** The command line that runs an undo script (no secrets: it restores what the host kept). */
@@ -123,7 +128,7 @@ interface UndoScript {
 
 function knownHostCommands(host: Host, undo: pulumi.Input<UndoScript>) {
     const deleteLine = pulumi.Output.isInstance(undo) ? undo.apply((u) => deleteCommandLine(host, u.script)) : deleteCommandLine(host, (undo as UndoScript).script);
-    return { connection: connectionFor(host), create: createCommandLine(host), delete: deleteLine };
+    return { connection: connectionFor(host), create: createCommandLine(host), update: createCommandLine(host, "update"), delete: deleteLine };
 }
 
 function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScript>) {
@@ -132,6 +137,7 @@ function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScr
     return {
         connection: host.apply((h) => connectionFor(h)),
         create: clear.apply((h) => createCommandLine(h)),
+        update: clear.apply((h) => createCommandLine(h, "update")),
         delete: pulumi.all([clear, undo]).apply(([h, u]) => deleteCommandLine(h, u.script)),
     };
 }

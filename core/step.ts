@@ -1,23 +1,25 @@
 /**
  * The pure half of the remote-step core: turns "on a host, install these files
- * and run these scripts; to undo, run that" into two self-contained bash scripts.
+ * and run these scripts; to undo, run that" into two self-contained bash scripts
+ * that run as a journalled transaction. core/README.md describes the states, the
+ * journal, the host lock, ownership claims and what recovery does.
  *
  * On the host every step keeps its own state directory:
- *   /var/lib/hostwright/steps/<key>/generation       the generation that owns the files now
+ *   /var/lib/hostwright/steps/<key>/claims           one line per live create (its generation)
+ *   /var/lib/hostwright/steps/<key>/generation       the generation last committed
  *   /var/lib/hostwright/steps/<key>/files/<h>.path   an installed path ...
  *   /var/lib/hostwright/steps/<key>/files/<h>.orig   ... its original, backed up once
  *   /var/lib/hostwright/steps/<key>/files/<h>.absent ... or a note that it did not exist
- *
- * Replace semantics: Pulumi creates a replacement before deleting the old
- * resource (unless deleteBeforeReplace). Both share the step key, so the new
- * create finds the original backups and keeps them, and writes its own
- * generation; the old delete then sees a generation that is not its own and
- * leaves everything in place.
+ *   /var/lib/hostwright/steps/<key>/txn/             the open transaction (journal, rollback data)
  */
 import { contentHash, shortHash } from "./hash";
 import { heredocInto, raw, sh, shq } from "./shell";
 
 export const STATE_ROOT = "/var/lib/hostwright/steps";
+/** Volatile per-host files: the host lock and its holder, notes of interrupted runs, fault-injection points. */
+export const RUN_DIR = "/run/hostwright";
+/** How long a step waits for another hostwright run on the same host (`HW_LOCK_WAIT` on the host overrides). */
+export const LOCK_WAIT_SECONDS = 600;
 
 /** A file the step owns on the host. */
 export interface ManagedFile {
@@ -141,7 +143,7 @@ export function stepSpecProblems(spec: StepSpec): string[] {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/.test(spec.key)) problems.push(`step key ${JSON.stringify(spec.key)} must be 1-120 characters of letters, digits, '.', '_', '-'`);
     const seen = new Set<string>();
     for (const f of [...(spec.files ?? []), ...(spec.edits ?? []).map((e) => ({ ...e, content: "" }))]) {
-        if (!/^\/[^\0]*[^/]$/.test(f.path) || f.path.split("/").includes("..")) problems.push(`file path ${JSON.stringify(f.path)} must be absolute, without '..', not a directory`);
+        if (!/^\/[^\0-\x1f\x7f]*[^/]$/.test(f.path) || f.path.split("/").includes("..")) problems.push(`file path ${JSON.stringify(f.path)} must be absolute, without '..' or control characters, not a directory`);
         if (seen.has(f.path)) problems.push(`file ${f.path} is declared twice`);
         seen.add(f.path);
         if (f.mode !== undefined && !/^0?[0-7]{3,4}$/.test(f.mode)) problems.push(`file ${f.path}: mode ${JSON.stringify(f.mode)} must be octal like "0644"`);
@@ -173,7 +175,6 @@ export function renderStep(spec: StepSpec): StepScripts {
         spec.undo ?? "",
         spec.afterRestore ?? "",
     ).slice(0, 32);
-    
 
     const stage = files
         .map((f) => heredocInto(sh`hw_stage ${shortHash(f.path)} ${f.path} ${f.mode ?? "0644"} ${f.owner ?? "root"} ${f.group ?? "root"}`, f.content, shortHash(f.path + f.content)))
@@ -181,9 +182,10 @@ export function renderStep(spec: StepSpec): StepScripts {
     const stageEdits = edits
         .map((e) => `${sh`hw_edit_source ${e.path}`}\n( ${e.filter}\n) < "$hw_src" > "$hw_new" || ${sh`hw_fail ${`editing ${e.path} failed; the files in service were not touched`}`}\n${sh`hw_edit_staged ${e.path} ${e.mode ?? "0644"} ${e.owner ?? "root"} ${e.group ?? "root"}`}`)
         .join("\n");
-    const switches = [...files, ...edits].map((f) => sh`hw_switch ${shortHash(f.path)} ${f.path}`).join("\n");
-    const declared = [...files, ...edits].map((f) => shortHash(f.path));
+    const declared = [...files, ...edits].map((f) => sh`${shortHash(f.path)} ${f.path}`).join(" \\\n  ");
 
+    // The component's fragments run with the host lock's descriptor closed, so a
+    // daemon they start never holds the lock.
     const create = `${preamble(spec.key, generation, spec.description, "create")}
 hw_validate() {
 :
@@ -199,36 +201,26 @@ ${spec.reactivate ?? ""}
 }
 hw_main() {
 hw_log ${shq(spec.description)}
+hw_begin
 ${spec.preflight ?? ""}
-mkdir -p "$HW_STATE/files"
-rm -rf "$HW_STATE/prev"
-mkdir -p "$HW_STATE/prev"
-trap hw_abort_staging EXIT
+hw_txn_open
 ${stage}
 ${stageEdits}
-set +e
-( set -e; hw_validate )
-hw_rc=$?
-set -e
-[ "$hw_rc" -eq 0 ] || hw_fail "validation failed (exit $hw_rc); the files in service were not touched"
-HW_CHANGED=0
-${switches}
-hw_reconcile ${declared.join(" ")}
-trap - EXIT
-set +e
-( set -e; hw_activate )
-hw_rc=$?
-set -e
-if [ "$hw_rc" -ne 0 ]; then
-  hw_rollback
-  set +e
-  ( set -e; hw_reactivate )
-  set -e
-  if [ "$HW_CHANGED" -gt 0 ]; then hw_fail "activation failed (exit $hw_rc); the previous files were put back"; fi
+hw_fault_point staged
+hw_phase validate || hw_fail "validation failed (exit $hw_rc); the files in service were not touched"
+hw_fault_point validated
+hw_switch_all ${declared}
+hw_fault_point switched
+hw_journal activating
+if ! hw_phase activate; then
+  hw_activation_changed=$HW_CHANGED
+  hw_txn_rollback "activation failed (exit $hw_rc)"
+  if [ "$hw_activation_changed" -gt 0 ]; then hw_fail "activation failed (exit $hw_rc); the previous files were put back"; fi
   hw_fail "activation failed (exit $hw_rc)"
 fi
-rm -rf "$HW_STATE/prev"
-printf '%s\\n' "$HW_GEN" > "$HW_STATE/generation"
+hw_fault_point activated
+hw_log "activated; committing"
+hw_commit
 hw_log "done ($HW_CHANGED file(s) changed)"
 }
 hw_main </dev/null
@@ -238,15 +230,18 @@ exit 0
     const del = `${preamble(spec.key, generation, spec.description, "undo")}
 hw_main() {
 hw_log ${shq(`undo: ${spec.description}`)}
-if [ -f "$HW_STATE/generation" ] && [ "$(cat "$HW_STATE/generation")" != "$HW_GEN" ]; then
-  hw_log "superseded by generation $(cat "$HW_STATE/generation"); leaving its files in place"
-  exit 0
-fi
+hw_begin
+if hw_claimed_by_others; then exit 0; fi
+{
 :
 ${spec.undo ?? ""}
+} 9>&-
 HW_CHANGED=0
-hw_reconcile
+hw_restore_all
+{
+:
 ${spec.afterRestore ?? ""}
+} 9>&-
 hw_forget_state
 hw_log "undone ($HW_CHANGED file(s) restored)"
 }
@@ -262,17 +257,56 @@ function preamble(key: string, generation: string, description: string, helpers:
     // resource in state, so their size counts (bench/README.md).
     return `#!/bin/bash
 # hostwright step ${key}: ${description.replace(/[\r\n]/g, " ")}
-set -eu
+set -eEu
 umask 022
 export LC_ALL=C
 HW_KEY=${shq(key)}
 HW_GEN=${shq(generation)}
 HW_STATE=${shq(`${STATE_ROOT}/${key}`)}
+HW_TXN="$HW_STATE/txn"
 HW_RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \\n')
-hw_log() { printf 'hostwright[%s]: %s\\n' "$HW_KEY" "$*"; }
-hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*"; }
-hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')"; }
+${helpers === "create" ? `# "update": Pulumi re-runs the create of a resource it already has (a retry after a
+# failure, or a change that is not a replacement): it keeps the claim it may hold.
+HW_MODE=\${1:-create}` : "HW_MODE=undo"}
+# A report line that cannot be written means the client is gone (SIGPIPE is not
+# always delivered: an ignored SIGPIPE cannot be trapped): hw_interrupted handles it.
+hw_log() { printf 'hostwright[%s]: %s\\n' "$HW_KEY" "$*" 2>/dev/null || hw_interrupted PIPE; }
+hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*" 2>/dev/null || hw_interrupted PIPE; }
+hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')" 2>/dev/null || hw_interrupted PIPE; }
 hw_fail() { printf 'hostwright[%s]: ERROR: %s\\n' "$HW_KEY" "$*" >&2; exit 1; }
+hw_on_error() {
+  # names the step and the command for a failure no hw_fail explains (a full disk, ...)
+  [ -n "\${HW_PHASE:-}" ] || printf 'hostwright[%s]: ERROR: command failed (exit %s): %s\\n' "$HW_KEY" "$1" "$2" >&2
+}
+trap 'hw_on_error $? "$BASH_COMMAND"' ERR
+hw_begin() {
+  # the host lock (one hostwright run at a time on this host), then recovery of
+  # every transaction a dead run left open
+  command -v flock >/dev/null 2>&1 || hw_fail "flock (util-linux) is not installed on this host"
+  mkdir -p ${RUN_DIR} "$(dirname -- "$HW_STATE")"
+  exec 9>>${RUN_DIR}/lock
+  if ! flock -n 9; then
+    hw_log "waiting for the host lock: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder)"
+    flock -w "\${HW_LOCK_WAIT:-${LOCK_WAIT_SECONDS}}" 9 \\
+      || hw_fail "another hostwright run still holds this host's lock after \${HW_LOCK_WAIT:-${LOCK_WAIT_SECONDS}} s: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder); nothing was changed"
+  fi
+  printf '%s of step %s (pid %s, run %s) since %s\\n' "$HW_MODE" "$HW_KEY" "$$" "$HW_RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${RUN_DIR}/holder
+  for hw_note in ${RUN_DIR}/notes/*; do
+    [ -f "$hw_note" ] || continue
+    sed "s/^/hostwright[$HW_KEY]: earlier interrupted run: /" "$hw_note"
+    rm -f -- "$hw_note"
+  done
+  for hw_dead in ${STATE_ROOT}/*/txn; do
+    [ -d "$hw_dead" ] || continue
+    if [ ! -f "$hw_dead/recover.sh" ]; then rm -rf -- "$hw_dead"; continue; fi
+    hw_log "recovering the transaction of step $(basename -- "$(dirname -- "$hw_dead")") left open by a run that died ($(cat "$hw_dead/state" 2>/dev/null || echo 'no journal'))"
+    ( trap - ERR; bash "$hw_dead/recover.sh" ) 9>&- || hw_fail "could not recover $hw_dead (see above); nothing was changed"
+  done
+}
+hw_claims_migrate() {
+  # state written before claims existed: its generation is the one claim
+  if [ ! -f "$HW_STATE/claims" ] && [ -f "$HW_STATE/generation" ]; then cp -- "$HW_STATE/generation" "$HW_STATE/claims"; fi
+}
 hw_forget_state() {
   # directories the step created (deepest first, only when empty), the step's state,
   # and the state root when no other step has any
@@ -282,89 +316,139 @@ hw_forget_state() {
   rm -rf -- "$HW_STATE"
   rmdir -- ${shq(STATE_ROOT)} ${shq(STATE_ROOT.slice(0, STATE_ROOT.lastIndexOf("/")))} 2>/dev/null || true
 }
-hw_changed() {
-  # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
-  [ -e "$HW_STATE/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
-}
 hw_put_back() {
   # hw_put_back SAVED-PREFIX PATH: restore PATH from SAVED.orig, or remove it if SAVED.absent
   if [ -e "$1.orig" ] || [ -L "$1.orig" ]; then
     rm -rf -- "$2.hostwright-restore"
-    cp -a -- "$1.orig" "$2.hostwright-restore"
+    cp -a -- "$1.orig" "$2.hostwright-restore" || hw_fail "could not restore $2 from $1.orig"
     mv -fT -- "$2.hostwright-restore" "$2"
   elif [ -e "$1.absent" ]; then
     rm -f -- "$2"
   fi
+}${helpers === "create" ? CREATE_HELPERS : UNDO_HELPERS}`;
 }
-hw_save() {
-  # hw_save PREFIX PATH: copy PATH to PREFIX.orig, or note PREFIX.absent
-  if [ -e "$2" ] || [ -L "$2" ]; then cp -a -- "$2" "$1.orig"; else : > "$1.absent"; fi
+
+/** Helpers only the undo script uses. */
+const UNDO_HELPERS = `
+hw_interrupted() {
+  # the client is gone: finish the undo (it is idempotent) without a report
+  exec >/dev/null 2>&1
 }
-hw_reconcile() {
-  # restore every recorded file whose hash is not among the arguments
+hw_claimed_by_others() {
+  # drops this generation's claim; true (and nothing is undone) while another create still claims the step
+  hw_claims_migrate
+  [ -f "$HW_STATE/claims" ] || return 1
+  hw_others=$(awk -v g="$HW_GEN" '!dropped && $0 == g { dropped = 1; next } { print }' "$HW_STATE/claims")
+  [ -n "$hw_others" ] || return 1
+  printf '%s\\n' "$hw_others" > "$HW_STATE/claims.new"
+  mv -f -- "$HW_STATE/claims.new" "$HW_STATE/claims"
+  hw_log "still claimed by a later create (generation $(printf '%s' "$hw_others" | tail -n 1)); leaving its files and services in place"
+}
+hw_restore_all() {
   for hw_rec_path in "$HW_STATE"/files/*.path; do
     [ -e "$hw_rec_path" ] || continue
-    hw_h=$(basename -- "$hw_rec_path" .path)
-    case " $* " in *" $hw_h "*) continue ;; esac
     hw_p=$(cat -- "$hw_rec_path")
-    if [ -d "$HW_STATE/prev" ]; then
-      # during create: keep what is needed to roll this back
-      hw_save "$HW_STATE/prev/$hw_h" "$hw_p"
-      printf '%s' "$hw_p" > "$HW_STATE/prev/$hw_h.path"
-      hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
-      mkdir -p "$HW_STATE/prev/records"
-      mv -- "$HW_STATE/files/$hw_h".* "$HW_STATE/prev/records/"
-    else
-      hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
-      rm -rf -- "$HW_STATE/files/$hw_h".*
-    fi
+    hw_put_back "\${hw_rec_path%.path}" "$hw_p"
+    rm -rf -- "\${hw_rec_path%.path}".*
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "restored $hw_p"
   done
-}${helpers === "create" ? CREATE_HELPERS : ""}`;
-}
+}`;
 
-/** Helpers only the create script uses: staging, switching, rollback. */
+/** Helpers only the create script uses: the transaction (journal, staging, switch, rollback, commit). */
 const CREATE_HELPERS = `
 hw_staged() { printf '%s/.%s.hostwright-%s' "$(dirname -- "$1")" "$(basename -- "$1")" "$HW_RUN"; }
 hw_put_staged() {
   # hw_put_staged DEST BYTES < text: writes text naming staged paths (stagedPath()) with this run's id
   head -c "$2" | sed "s/${RUN_TOKEN}/$HW_RUN/g" > "$1"
 }
-hw_abort_staging() {
-  for f in $HW_STAGED_LIST; do rm -f -- "$f"; done
-  [ -f "$HW_STATE/generation" ] || hw_forget_state
+hw_fault_point() {
+  # fault injection for the lab's fault matrix: pause while ${RUN_DIR}/pause names this point
+  [ -e ${RUN_DIR}/pause ] || return 0
+  case "$(cat ${RUN_DIR}/pause 2>/dev/null)" in "$HW_KEY $1"|"* $1") ;; *) return 0 ;; esac
+  printf '%s %s\\n' "$$" "$1" > ${RUN_DIR}/paused
+  for hw_i in $(seq 1 600); do [ -e ${RUN_DIR}/pause ] || break; sleep 0.2; done
+  rm -f ${RUN_DIR}/paused
+}
+hw_phase() {
+  # hw_phase NAME: runs hw_NAME in a subshell under set -e; its exit status in $hw_rc
+  HW_PHASE=$1
+  set +e
+  ( set -e; "hw_$1" ) 9>&-
+  hw_rc=$?
+  set -e
+  HW_PHASE=
+  [ "$hw_rc" -eq 0 ]
+}
+hw_journal() {
+  # hw_journal STATE: the transaction's state, on disk before the step goes on
+  printf '%s %s %s\\n' "$1" "$HW_RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$HW_TXN/state.new" \\
+    && mv -f -- "$HW_TXN/state.new" "$HW_TXN/state" \\
+    || hw_fail "could not write the journal $HW_TXN/state (disk full?)"
+  sync
+}
+hw_txn_open() {
+  # the recovery script holds this run's functions and variables, not its file contents
+  mkdir -p "$HW_STATE/files" || hw_fail "could not create the state directory $HW_STATE"
+  rm -rf -- "$HW_TXN"
+  mkdir -p "$HW_TXN/prev"
+  { printf 'set -eu\n'
+    declare -p HW_KEY HW_GEN HW_STATE HW_TXN HW_RUN HW_MODE
+    declare -f $(compgen -A function | grep -vx hw_main)
+    printf '%s\\n' 'hw_txn_rollback "rolled back the interrupted run $HW_RUN"'
+  } > "$HW_TXN/recover.sh.new" && mv -f -- "$HW_TXN/recover.sh.new" "$HW_TXN/recover.sh" \\
+    || hw_fail "could not write $HW_TXN/recover.sh (disk full?)"
+  trap 'hw_interrupted HUP' HUP
+  trap 'hw_interrupted INT' INT
+  trap 'hw_interrupted TERM' TERM
+  trap 'hw_interrupted PIPE' PIPE
+  trap 'hw_txn_rollback "rolled back: the step failed before it committed"' EXIT
+  hw_journal staging
+}
+hw_interrupted() {
+  # the session dropped (PIPE on the next write, or HUP) or the run was stopped:
+  # roll back now; the note is printed by the next run on this host
+  trap '' HUP INT TERM PIPE
+  [ -z "\${HW_INTERRUPTED:-}" ] || return 0
+  HW_INTERRUPTED=1
+  mkdir -p ${RUN_DIR}/notes
+  exec >>"${RUN_DIR}/notes/$HW_KEY" 2>&1
+  printf 'step %s, run %s (pid %s): SIG%s in state %s\\n' "$HW_KEY" "$HW_RUN" "$$" "$1" "$(cut -d' ' -f1 "$HW_TXN/state" 2>/dev/null || echo none)"
+  hw_txn_rollback "rolled back after SIG$1"
+  exit 1
 }
 hw_mkdir() {
   # hw_mkdir DIR: mkdir -p, noting each directory it creates so that undo removes it
-  # again (when empty); a path with a newline is created but not noted
+  # again (when empty)
   hw_dir=$1
   while [ ! -d "$hw_dir" ]; do
-    case "$hw_dir" in *"
-"*) ;; *) printf '%s\n' "$hw_dir" >> "$HW_STATE/dirs" ;; esac
+    printf '%s\\n' "$hw_dir" >> "$HW_STATE/dirs"
     hw_dir=$(dirname -- "$hw_dir")
   done
   mkdir -p -- "$1"
 }
-HW_STAGED_LIST=""
+hw_disk_note() { df -Pk -- "$(dirname -- "$1")" 2>/dev/null | awk 'NR == 2 { printf " (%s KiB free on %s)", $4, $6 }'; }
+hw_stage_file() {
+  # hw_stage_file PATH: the staged name of PATH for this run, noted for clean-up
+  hw_mkdir "$(dirname -- "$1")"
+  hw_new=$(hw_staged "$1")
+  printf '%s\\n' "$hw_new" >> "$HW_TXN/staged"
+  rm -f -- "$hw_new"
+}
 hw_stage() {
   # hw_stage HASH PATH MODE OWNER GROUP BYTES < content
   id -u "$4" >/dev/null 2>&1 || hw_fail "user $4 (owner of $2) does not exist"
   getent group "$5" >/dev/null 2>&1 || hw_fail "group $5 (of $2) does not exist"
-  hw_mkdir "$(dirname -- "$2")"
-  hw_new=$(hw_staged "$2")
-  HW_STAGED_LIST="$HW_STAGED_LIST $hw_new"
-  rm -f -- "$hw_new"
-  ( umask 077; head -c "$6" > "$hw_new" )
+  hw_stage_file "$2"
+  if ! hw_err=$( (umask 077; head -c "$6" 2>&1 > "$hw_new") ) || [ "$(stat -c %s -- "$hw_new")" != "$6" ]; then
+    hw_fail "could not write $2 (staged as $hw_new): \${hw_err:-short write}$(hw_disk_note "$2"); the files in service were not touched"
+  fi
   chown "$4:$5" -- "$hw_new"
   chmod "$3" -- "$hw_new"
 }
 hw_edit_source() {
   # hw_edit_source PATH: the edit filter reads $hw_src and writes $hw_new
-  hw_mkdir "$(dirname -- "$1")"
-  hw_new=$(hw_staged "$1")
-  HW_STAGED_LIST="$HW_STAGED_LIST $hw_new"
-  rm -f -- "$hw_new"
+  hw_stage_file "$1"
   ( umask 077; : > "$hw_new" )
   if [ -f "$1" ]; then hw_src=$1; else hw_src=/dev/null; fi
 }
@@ -389,34 +473,110 @@ hw_same() {
   [ -f "$1" ] && [ ! -L "$1" ] && cmp -s -- "$1" "$2" \\
     && [ "$(stat -c '%a %U %G' -- "$1")" = "$(stat -c '%a %U %G' -- "$2")" ]
 }
-hw_switch() {
-  # hw_switch HASH PATH: back up the original once, keep the current for rollback, rename
-  hw_rec="$HW_STATE/files/$1"
-  hw_new=$(hw_staged "$2")
-  [ -e "$hw_new" ] || return 0
-  if [ ! -e "$hw_rec.path" ]; then
-    hw_save "$hw_rec" "$2"
-    printf '%s' "$2" > "$hw_rec.path"
+hw_save() {
+  # hw_save PREFIX PATH: copy PATH to PREFIX.orig, or note PREFIX.absent
+  if [ -e "$2" ] || [ -L "$2" ]; then
+    cp -a -- "$2" "$1.orig" || hw_fail "could not back up $2 to $1.orig$(hw_disk_note "$1")"
+  else
+    : > "$1.absent"
   fi
-  if hw_same "$2" "$hw_new"; then
-    rm -f -- "$hw_new"
-    return 0
-  fi
-  hw_save "$HW_STATE/prev/$1" "$2"
-  printf '%s' "$2" > "$HW_STATE/prev/$1.path"
-  mv -fT -- "$hw_new" "$2"
-  HW_CHANGED=$((HW_CHANGED + 1))
-  hw_log "installed $2"
+  printf '%s' "$2" > "$1.path"
 }
-hw_rollback() {
-  for hw_prev_path in "$HW_STATE"/prev/*.path; do
+hw_changed() {
+  # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
+  [ -e "$HW_TXN/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
+}
+hw_switch_all() {
+  # hw_switch_all HASH PATH ...: first every backup (the original once, the live file
+  # for rollback), on disk; then the renames; files the step no longer declares are
+  # restored. Rollback undoes exactly what the journal lists.
+  HW_CHANGED=0
+  hw_renames=
+  hw_declared=
+  while [ $# -gt 0 ]; do
+    hw_rec="$HW_STATE/files/$1"
+    hw_new=$(hw_staged "$2")
+    hw_declared="$hw_declared $1"
+    if [ -e "$hw_new" ]; then
+      if [ ! -e "$hw_rec.path" ]; then hw_save "$hw_rec" "$2"; printf '%s\\n' "$1" >> "$HW_TXN/new-records"; fi
+      if hw_same "$2" "$hw_new"; then
+        rm -f -- "$hw_new"
+      else
+        hw_save "$HW_TXN/prev/$1" "$2"
+        hw_renames="$hw_renames $1"
+      fi
+    fi
+    shift 2
+  done
+  hw_gone=
+  for hw_rec_path in "$HW_STATE"/files/*.path; do
+    [ -e "$hw_rec_path" ] || continue
+    hw_h=$(basename -- "$hw_rec_path" .path)
+    case " $hw_declared " in *" $hw_h "*) continue ;; esac
+    hw_save "$HW_TXN/prev/$hw_h" "$(cat -- "$hw_rec_path")"
+    hw_gone="$hw_gone $hw_h"
+  done
+  hw_journal switching
+  for hw_h in $hw_renames; do
+    hw_p=$(cat -- "$HW_TXN/prev/$hw_h.path")
+    mv -fT -- "$(hw_staged "$hw_p")" "$hw_p"
+    HW_CHANGED=$((HW_CHANGED + 1))
+    hw_log "installed $hw_p"
+  done
+  mkdir -p "$HW_TXN/records"
+  for hw_h in $hw_gone; do
+    hw_p=$(cat -- "$HW_STATE/files/$hw_h.path")
+    hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
+    mv -- "$HW_STATE/files/$hw_h".* "$HW_TXN/records/"
+    HW_CHANGED=$((HW_CHANGED + 1))
+    hw_log "restored $hw_p"
+  done
+  sync
+}
+hw_txn_rollback() {
+  # hw_txn_rollback MESSAGE: undoes the open transaction from its journal, whatever
+  # state it reached; the same code runs in-process and from recover.sh
+  trap - EXIT
+  [ -d "$HW_TXN" ] || return 0
+  hw_txn_state=$(cut -d' ' -f1 "$HW_TXN/state" 2>/dev/null || echo staging)
+  if [ "$hw_txn_state" = committed ]; then hw_txn_finish; hw_log "completed the commit of run $HW_RUN"; return 0; fi
+  for hw_prev_path in "$HW_TXN"/prev/*.path; do
     [ -e "$hw_prev_path" ] || continue
-    hw_h=$(basename -- "$hw_prev_path" .path)
-    hw_put_back "$HW_STATE/prev/$hw_h" "$(cat -- "$hw_prev_path")"
+    hw_put_back "\${hw_prev_path%.path}" "$(cat -- "$hw_prev_path")"
     hw_log "rolled back $(cat -- "$hw_prev_path")"
   done
-  if [ -d "$HW_STATE/prev/records" ]; then mv -- "$HW_STATE/prev/records"/* "$HW_STATE/files/" 2>/dev/null || true; fi
-  [ -f "$HW_STATE/generation" ] || hw_forget_state
+  if [ -d "$HW_TXN/records" ]; then mv -- "$HW_TXN/records"/* "$HW_STATE/files/" 2>/dev/null || true; fi
+  if [ -f "$HW_TXN/new-records" ]; then
+    while IFS= read -r hw_h; do rm -f -- "$HW_STATE/files/$hw_h".*; done < "$HW_TXN/new-records"
+  fi
+  if [ -f "$HW_TXN/staged" ]; then
+    while IFS= read -r hw_f; do rm -f -- "$hw_f"; done < "$HW_TXN/staged"
+  fi
+  case "$hw_txn_state" in switching|activating) hw_phase reactivate || hw_log "reactivating the previous configuration failed (exit $hw_rc)" ;; esac
+  rm -rf -- "$HW_TXN"
+  [ -f "$HW_STATE/claims" ] || [ -f "$HW_STATE/generation" ] || hw_forget_state
+  hw_log "$1"
+}
+hw_commit() {
+  # the claim of this create (an update keeps the one it has), journalled as
+  # "committed" so that a run dying here still completes it
+  hw_claims_migrate
+  if [ "$HW_MODE" = update ] && grep -qxF -- "$HW_GEN" "$HW_STATE/claims" 2>/dev/null; then
+    cp -- "$HW_STATE/claims" "$HW_TXN/claims.new"
+  else
+    { cat -- "$HW_STATE/claims" 2>/dev/null || true; printf '%s\\n' "$HW_GEN"; } > "$HW_TXN/claims.new"
+  fi
+  printf '%s\\n' "$HW_GEN" > "$HW_TXN/generation.new"
+  hw_journal committed
+  hw_fault_point committed
+  hw_txn_finish
+}
+hw_txn_finish() {
+  trap - EXIT HUP INT TERM PIPE
+  for hw_f in claims generation; do
+    [ ! -e "$HW_TXN/$hw_f.new" ] || mv -f -- "$HW_TXN/$hw_f.new" "$HW_STATE/$hw_f"
+  done
+  rm -rf -- "$HW_TXN"
 }`;
 
 

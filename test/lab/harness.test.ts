@@ -64,11 +64,31 @@ describe("planApply", () => {
         expect(plan.steps[1].after).toEqual(["replace:urn:a"]);
     });
 
-    it("runs update (with the previous stdout) when there is an update command, also for a trigger change", () => {
+    it("runs update (with the previous stdout) for a change other than triggers when there is an update command", () => {
         const { state } = run(EMPTY, [cmd("u", { update: "refresh" })]);
-        const plan = planApply(state, [cmd("u", { update: "refresh", trigger: "g2" })]);
+        const plan = planApply(state, [cmd("u", { update: "refresh", stdin: "script u v2" })]);
         expect(ops(plan.steps)).toEqual(["update:changed:u"]);
         expect(plan.steps[0].entry.stdout).toBe("out u script u");
+    });
+
+    it("replaces on a trigger change even with an update command (command 1.2.1: triggers are replaceOnChanges)", () => {
+        const { state } = run(EMPTY, [cmd("u", { update: "refresh" })]);
+        expect(ops(planApply(state, [cmd("u", { update: "refresh", trigger: "g2" })]).steps)).toEqual(["create:replace:u", "delete:replace:u"]);
+    });
+
+    it("retries a failed create with the update command when there is one", () => {
+        const { state } = run(EMPTY, [cmd("u", { update: "refresh" })], "u");
+        expect(ops(planApply(state, [cmd("u", { update: "refresh" })]).steps)).toEqual(["update:retry:u"]);
+    });
+
+    it("with pendingDeletesFirst, deletes what an earlier update left pending before any create (the engine before pulumi/pulumi#11027)", () => {
+        const { state } = run(EMPTY, [cmd("a"), cmd("b")]);
+        const pendingA = run(state, [cmd("a", { trigger: "g2", stdin: "v2" }), cmd("b")], "a").state;
+        const plan = planApply(pendingA, [cmd("a", { trigger: "g3", stdin: "v3" }), cmd("b")], new Set(), { pendingDeletesFirst: true });
+        expect(ops(plan.steps)).toEqual(["delete:replace:a", "create:replace:a", "delete:replace:a"]);
+        expect(plan.steps[0].entry.inputs.stdin).toBe("script a");
+        expect(plan.steps[1].after).toContain(plan.steps[0].key);
+        expect(plan.steps[2].entry.inputs.stdin).toBe("v2");
     });
 
     it("deletes resources that left the program, dependents first", () => {

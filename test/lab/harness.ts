@@ -23,6 +23,13 @@ export type Program = () => Promise<Record<string, unknown> | void> | Record<str
 export type ApplyOptions = Omit<RecordOptions, "preview" | "commandState"> & {
     /** Kill a command after this long (reported as a failure, exit 137). @default 600000 */
     timeoutMs?: number;
+    /**
+     * Delete the replaced resources left pending by an earlier update at the START of
+     * this one, before any create: the engine's order before pulumi/pulumi#11027 (2022).
+     * Default: at the end, after every create and update, as the engine does since.
+     * @default false
+     */
+    pendingDeletesFirst?: boolean;
 };
 
 /** One provider call the harness made. */
@@ -133,7 +140,7 @@ export class Harness {
         let recording = await this.record(program, opts);
         for (let pass = 1; ; pass++) {
             const waiting = waitingCommands(recording.commands);
-            const plan = planApply(this.state(), recording.commands, waiting);
+            const plan = planApply(this.state(), recording.commands, waiting, { pendingDeletesFirst: opts.pendingDeletesFirst && pass === 1 });
             const outcome = await this.execute(plan, opts.timeoutMs);
             operations.push(...outcome.operations);
             if (outcome.failure) return this.result(operations, outcome, {}, pass);
@@ -296,19 +303,21 @@ export class Harness {
  * updates in dependency order, deletes last). Pure: the steps' `commit`/`fail`
  * update the returned state (a copy) as each call succeeds or fails.
  */
-export function planApply(current: HarnessState, commands: RecordedResource[], waiting: ReadonlySet<string> = new Set()): { steps: Step[]; state: HarnessState } {
+export function planApply(current: HarnessState, commands: RecordedResource[], waiting: ReadonlySet<string> = new Set(), opts: { pendingDeletesFirst?: boolean } = {}): { steps: Step[]; state: HarnessState } {
     const state: HarnessState = JSON.parse(JSON.stringify(current));
     const old = new Map(state.resources.map((r) => [r.urn, r]));
     const desired = new Set(commands.map((c) => c.urn));
     const ups: Step[] = [];
-    const laterDeletes: PlannedDelete[] = state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "replace" }));
+    const pending: PlannedDelete[] = state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "replace" }));
+    const firstDeletes = opts.pendingDeletesFirst ? deleteSteps(pending, state, "first") : [];
+    const laterDeletes: PlannedDelete[] = opts.pendingDeletesFirst ? [] : pending;
     for (const c of commands) {
         if (waiting.has(c.urn)) continue;
         const entry = toEntry(c);
         const prev = old.get(c.urn);
         const change = prev ? diff(prev, entry) : "new";
         if (change === "same") continue;
-        const after = c.dependsOn.filter((d) => desired.has(d)).map((d) => `up:${d}`);
+        const after = [...c.dependsOn.filter((d) => desired.has(d)).map((d) => `up:${d}`), ...firstDeletes.map((d) => d.key)];
         // deleteBeforeReplace comes from the new registration, as in the engine.
         if (change === "replace" && entry.deleteBeforeReplace) {
             ups.push(deleteStep(`replace:${c.urn}`, prev!, "replace", [], () => removeResource(state, c.urn)));
@@ -335,7 +344,7 @@ export function planApply(current: HarnessState, commands: RecordedResource[], w
     const deletes = waiting.size > 0 ? [] : deleteSteps(laterDeletes, state);
     // Deletes run after every create and update, as the engine does.
     for (const d of deletes) d.after.push(...ups.map((u) => u.key));
-    return { steps: [...ups, ...deletes], state };
+    return { steps: [...firstDeletes, ...ups, ...deletes], state };
 }
 
 function toEntry(c: RecordedResource): StateEntry {
@@ -344,13 +353,15 @@ function toEntry(c: RecordedResource): StateEntry {
 
 /**
  * The provider's diff: no change (and no earlier failure) runs nothing; a change of
- * `triggers` replaces the resource unless it has an `update` command; any other
- * input change is an update (`update`, or `create` again when there is none).
+ * `triggers` replaces the resource, with or without an `update` command (command
+ * 1.2.1 tags `triggers` `replaceOnChanges` and has no Diff of its own, whatever its
+ * doc string says: provider/pkg/provider/common/inputs.go); any other input change
+ * is an update (`update`, or `create` again when there is none).
  */
 function diff(prev: StateEntry, next: StateEntry): "same" | "changed" | "replace" | "retry" {
     const changed = [...new Set([...Object.keys(prev.inputs), ...Object.keys(next.inputs)])].filter((k) => stableJson(prev.inputs[k]) !== stableJson(next.inputs[k]));
     if (changed.length === 0) return prev.failed ? "retry" : "same";
-    if (changed.includes("triggers") && next.inputs.update === undefined) return "replace";
+    if (changed.includes("triggers")) return "replace";
     return "changed";
 }
 
@@ -372,14 +383,14 @@ function deleteStep(key: string, entry: StateEntry, reason: Operation["reason"],
  * Delete steps, dependents first: each waits for the deletes of the entries that
  * depend on it, and the list is in that order (steps on one host run in list order).
  */
-function deleteSteps(list: PlannedDelete[], state: HarnessState): Step[] {
+function deleteSteps(list: PlannedDelete[], state: HarnessState, keyPrefix = "delete"): Step[] {
     const remaining = [...list].reverse();
     const ordered: PlannedDelete[] = [];
     while (remaining.length > 0) {
         const i = remaining.findIndex((d) => !remaining.some((o) => o !== d && o.entry.dependsOn.includes(d.entry.urn)));
         ordered.push(...remaining.splice(i < 0 ? 0 : i, 1));
     }
-    const keyOf = new Map(ordered.map((d, i) => [d, `delete:${i}:${d.entry.urn}`]));
+    const keyOf = new Map(ordered.map((d, i) => [d, `${keyPrefix}:${i}:${d.entry.urn}`]));
     return ordered.map((d) => {
         const dependents = ordered.filter((o) => o !== d && o.entry.dependsOn.includes(d.entry.urn)).map((o) => keyOf.get(o)!);
         const commit = d.pending ? () => (state.pendingDeletes = state.pendingDeletes.filter((p) => p !== d.entry)) : () => removeResource(state, d.entry.urn);
