@@ -139,4 +139,48 @@ export interface OvsPortMirrorArgs {
      * @default "hostwright-" + the component name
      */
     mirrorName?: string;
+    /**
+     * Lifetime of the capture in seconds (1 to 30 days). When it ends, a background job
+     * on the node (started by the apply, recorded in the step's state) removes the
+     * mirror, the output port and the capture links: no Pulumi run is needed. Later
+     * runs of the step report the capture as `expired` and do not make it again; raise
+     * `captureRevision` for a new capture. Destroy works before and after the end.
+     * A reboot of the node before the end kills the job: the next run of the step
+     * restarts it, or removes the capture when its time is over.
+     * @default none: the mirror stays until destroy
+     */
+    durationSeconds?: number;
+    /**
+     * Raise it to capture again after a capture with `durationSeconds` ended (any other
+     * change of the mirror's arguments starts a new capture too).
+     * @default 1
+     */
+    captureRevision?: number;
+    /**
+     * Allow this mirror although another mirror on the bridge already selects one of its
+     * source ports (or, with `wholeBridge`, another whole-bridge mirror exists). Without it
+     * the apply fails naming that mirror and its owner (ovs-tcpdump's rule: one mirror
+     * per port); every packet would reach both outputs.
+     * @default false
+     */
+    allowOverlappingMirrors?: boolean;
+    /**
+     * Where and how the ready-to-run rotating capture (`captureCommand`, `tcpdump -C -W`)
+     * writes on the node (for a collector: on the collector).
+     * @default { path: "/var/tmp/hostwright-<capture name or mirror name>.pcap", fileMegabytes: 100, files: 10 }
+     */
+    pcap?: OvsPcapArgs;
+}
+
+/** Rotation limits of the ready-to-run capture command: at most `files` x `fileMegabytes` MB on disk. */
+export interface OvsPcapArgs {
+    /**
+     * Absolute path of the capture file; tcpdump appends the file number (`PATH0`, `PATH1`, ...).
+     * @default "/var/tmp/hostwright-<capture name or mirror name>.pcap"
+     */
+    path?: string;
+    /** Size of one file in millions of bytes (`tcpdump -C`, 1-100000). @default 100 */
+    fileMegabytes?: number;
+    /** Number of files kept before the oldest is overwritten (`tcpdump -W`, 1-1000). @default 10 */
+    files?: number;
 }

@@ -15,6 +15,9 @@ export const OPENSTACK_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 /** Open vSwitch applies at most this many mirrors per bridge (MAX_MIRRORS); more are ignored with a log line. */
 export const MAX_MIRRORS_PER_BRIDGE = 32;
 
+/** The longest capture lifetime accepted: 30 days. */
+export const MAX_DURATION_SECONDS = 30 * 24 * 3600;
+
 const DIRECTIONS = ["both", "ingress", "egress"];
 const CAPTURE_KINDS = ["auto", "dummy", "internal", "tap", "veth"];
 
@@ -112,6 +115,20 @@ export function checkMirrorArgs(args: OvsPortMirrorArgs): Issue[] {
             if (!interfaceName(t.portName)) error("collector.portName", `${JSON.stringify(t.portName)} is not a port name (1-15 letters, digits, '_', '.', '-')`);
             else if (taken.has(t.portName)) error("collector.portName", `${t.portName} is the bridge or a source port; the tunnel port needs its own name`);
         }
+    }
+    if (args.durationSeconds !== undefined && !intIn(args.durationSeconds, 1, MAX_DURATION_SECONDS)) {
+        error("durationSeconds", `${JSON.stringify(args.durationSeconds)} is not a capture lifetime: whole seconds, 1-${MAX_DURATION_SECONDS} (30 days); leave it out to keep the mirror until destroy`);
+    }
+    if (args.captureRevision !== undefined && !intIn(args.captureRevision, 1, Number.MAX_SAFE_INTEGER)) error("captureRevision", `${JSON.stringify(args.captureRevision)} must be a whole number >= 1`);
+    if (args.captureRevision !== undefined && args.durationSeconds === undefined) {
+        issues.push({ path: "captureRevision", severity: "warning", message: "only matters with durationSeconds: a capture without a lifetime never expires" });
+    }
+    if (args.pcap) {
+        const p = args.pcap;
+        if (p.path !== undefined && !/^\/[^\0\n\r*?[\]]*[^/]$/.test(p.path)) error("pcap.path", `${JSON.stringify(p.path)} must be an absolute file path without line breaks or glob characters (*?[])`);
+        else if (p.path !== undefined && p.path.split("/").includes("..")) error("pcap.path", `${JSON.stringify(p.path)} must not contain '..'`);
+        if (p.fileMegabytes !== undefined && !intIn(p.fileMegabytes, 1, 100000)) error("pcap.fileMegabytes", `${JSON.stringify(p.fileMegabytes)} must be a whole number of megabytes, 1-100000 (tcpdump -C)`);
+        if (p.files !== undefined && !intIn(p.files, 1, 1000)) error("pcap.files", `${JSON.stringify(p.files)} must be a whole number of files, 1-1000 (tcpdump -W)`);
     }
     return issues;
 }

@@ -4,7 +4,7 @@ import { remoteStep, stepKey, stepReport } from "../../core/remoteStep";
 import type { OvsPortMirrorArgs } from "./args";
 import { checkMirrorArgs } from "./checks";
 import { resolveOpenStackSource } from "./openstack";
-import { planMirror, renderMirrorStep, tcpdumpCommand } from "./render";
+import { fetchCommand, planMirror, planPcap, renderMirrorStep, rotatingCaptureCommand, tcpdumpCommand } from "./render";
 
 /**
  * An Open vSwitch port mirror on one node: the mirrored packets go to a local
@@ -24,8 +24,16 @@ export class OvsPortMirror extends pulumi.ComponentResource {
     readonly captureKind: pulumi.Output<string>;
     /** Ready to run on the node (for a collector: on the collector). */
     readonly tcpdump: pulumi.Output<string>;
-    /** `created`, `updated` or `unchanged` at the last apply. */
+    /** Capture to pcap files with rotation limits (`tcpdump -C -W`), ready to run on the node (for a collector: on the collector). */
+    readonly captureCommand: pulumi.Output<string>;
+    /** Copies those files from the node to the current directory over SSH ("" for a collector, which is not an inventory host). */
+    readonly fetchCommand: pulumi.Output<string>;
+    /** `created`, `updated`, `unchanged`, or `expired` (the capture's `durationSeconds` ran out; not made again) at the last run of the step. */
     readonly status: pulumi.Output<string>;
+    /** When the node removes the capture by itself (UTC, ISO 8601); "" without `durationSeconds`. */
+    readonly expiresAt: pulumi.Output<string>;
+    /** How long the capture lives and what ends it, in words. */
+    readonly lifetime: pulumi.Output<string>;
     /** The Mirror row's id on the node: `ovs-vsctl list Mirror ID` shows its packet counters. */
     readonly mirrorId: pulumi.Output<string>;
     readonly warnings: pulumi.Output<string[]>;
@@ -54,7 +62,21 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         this.captureInterface = pulumi.output(shape.output.type === "capture" ? shape.output.name : "");
         this.captureKind = report.apply((r) => r.values.captureKind ?? "");
         this.tcpdump = pulumi.output(tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
+        const pcap = planPcap(args, shape);
+        this.captureCommand = pulumi.output(rotatingCaptureCommand(shape, pcap));
+        this.fetchCommand = shape.output.type === "collector" ? pulumi.output("") : source.apply((s) => {
+                      // the login only: the Host also holds the private key, which would make the command a secret
+                      const h = args.host ?? os!.candidates.find((c) => c.name === s.node)!;
+                      return fetchCommand({ address: h.address, port: h.port, user: h.user }, pcap);
+                  });
         this.status = report.apply((r) => r.values.status ?? "");
+        this.expiresAt = report.apply((r) => r.values.expiresAt ?? "");
+        this.lifetime = pulumi.output(
+            args.durationSeconds === undefined
+                ? "until destroy"
+                : `${args.durationSeconds} s from the apply that creates it: then a job on the node removes the mirror, its output port and links, without Pulumi; ` +
+                      `later runs of the step report "expired" and do not make it again (raise captureRevision for a new capture)`,
+        );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
         this.warnings = report.apply((r) => [...argWarnings, ...r.warnings]);
         this.registerOutputs({
@@ -64,7 +86,11 @@ export class OvsPortMirror extends pulumi.ComponentResource {
             captureInterface: this.captureInterface,
             captureKind: this.captureKind,
             tcpdump: this.tcpdump,
+            captureCommand: this.captureCommand,
+            fetchCommand: this.fetchCommand,
             status: this.status,
+            expiresAt: this.expiresAt,
+            lifetime: this.lifetime,
             mirrorId: this.mirrorId,
             warnings: this.warnings,
         });

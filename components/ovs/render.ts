@@ -6,7 +6,7 @@
  */
 import { isIP } from "net";
 import { contentHash, shortHash } from "../../core/hash";
-import { raw, sh } from "../../core/shell";
+import { raw, sh, shq } from "../../core/shell";
 import type { StepInput } from "../../core/remoteStep";
 import type { CaptureKind, MirrorDirection, OvsPortMirrorArgs } from "./args";
 
@@ -43,6 +43,12 @@ export interface MirrorPlan {
     vlans: number[];
     mirrorName: string;
     output: CapturePlan | CollectorPlan;
+    /** Seconds until the node removes the capture by itself; undefined: until destroy. */
+    durationSeconds?: number;
+    /** Part of the spec: raising it starts a new capture after one expired. */
+    captureRevision: number;
+    /** Skip the check for other mirrors of the same ports (not part of the spec). */
+    allowOverlap: boolean;
 }
 
 /** Applies the defaults. `ports` are the source ports (resolved ones for an OpenStack source). */
@@ -73,12 +79,16 @@ export function planMirror(args: OvsPortMirrorArgs, componentName: string, owner
         vlans: [...(args.vlans ?? [])].sort((a, b) => a - b),
         mirrorName: args.mirrorName ?? `hostwright-${componentName}`.slice(0, 64),
         output,
+        ...(args.durationSeconds !== undefined ? { durationSeconds: args.durationSeconds } : {}),
+        captureRevision: args.captureRevision ?? 1,
+        allowOverlap: args.allowOverlappingMirrors ?? false,
     };
 }
 
 /** Identifies the desired state: stored on the Mirror row, compared on every apply. */
 export function planHash(plan: MirrorPlan): string {
-    return contentHash("hostwright-ovs-mirror-v1", JSON.stringify(plan)).slice(0, 24);
+    const { allowOverlap: _notPartOfTheMirror, ...spec } = plan;
+    return contentHash("hostwright-ovs-mirror-v1", JSON.stringify(spec)).slice(0, 24);
 }
 
 /** The OVS port that receives the mirrored packets. */
@@ -95,6 +105,38 @@ export function tcpdumpCommand(plan: MirrorPlan, file: string): string {
         return sh`tcpdump -ni any -w ${file} ${filter}`;
     }
     return sh`tcpdump -ni ${plan.output.name} -w ${file}`;
+}
+
+/** Rotation limits of {@link rotatingCaptureCommand}, defaults applied. */
+export interface PcapPlan {
+    path: string;
+    fileMegabytes: number;
+    files: number;
+}
+
+export function planPcap(args: OvsPortMirrorArgs, plan: MirrorPlan): PcapPlan {
+    const base = plan.output.type === "capture" ? plan.output.name : plan.mirrorName;
+    return { path: args.pcap?.path ?? `/var/tmp/hostwright-${base}.pcap`, fileMegabytes: args.pcap?.fileMegabytes ?? 100, files: args.pcap?.files ?? 10 };
+}
+
+/**
+ * A capture to pcap files with a bound on disk use: `files` files of `fileMegabytes`
+ * MB (`-C`, `-W`: the oldest is overwritten), named PATH0, PATH1, ... `-Z root`: tcpdump
+ * must reopen the files it made, which it could not after dropping to its own user.
+ */
+export function rotatingCaptureCommand(plan: MirrorPlan, pcap: PcapPlan): string {
+    const rotation = sh`-Z root -C ${pcap.fileMegabytes} -W ${pcap.files} -w ${pcap.path}`;
+    if (plan.output.type === "collector") return sh`tcpdump -ni any ${raw(rotation)} ${`${isIP(plan.output.address) === 6 ? "ip6" : "ip"} proto 47`}`;
+    return sh`tcpdump -ni ${plan.output.name} ${raw(rotation)}`;
+}
+
+/** Copies the capture files from the node to the current directory (run where the node's SSH login works). */
+export function fetchCommand(node: { address: string; port?: number; user?: string }, pcap: PcapPlan): string {
+    const slash = pcap.path.lastIndexOf("/");
+    const dir = pcap.path.slice(0, slash) || "/";
+    // the glob is expanded by the node's shell: every rotated file
+    const remote = `${sh`cd ${dir} && tar -cf - --`} ${shq(pcap.path.slice(slash + 1))}*`;
+    return sh`ssh -p ${node.port ?? 22} ${`${node.user ?? "root"}@${node.address}`} ${remote} | tar -xvf -`;
 }
 
 /** An OVSDB string atom (ovs-vsctl's syntax is JSON's for printable text); the shell quoting comes on top. */
@@ -228,6 +270,36 @@ function checkFree(plan: MirrorPlan): string {
     for (const name of names.links) {
         lines.push(sh`! ip link show dev ${name} >/dev/null 2>&1 || hw_fail ${`a network interface named ${name} already exists on this node and is not this step's; choose another capture.name`}`);
     }
+    if (!plan.allowOverlap) lines.push(overlapCheck(plan));
+    return lines.join("\n");
+}
+
+/**
+ * ovs-tcpdump's rule: one mirror per source port. Fails naming every other mirror on
+ * the bridge that selects one of the source ports (or all of them: select_all), with
+ * its owner mark; for a whole-bridge mirror, every other whole-bridge mirror.
+ */
+function overlapCheck(plan: MirrorPlan): string {
+    const lines = [
+        `hwo_overlaps=""`,
+        `hwo_overlap() {`,
+        `  hwo_vsctl --bare --columns=mirrors list Bridge "$hwo_br" | grep -qw -- "$1" || return 0`,
+        `  hwo_n=$(hwo_vsctl get Mirror "$1" name | tr -d '"')`,
+        `  hwo_o=$(hwo_vsctl --if-exists get Mirror "$1" external_ids:hostwright-owner | tr -d '"')`,
+        `  hwo_overlaps="$hwo_overlaps; $2 is already mirrored by mirror $hwo_n ($1, owner: \${hwo_o:-none, not made by hostwright})"`,
+        `}`,
+        `hwo_all=$(hwo_vsctl --bare --columns=_uuid find Mirror select_all=true)`,
+    ];
+    if (plan.wholeBridge) lines.push(`for hwo_m in $hwo_all; do hwo_overlap "$hwo_m" "bridge $hwo_br (every port)"; done`);
+    else {
+        lines.push(
+            sh`for hwo_p in ${plan.ports}; do`,
+            `  hwo_u=$(hwo_vsctl get Port "$hwo_p" _uuid)`,
+            `  for hwo_m in $( { hwo_vsctl --bare --columns=_uuid find Mirror "select_src_port{>=}$hwo_u"; hwo_vsctl --bare --columns=_uuid find Mirror "select_dst_port{>=}$hwo_u"; printf '%s\n' $hwo_all; } | sort -u); do hwo_overlap "$hwo_m" "port $hwo_p"; done`,
+            `done`,
+        );
+    }
+    lines.push(`[ -z "$hwo_overlaps" ] || hw_fail "refusing a second mirror: \${hwo_overlaps#; }; set allowOverlappingMirrors: true to add this one anyway"`);
     return lines.join("\n");
 }
 
@@ -277,9 +349,80 @@ function transaction(plan: MirrorPlan, spec: string): string {
     return `${parts.join(" \\\n  ")} >/dev/null`;
 }
 
+/**
+ * The capture lifecycle (with `durationSeconds`), recorded beside the step's state
+ * directory (the core may remove that one on a failed first create):
+ *   expires      end of the capture, epoch seconds
+ *   spec, kind   the spec hash and capture kind it was started for
+ *   pid          the expiry job (its own session: the whole group is killed)
+ *   expire.sh    the job's script: sleeps until the end, then removes the step's objects
+ *   expired      written by the job (or a later run) when it removed them: the time
+ * `lock` serializes the job with the step's create and undo.
+ */
+const LIFECYCLE_HELPERS = `hwo_cap="$HW_STATE.capture"
+hwo_job_alive() {
+  [ -s "$hwo_cap/pid" ] || return 1
+  tr '\\0' ' ' < "/proc/$(cat "$hwo_cap/pid")/cmdline" 2>/dev/null | grep -qF -- "$hwo_cap/expire.sh"
+}
+hwo_stop_expiry() {
+  if hwo_job_alive; then kill -- "-$(cat "$hwo_cap/pid")" 2>/dev/null || kill -- "$(cat "$hwo_cap/pid")" 2>/dev/null || true; fi
+  for hwo_i in 1 2 3 4 5 6 7 8 9 10; do hwo_job_alive || break; sleep 0.2; done
+  rm -f -- "$hwo_cap/pid"
+}
+hwo_lock_capture() {
+  mkdir -p "$hwo_cap"
+  exec 8>>"$hwo_cap/lock"
+  flock -w 60 8 || hw_fail "the capture's expiry job has held its lock for 60 s"
+}
+hwo_at() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }`;
+
+/** The expiry job's script: self-contained, values only from the plan (quoted). */
+function expireScript(plan: MirrorPlan): string {
+    return [
+        `#!/bin/bash`,
+        `# hostwright: ends the capture of step ${plan.ownerKey.replace(/[\r\n]/g, " ")} (started by its apply)`,
+        `set -u`,
+        `# keep no descriptor of the run that started this job (the host lock among them)`,
+        `for hwo_fd in /proc/$$/fd/*; do hwo_fd=\${hwo_fd##*/}; if [ "$hwo_fd" -gt 2 ] && [ "$hwo_fd" -lt 255 ]; then eval "exec $hwo_fd>&-"; fi; done`,
+        `hwo_cap=$1`,
+        `hwo_end=$2`,
+        `hw_log() { printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$hwo_cap/expire.log"; }`,
+        `hw_fail() { hw_log "ERROR: $*"; exit 1; }`,
+        `hwo_now=$(date +%s)`,
+        `[ "$hwo_now" -ge "$hwo_end" ] || sleep "$((hwo_end - hwo_now))"`,
+        `exec 8>>"$hwo_cap/lock"`,
+        `flock -w 60 8 || hw_fail "the step holds the capture's lock"`,
+        HELPERS,
+        variables(plan),
+        `hwo_require_db`,
+        `hwo_remove_own_rows`,
+        `hwo_remove_own_links`,
+        `[ -z "$(hwo_own Mirror)$(hwo_own Port)" ] || hw_fail "the mirror or its port is still there; the next run of the step removes it"`,
+        `date -u +%Y-%m-%dT%H:%M:%SZ > "$hwo_cap/expired"`,
+        `rm -f -- "$hwo_cap/pid"`,
+        `hw_log "capture ended: mirror, output port and links removed"`,
+        ``,
+    ].join("\n");
+}
+
+function startExpiry(plan: MirrorPlan): string {
+    return [
+        `hwo_start_expiry() {`,
+        `  printf '%s\\n' "$1" > "$hwo_cap/expires"`,
+        `  printf '%s\\n' "$hwo_spec" > "$hwo_cap/spec"`,
+        `  printf '%s\\n' "$hwo_kind" > "$hwo_cap/kind"`,
+        `  rm -f -- "$hwo_cap/expired"`,
+        sh`  printf '%s' ${expireScript(plan)} > "$hwo_cap/expire.sh"`,
+        `  setsid bash "$hwo_cap/expire.sh" "$hwo_cap" "$1" </dev/null >/dev/null 2>&1 &`,
+        `  printf '%s\\n' "$!" > "$hwo_cap/pid"`,
+        `}`,
+    ].join("\n");
+}
+
 function activate(plan: MirrorPlan, spec: string): string {
     const o = plan.output;
     const port = outputPortName(plan);
+    const timed = plan.durationSeconds !== undefined;
     const create =
         o.type === "capture"
             ? [
@@ -289,17 +432,41 @@ function activate(plan: MirrorPlan, spec: string): string {
                   sh`case "$hwo_kind" in internal|tap) ip link set dev ${o.name} up ;; esac`,
               ].join("\n")
             : [`hwo_kind=collector`, `${transaction(plan, spec)} || hw_fail "ovs-vsctl could not add the tunnel port and the mirror to $hwo_br"`].join("\n");
+    const markExpired = `date -u +%Y-%m-%dT%H:%M:%SZ > "$hwo_cap/expired"`;
     return [
         HELPERS,
         variables(plan),
+        LIFECYCLE_HELPERS,
         inSyncFunction(plan, spec),
+        sh`hwo_spec=${spec}`,
         `hwo_status=created`,
-        `if hwo_in_sync; then`,
+        timed
+            ? [startExpiry(plan), `hwo_lock_capture`].join("\n")
+            : `if [ -d "$hwo_cap" ]; then hwo_lock_capture; hwo_stop_expiry; exec 8>&-; rm -rf -- "$hwo_cap"; fi`,
+        `if [ -e "$hwo_cap/expired" ] && [ "$(cat "$hwo_cap/spec" 2>/dev/null)" = "$hwo_spec" ]; then`,
+        // The capture ended on the node: said, not silently made again.
+        `  hwo_status=expired; hwo_kind=$(cat "$hwo_cap/kind" 2>/dev/null || true)`,
+        `  hw_warn "the capture ended at $(cat "$hwo_cap/expired") and was removed from the node; it is not made again (raise captureRevision for a new capture)"`,
+        `elif hwo_in_sync; then`,
         `  hwo_status=unchanged`,
         `  hw_log "mirror already in place"`,
+        ...(timed
+            ? [
+                  // the job dies with the node (reboot): end the capture now, or start the job again
+                  `  if ! hwo_job_alive; then`,
+                  `    if [ "$(date +%s)" -ge "$(cat "$hwo_cap/expires" 2>/dev/null || echo 0)" ]; then`,
+                  `      hwo_remove_own_rows; hwo_remove_own_links; ${markExpired}; hwo_status=expired`,
+                  `      hw_warn "the capture's time was over and its expiry job was gone (node rebooted?): removed it now"`,
+                  `    else`,
+                  `      hwo_start_expiry "$(cat "$hwo_cap/expires")"; hw_log "restarted the capture's expiry job"`,
+                  `    fi`,
+                  `  fi`,
+              ]
+            : []),
         `else`,
         indent(
             [
+                ...(timed ? [`hwo_stop_expiry`] : []),
                 `if [ -n "$(hwo_own Mirror)$(hwo_own Port)$(hwo_own_links)" ]; then hwo_status=updated; hwo_remove_own_rows; hwo_remove_own_links; fi`,
                 checkFree(plan),
                 create,
@@ -307,12 +474,14 @@ function activate(plan: MirrorPlan, spec: string): string {
                 sh`hwo_e=$(hwo_vsctl get Interface ${port} error)`,
                 `[ "$hwo_e" = "[]" ] || { hwo_remove_own_rows; hwo_remove_own_links; hw_fail "Open vSwitch rejected the output port: $hwo_e"; }`,
                 sh`hw_log ${`mirror ${plan.mirrorName} added to ${plan.bridge}`}`,
+                ...(timed ? [sh`hwo_start_expiry "$(( $(date +%s) + ${plan.durationSeconds!} ))"`, `hw_log "the node removes the capture at $(hwo_at "$(cat "$hwo_cap/expires")")"`] : []),
             ].join("\n"),
         ),
         `fi`,
         `hw_output status "$hwo_status"`,
         `hw_output captureKind "$hwo_kind"`,
         `hw_output mirror "$(hwo_own Mirror)"`,
+        ...(timed ? [`hw_output expiresAt "$(hwo_at "$(cat "$hwo_cap/expires")")"`, `exec 8>&-`] : []),
     ].join("\n");
 }
 
@@ -322,6 +491,8 @@ function indent(block: string): string {
 
 function undo(): string {
     return [
+        // first the expiry job, so that it cannot run while (or after) the objects go
+        `if [ -d "$hwo_cap" ]; then hwo_lock_capture; hwo_stop_expiry; fi`,
         `if command -v ovs-vsctl >/dev/null 2>&1; then`,
         `  hwo_require_db`,
         `  hwo_remove_own_rows`,
@@ -329,6 +500,7 @@ function undo(): string {
         `  hw_log "Open vSwitch is not installed: no mirror left to remove"`,
         `fi`,
         `hwo_remove_own_links`,
+        `rm -rf -- "$hwo_cap"`,
     ].join("\n");
 }
 
@@ -343,6 +515,6 @@ export function renderMirrorStep(plan: MirrorPlan, node: string): StepInput {
         description: `OVS mirror ${plan.mirrorName} on ${node}: ${what} -> ${to}`,
         preflight: preflight(plan),
         activate: activate(plan, spec),
-        undo: [HELPERS, variables(plan), undo()].join("\n"),
+        undo: [HELPERS, variables(plan), LIFECYCLE_HELPERS, undo()].join("\n"),
     };
 }

@@ -48,6 +48,16 @@ const mirror = z.strictObject({
         })
         .optional(),
     mirrorName: z.string().optional(),
+    durationSeconds: z.number().optional(),
+    captureRevision: z.number().optional(),
+    allowOverlappingMirrors: z.boolean().optional(),
+    pcap: z
+        .strictObject({
+            path: z.string().optional(),
+            fileMegabytes: z.number().optional(),
+            files: z.number().optional(),
+        })
+        .optional(),
 });
 
 export const ovsSchema = z.array(mirror);
@@ -92,7 +102,11 @@ export const ovsSection: StackSection<MirrorConfig> = {
             captureInterface: mirror.captureInterface,
             captureKind: mirror.captureKind,
             tcpdump: mirror.tcpdump,
+            captureCommand: mirror.captureCommand,
+            fetchCommand: mirror.fetchCommand,
             status: mirror.status,
+            expiresAt: mirror.expiresAt,
+            lifetime: mirror.lifetime,
             mirrorId: mirror.mirrorId,
             warnings: mirror.warnings,
         };

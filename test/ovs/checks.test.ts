@@ -26,6 +26,8 @@ describe("checkMirrorArgs accepts", () => {
         ["a port alone", fromOpenStack({ instanceId: undefined, portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" })],
         ["the whole bridge of an instance's node", fromOpenStack({}, { wholeBridge: true })],
         ["hostile but harmless port names (quoted later)", explicit({ ports: ["$(reboot)", "a;b", "x'y", "`id`"] })],
+        ["a 5-second capture, a revision, overlap allowed, rotation limits, a hostile pcap path", explicit({ durationSeconds: 5, captureRevision: 3, allowOverlappingMirrors: true, pcap: { path: "/var/tmp/it's $(x).pcap", fileMegabytes: 1, files: 1000 } })],
+        ["a 30-day capture", explicit({ durationSeconds: 30 * 24 * 3600 })],
     ])("%s", (_title, args) => {
         expect(errorsOf(args)).toEqual([]);
     });
@@ -59,6 +61,12 @@ describe("checkMirrorArgs rejects", () => {
         ["a network and a port id", fromOpenStack({ portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a", network: "private" }), ["openstack.network: give openstack.network or openstack.portId"]],
         ["no candidate hosts", fromOpenStack({ candidates: [] }), ["openstack.candidates"]],
         ["ports with OpenStack", fromOpenStack({}, { ports: ["qvoa"] }), ["ports: is not allowed with openstack"]],
+        ["a capture lifetime that is no whole number of seconds", explicit({ durationSeconds: 0.5 }), ["durationSeconds: 0.5 is not a capture lifetime: whole seconds, 1-2592000 (30 days)"]],
+        ["a capture longer than 30 days", explicit({ durationSeconds: 2592001 }), ["durationSeconds: 2592001 is not a capture lifetime"]],
+        ["a capture revision of 0", explicit({ durationSeconds: 5, captureRevision: 0 }), ["captureRevision: 0 must be a whole number >= 1"]],
+        ["a relative pcap path and rotation limits out of range", explicit({ pcap: { path: "cap.pcap", fileMegabytes: 0, files: 1001 } }), ["pcap.path", "pcap.fileMegabytes", "pcap.files"]],
+        ["a pcap path with a glob (the fetch command expands one)", explicit({ pcap: { path: "/var/tmp/*.pcap" } }), ['pcap.path: "/var/tmp/*.pcap" must be an absolute file path without line breaks or glob characters']],
+        ["a pcap path with '..'", explicit({ pcap: { path: "/var/tmp/../etc/x" } }), [`pcap.path: "/var/tmp/../etc/x" must not contain '..'`]],
     ])("%s", (_title, args, expected) => {
         const errors = errorsOf(args);
         for (const e of expected) expect(errors.some((x) => x.startsWith(e))).toBe(true);
@@ -70,5 +78,8 @@ describe("checkMirrorArgs warns", () => {
     it("that VLAN ids on br-int are the node-local tags", () => {
         expect(checkMirrorArgs(explicit({ vlans: [1] }))).toEqual([{ path: "vlans", severity: "warning", message: expect.stringContaining("node-local tags") }]);
         expect(checkMirrorArgs(explicit({ vlans: [1], bridge: "br-ex" }))).toEqual([]);
+    });
+    it("that a capture revision without a lifetime does nothing", () => {
+        expect(checkMirrorArgs(explicit({ captureRevision: 2 }))).toEqual([{ path: "captureRevision", severity: "warning", message: expect.stringContaining("only matters with durationSeconds") }]);
     });
 });

@@ -110,15 +110,16 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         // Nova re-plugs a VM: same port name, new row; the mirror's weak reference to the old row is gone.
         await must(node, sh`ovs-vsctl del-port br-int ${vm1.port} -- add-port br-int ${vm1.port}`);
         expect(await must(node, `ovs-vsctl --bare --columns=select_src_port find Mirror name=hostwright-web`)).toBe("\n");
+        // run as Pulumi re-runs a create it has (an update): it keeps the one claim the step holds
         const step = harness.state().resources.find((r) => r.name === "web-mirror")!;
-        const rerun = await node.ssh(step.inputs.create, { input: step.inputs.stdin, timeoutMs: 60_000 });
+        const rerun = await node.ssh(step.inputs.update, { input: step.inputs.stdin, timeoutMs: 60_000 });
         expect(rerun.code).toBe(0);
         expect(rerun.stdout).toContain("HOSTWRIGHT_OUTPUT status=updated");
         const capture = String(mirrorOutputs((await harness.apply(program([web()]))).outputs).captureInterface);
         const seen = await captureIcmp(node, capture, () => ping(node, vm1, vm2.address));
         expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
         // and once more: nothing to fix
-        const again = await node.ssh(step.inputs.create, { input: step.inputs.stdin, timeoutMs: 60_000 });
+        const again = await node.ssh(step.inputs.update, { input: step.inputs.stdin, timeoutMs: 60_000 });
         expect(again.stdout).toContain("HOSTWRIGHT_OUTPUT status=unchanged");
         expect(await ownedMirrors()).toEqual(["hostwright-web"]);
     }, 60_000);
@@ -127,7 +128,8 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const res = await harness.apply(program([web({ direction: "ingress", capture: { kind: "veth", name: "webcap" } })]));
         expect(res.error).toBeUndefined();
         expect(res.operations.map((o) => `${o.op}:${o.reason}`)).toEqual(["create:replace", "delete:replace"]);
-        expect(res.operations[1].stdout).toContain("superseded");
+        // the old generation's undo leaves the new generation's objects alone
+        expect(res.operations[1].stdout).toMatch(/superseded|still claimed by a later create/);
         expect(mirrorOutputs(res.outputs)).toMatchObject({ captureInterface: "webcap", captureKind: "veth", status: "updated" });
         expect(await must(node, `ip -o link show dev webcap`)).toMatch(/[<,]UP[,>].* mtu 1450 .*alias hostwright-owner=web-mirror-/);
         const seen = await captureIcmp(node, "webcap", async () => {
@@ -186,7 +188,8 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
             if (token === LOOKUP.port) return { id: args.portId, bindings: [{ hostId: boundTo, vifType: "ovs", vifDetails: { ovs_hybrid_plug: "true" } }] };
             throw new Error(`unexpected look-up ${token}`);
         };
-        const vmMirror = [{ name: "follow", openstack: { portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }, capture: { kind: "veth", name: "followcap" } }];
+        // "web" mirrors the same port on compute1: a second mirror of it must be allowed explicitly
+        const vmMirror = [{ name: "follow", openstack: { portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }, capture: { kind: "veth", name: "followcap" }, allowOverlappingMirrors: true }];
         const first = await own.apply(program(vmMirror, ["compute1", "compute2"]), { invoke });
         expect(first.error).toBeUndefined();
         expect(first.operations.map((o) => `${o.op}@${o.hostName}`)).toEqual(["create@compute1"]);
@@ -288,4 +291,125 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect((await harness.destroy()).error).toBeUndefined();
         expect(await ovsSnapshot(node)).toBe(snapshot);
     }, 60_000);
+
+    describe("capture lifecycle and one mirror per port", () => {
+        const jobRunning = async () => (await node.exec("pgrep -f 'capture/[e]xpire.sh' || true")).stdout.trim();
+        const datapathPorts = async () => must(node, "ovs-appctl dpif/show");
+        beforeAll(async () => {
+            // the 32-mirror case above leaves its filler mirrors
+            await must(node, `for u in $(ovs-vsctl --bare --columns=_uuid find Mirror select_all=true); do case "$(ovs-vsctl get Mirror "$u" name)" in filler*) ovs-vsctl remove Bridge br-int mirrors "$u" ;; esac; done`);
+        });
+
+        it("a 5-second capture ends by itself on the node: its mirror, port and link go, the bridge's other mirrors stay; later runs say expired", async () => {
+            const timed = new Harness(lab, join(workDir, "timed.json"));
+            const cfg = [{ name: "short", host: "compute1", ports: [vm1.port], durationSeconds: 5, capture: { name: "shortcap" } }];
+            const snapshot = await ovsSnapshot(node);
+            const up = await timed.apply(program(cfg));
+            expect(up.error).toBeUndefined();
+            const out = (up.outputs.ovs as any).short;
+            expect(out).toMatchObject({ status: "created", captureInterface: "shortcap" });
+            expect(out.lifetime).toMatch(/^5 s from the apply that creates it: then a job on the node removes the mirror/);
+            const expiresAt = Date.parse(out.expiresAt);
+            expect(Math.abs(expiresAt - (Date.now() + 5000))).toBeLessThan(4000);
+            expect(await ownedMirrors()).toEqual(["hostwright-short"]);
+            expect(await datapathPorts()).toContain("shortcap");
+            expect(await jobRunning()).not.toBe("");
+            const seen = await captureIcmp(node, "shortcap", () => ping(node, vm1, vm2.address), 10, 2);
+            expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
+
+            // no Pulumi run from here on: the node ends the capture
+            const deadline = expiresAt + 8000;
+            while ((await ownedMirrors()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+            expect(await ownedMirrors()).toEqual([]);
+            expect(Date.now()).toBeGreaterThanOrEqual(expiresAt - 1000);
+            expect(await ovsSnapshot(node)).toBe(snapshot);
+            expect(await must(node, "ovs-vsctl get Mirror operator-mirror _uuid")).toBe(operatorMirror);
+            const dp = await datapathPorts();
+            expect(dp).not.toContain("shortcap");
+            expect(dp).toContain("opcap");
+            expect(await jobRunning()).toBe("");
+
+            // the create run again (a retry, an update): reported as expired, not made again
+            const step = timed.state().resources.find((r) => r.name === "short-mirror")!;
+            const rerun = await node.ssh(step.inputs.update, { input: step.inputs.stdin, timeoutMs: 60_000 });
+            expect(rerun.code).toBe(0);
+            expect(rerun.stdout).toContain("HOSTWRIGHT_OUTPUT status=expired");
+            expect(rerun.stdout).toMatch(/HOSTWRIGHT_WARNING the capture ended at \S+ and was removed from the node; it is not made again \(raise captureRevision/);
+            expect(await ownedMirrors()).toEqual([]);
+            // an unchanged stack runs nothing (remote.Command has no read): the expiry shows when the step runs again
+            expect((await timed.apply(program(cfg))).operations).toEqual([]);
+
+            // undo after the expiry works and leaves the node as it was
+            expect((await timed.destroy()).error).toBeUndefined();
+            expect(await ovsSnapshot(node)).toBe(snapshot);
+            expect((await node.exec("ls -d /var/lib/hostwright/steps/short-mirror-*.capture 2>/dev/null || true")).stdout).toBe("");
+        }, 60_000);
+
+        it("a new captureRevision captures again; destroy before the end stops the job, which then removes nothing", async () => {
+            const timed = new Harness(lab, join(workDir, "timed2.json"));
+            const snapshot = await ovsSnapshot(node);
+            const up = await timed.apply(program([{ name: "short", host: "compute1", ports: [vm1.port], durationSeconds: 3, captureRevision: 2, capture: { name: "shortcap" } }]));
+            expect(up.error).toBeUndefined();
+            expect((up.outputs.ovs as any).short.status).toBe("created");
+            expect(await ownedMirrors()).toEqual(["hostwright-short"]);
+            expect((await timed.destroy()).error).toBeUndefined();
+            expect(await jobRunning()).toBe("");
+            expect(await ovsSnapshot(node)).toBe(snapshot);
+            // past the capture's end: no job is left to remove anything
+            await new Promise((r) => setTimeout(r, 3500));
+            expect(await ovsSnapshot(node)).toBe(snapshot);
+        }, 60_000);
+
+        it("refuses a second mirror of a port the operator's mirror already selects, naming it and its owner", async () => {
+            const snapshot = await ovsSnapshot(node);
+            const h = new Harness(lab, join(workDir, "overlap.json"));
+            const res = await h.apply(program([{ name: "dup", host: "compute1", ports: [vm3.port] }]));
+            expect(res.ok).toBe(false);
+            expect(res.failure?.stderr).toMatch(/refusing a second mirror: port qvoa1b2c3d4-e5 is already mirrored by mirror operator-mirror \([0-9a-f-]{36}, owner: none, not made by hostwright\); set allowOverlappingMirrors: true/);
+            expect(await ovsSnapshot(node)).toBe(snapshot);
+            expect((await h.destroy()).error).toBeUndefined();
+        }, 60_000);
+
+        it("refuses a second hostwright mirror of the same port naming the first one's step; allowed explicitly, both mirror; the rotating capture and the fetch command work", async () => {
+            const snapshot = await ovsSnapshot(node);
+            const h = new Harness(lab, join(workDir, "overlap2.json"));
+            const first = { name: "one", host: "compute1", ports: [vm1.port], capture: { name: "onecap" } };
+            const second = { name: "two", host: "compute1", ports: [vm1.port], capture: { name: "twocap" }, pcap: { fileMegabytes: 1, files: 3 } };
+            const refused = await h.apply(program([first, second]));
+            expect(refused.ok).toBe(false);
+            expect(refused.failure?.resource).toBe("two-mirror");
+            expect(refused.failure?.stderr).toMatch(/port qvobee51cf7-fb is already mirrored by mirror hostwright-one \([0-9a-f-]{36}, owner: one-mirror-[0-9a-f]{8}\)/);
+            expect(await ownedMirrors()).toEqual(["hostwright-one"]);
+
+            const allowed = await h.apply(program([first, { ...second, allowOverlappingMirrors: true }]));
+            expect(allowed.error).toBeUndefined();
+            expect(await ownedMirrors()).toEqual(["hostwright-one", "hostwright-two"]);
+            const out = (allowed.outputs.ovs as any).two;
+            expect(out.captureCommand).toBe("tcpdump -ni twocap -Z root -C 1 -W 3 -w /var/tmp/hostwright-twocap.pcap");
+            expect(out.fetchCommand).toBe(`ssh -p 22 root@${node.address} 'cd /var/tmp && tar -cf - -- hostwright-twocap.pcap*' | tar -xvf -`);
+            // both outputs see vm1's packets
+            const [one, two] = await Promise.all([captureIcmp(node, "onecap", () => ping(node, vm1, vm2.address)), captureIcmp(node, "twocap", async () => undefined)]);
+            expect(one.some((l) => l.includes("10.10.0.1 > 10.10.0.2"))).toBe(true);
+            expect(two.some((l) => l.includes("10.10.0.1 > 10.10.0.2"))).toBe(true);
+
+            // the rotating capture as given, then fetched over SSH as given
+            await must(node, `(timeout 3 ${out.captureCommand} >/dev/null 2>&1 &); sleep 0.7`);
+            await ping(node, vm1, vm2.address);
+            await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+            const fetchDir = mkdtempSync(join(tmpdir(), "hw-ovs-fetch-"));
+            try {
+                const login = `ssh() { command ssh -i ${lab.dir}/id_ed25519 -o UserKnownHostsFile=${lab.knownHosts} -o BatchMode=yes "$@"; }`;
+                const fetched = await lab.runOnSwitch(["bash", "-c", `${login}\ncd ${fetchDir} && ${out.fetchCommand}`], { timeoutMs: 30_000 });
+                expect(fetched.stderr).toBe("");
+                expect(fetched.stdout).toBe("hostwright-twocap.pcap0\n");
+                const decoded = await lab.runOnSwitch(["tcpdump", "-nr", join(fetchDir, "hostwright-twocap.pcap0")]);
+                expect(decoded.stdout).toContain("10.10.0.1 > 10.10.0.2: ICMP echo request");
+            } finally {
+                rmSync(fetchDir, { recursive: true, force: true });
+            }
+            await must(node, "rm -f /var/tmp/hostwright-twocap.pcap*");
+            expect((await h.destroy()).error).toBeUndefined();
+            expect(await ovsSnapshot(node)).toBe(snapshot);
+        }, 60_000);
+    });
 });

@@ -1,12 +1,13 @@
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
-import { renderStep, STATE_ROOT } from "../../core/step";
+import { renderStep, STATE_ROOT, StepSpec } from "../../core/step";
 import type { OvsPortMirrorArgs } from "../../components/ovs/args";
-import { MirrorPlan, outputPortName, planHash, planMirror, renderMirrorStep, tcpdumpCommand } from "../../components/ovs/render";
+import { fetchCommand, MirrorPlan, outputPortName, planHash, planMirror, planPcap, renderMirrorStep, rotatingCaptureCommand, tcpdumpCommand } from "../../components/ovs/render";
+import { shq } from "../../core/shell";
 
 const node: Host = { name: "compute-1", address: "10.0.0.11", privateKey: pulumi.secret("KEY"), hostKey: "ssh-ed25519 AAAA" };
 const KEY = "web-mirror-0123abcd";
@@ -167,6 +168,72 @@ describe("hostile values reach ovs-vsctl as single, literal words", () => {
             expect(check).toContain(`name=${JSON.stringify(name)}`);
         } finally {
             rmSync(r.dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("capture lifecycle", () => {
+    it("a lifetime and a capture revision change the spec (a new capture); allowing overlap does not", () => {
+        const base = planHash(plan({}));
+        expect(planHash(plan({ durationSeconds: 5 }))).not.toBe(base);
+        expect(planHash(plan({ durationSeconds: 5, captureRevision: 2 }))).not.toBe(planHash(plan({ durationSeconds: 5 })));
+        expect(planHash(plan({ allowOverlappingMirrors: true }))).toBe(base);
+    });
+    it("starts an expiry job only with a lifetime; the undo stops it first and removes its record", () => {
+        const timed = stepOf(plan({ durationSeconds: 5 }));
+        expect(timed.activate).toContain(`setsid bash "$hwo_cap/expire.sh" "$hwo_cap" "$1" </dev/null >/dev/null 2>&1 &`);
+        expect(timed.activate).toContain(`hwo_start_expiry "$(( $(date +%s) + 5 ))"`);
+        expect(timed.activate).toContain("it is not made again (raise captureRevision for a new capture)");
+        const plain = stepOf(plan({}));
+        expect(plain.activate).not.toContain("hwo_start_expiry");
+        // a permanent mirror after a timed one: the old job is stopped
+        expect(plain.activate).toContain(`if [ -d "$hwo_cap" ]; then hwo_lock_capture; hwo_stop_expiry; exec 8>&-; rm -rf -- "$hwo_cap"; fi`);
+        for (const step of [timed, plain]) {
+            expect(step.undo!.indexOf("hwo_stop_expiry; fi")).toBeLessThan(step.undo!.indexOf("  hwo_remove_own_rows"));
+            expect(step.undo).toContain(`rm -rf -- "$hwo_cap"`);
+        }
+    });
+    it("the overlap check runs unless allowed, for ports or for the whole bridge", () => {
+        expect(stepOf(plan({})).activate).toContain("refusing a second mirror");
+        expect(stepOf(plan({ allowOverlappingMirrors: true })).activate).not.toContain("refusing a second mirror");
+        expect(stepOf(plan({ wholeBridge: true }, [])).activate).toContain(`hwo_overlap "$hwo_m" "bridge $hwo_br (every port)"`);
+    });
+    it.each(["qvo'$(touch /tmp/pwned)", "a b;c", "`id`"])("the rendered scripts parse with a hostile port %j, which stays one word", (port) => {
+        const scripts = renderStep({ key: KEY, ...stepOf(plan({ durationSeconds: 5 }, [port])) } as StepSpec);
+        for (const script of [scripts.create, scripts.delete]) execFileSync("bash", ["-n"], { input: script });
+        expect(scripts.create).toContain(`for hwo_p in ${shq(port)}; do`);
+    });
+});
+
+describe("ready-to-run capture and fetch commands", () => {
+    /** The argv a command line gives `program`, as the shell parses it. */
+    const argvOf = (cmd: string, program: string) =>
+        spawnSync("bash", ["-c", `${program}() { printf '%s\\n' "$@" >&2; }; tar() { :; }; ${cmd}`], { encoding: "utf8" }).stderr.split("\n").slice(0, -1);
+    it.each<[string, Partial<OvsPortMirrorArgs>, (p: MirrorPlan) => string[]]>([
+        ["defaults", {}, (p) => ["-ni", (p.output as { name: string }).name, "-Z", "root", "-C", "100", "-W", "10", "-w", `/var/tmp/hostwright-${(p.output as { name: string }).name}.pcap`]],
+        ["a hostile path", { pcap: { path: "/var/tmp/it's $(id) `x`.pcap", fileMegabytes: 5, files: 2 } }, (p) => ["-ni", (p.output as { name: string }).name, "-Z", "root", "-C", "5", "-W", "2", "-w", "/var/tmp/it's $(id) `x`.pcap"]],
+        ["a collector (run on the collector)", { collector: { protocol: "gre", address: "192.0.2.9" } }, () => ["-ni", "any", "-Z", "root", "-C", "100", "-W", "10", "-w", "/var/tmp/hostwright-hostwright-web.pcap", "ip proto 47"]],
+    ])("%s", (_what, args, expected) => {
+        const p = plan(args);
+        const cmd = rotatingCaptureCommand(p, planPcap({ host: node, ...args }, p));
+        expect(cmd.startsWith("tcpdump ")).toBe(true);
+        expect(argvOf(cmd, "tcpdump")).toEqual(expected(p));
+    });
+    it("fetches every rotated file with the node's SSH login; a hostile file name stays literal on the node's shell", () => {
+        const dir = mkdtempSync(join(tmpdir(), "hw-ovs-fetch-"));
+        try {
+            const path = `${dir}/it's $(id) \`x\`.pcap`;
+            for (const n of [0, 1]) writeFileSync(`${path}${n}`, `packets ${n}`);
+            writeFileSync(`${dir}/other.pcap0`, "not ours");
+            const cmd = fetchCommand({ address: "10.0.0.11", port: 2222, user: "ops" }, { path, fileMegabytes: 1, files: 2 });
+            expect(cmd.endsWith(" | tar -xvf -")).toBe(true);
+            const [p, port, login, remote, ...rest] = argvOf(cmd, "ssh");
+            expect([p, port, login, rest]).toEqual(["-p", "2222", "ops@10.0.0.11", []]);
+            // what the node's shell runs: every rotated file of this capture, nothing else
+            const listed = execFileSync("bash", ["-c", `${remote} | tar -tf -`], { encoding: "utf8" });
+            expect(listed.split("\n").filter(Boolean).sort()).toEqual(["it's $(id) `x`.pcap0", "it's $(id) `x`.pcap1"]);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
         }
     });
 });
