@@ -26,6 +26,13 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
     readonly warnings: pulumi.Output<string[]>;
     /** Per TLS listener: a command that shows what h2o staples (`openssl s_client -status`). */
     readonly checkCommands: pulumi.Output<Record<string, string>>;
+    /**
+     * Milliseconds without service caused by the step's last run: when the listener set of a
+     * running h2o changed (a reload cannot bind a new port, so h2o was restarted), the time
+     * from the restart until every listener served again; 0 after a graceful reload (the
+     * sockets stay open) or a first start.
+     */
+    readonly restartDowntimeMs: pulumi.Output<number>;
 
     /**
      * @param checkOptions for the stack section: the clear text of secret keys, so the key
@@ -38,8 +45,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         const staticWarnings = acceptArgs(checked.issues, `h2o reverse proxy ${name}`, this);
 
         const rendered = renderH2o(name, args, checked, (identity) => secretKeyContent(name, identity));
-        const trust = rendered.trustStep ? remoteStep(`${name}-trust`, { host: args.host, step: rendered.trustStep }, { parent: this }) : undefined;
-        const proxy = remoteStep(`${name}-proxy`, { host: args.host, step: rendered.proxyStep, dependsOn: trust ? [trust] : [] }, { parent: this });
+        // One step: a refused apply puts back the trust directory's roots with the rest of the files.
+        const proxy = remoteStep(`${name}-proxy`, { host: args.host, step: rendered.proxyStep }, { parent: this });
         const report = stepReport(proxy);
 
         this.configPath = pulumi.output(checked.settings.configPath);
@@ -54,7 +61,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
             return [...staticWarnings, ...r.warnings];
         });
         this.checkCommands = pulumi.output(rendered.checkCommands);
-        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands });
+        this.restartDowntimeMs = report.apply((r) => Number(r.values.downtimeMs ?? 0));
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs });
     }
 }
 

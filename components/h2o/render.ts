@@ -1,14 +1,15 @@
 /**
  * Pure rendering of checked args into what the host gets: `h2o.conf` (and a copy
  * pointing at the staged files, for `h2o -t` before the switch), the chain/key files,
- * OCSP fetchers, the trust-store step, and the step scripts around them.
+ * OCSP fetchers, the root CAs for trust-store verification, and the step scripts around them.
  */
 import type { Host } from "../../core/host";
 import { serviceCommand } from "../../core/host";
 import { shortHash } from "../../core/hash";
 import { heredocInto, raw, sh, shq } from "../../core/shell";
 import { ManagedFile, stagedPath, StepSpec } from "../../core/step";
-import type { H2oReverseProxyArgs, PathArgs, TlsIdentityArgs } from "./args";
+import { isIPv6 } from "net";
+import type { H2oReverseProxyArgs, ListenerArgs, PathArgs, TlsIdentityArgs } from "./args";
 import type { CheckResult, Settings, StaplingStatus, TlsPlan } from "./checks";
 
 // ---------------------------------------------------------------------------
@@ -79,6 +80,29 @@ export function listenerFiles(settings: Settings, plan: TlsPlan): ListenerFiles 
     };
 }
 
+/**
+ * Comment line of h2o.conf holding its listener set ({@link listenerSet}). The rollback and
+ * the undo read it from the config they put back, to know whether a reload can serve it.
+ */
+export const LISTENER_SET_MARKER = "# hostwright listeners: ";
+
+/**
+ * The listening sockets a config asks for, as the host's `ss -Hltn` names them, sorted and
+ * space-separated: `ADDR:PORT`, `[ADDR6]:PORT`, `*:PORT` for every address (h2o binds
+ * `0.0.0.0` and `[::]` then). h2o's supervisor keeps the sockets it started with, so a
+ * reload cannot bind a new one: a different set needs a restart.
+ */
+export function listenerSet(listeners: Array<Pick<ListenerArgs, "address" | "port">>): string {
+    const socket = (l: Pick<ListenerArgs, "address" | "port">) => {
+        if (l.address === undefined || l.address === "0.0.0.0" || l.address === "::") return `*:${l.port}`;
+        if (!isIPv6(l.address)) return `${l.address}:${l.port}`;
+        const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(l.address);
+        // The URL parser prints an IPv6 address the way ss does (compressed, lower case), except a mapped IPv4 one.
+        return mapped ? `[::ffff:${mapped[1]}]:${l.port}` : `${new URL(`http://[${l.address}]/`).hostname}:${l.port}`;
+    };
+    return [...new Set(listeners.map(socket))].sort().join(" ");
+}
+
 /** Renders h2o.conf; `at` maps each managed file path (to point `h2o -t` at the staged copies). */
 export function renderConfig(args: H2oReverseProxyArgs, checked: CheckResult, header: string, at: (path: string) => string = (p) => p): string {
     const s = checked.settings;
@@ -126,7 +150,7 @@ export function renderConfig(args: H2oReverseProxyArgs, checked: CheckResult, he
         }
     }
     root.add("hosts", hosts);
-    return `${header}\n${emitYaml(root)}`;
+    return `${header}\n${LISTENER_SET_MARKER}${listenerSet(args.listeners)}\n${emitYaml(root)}`;
 }
 
 function renderPath(p: PathArgs): YamlMap {
@@ -141,14 +165,25 @@ function renderPath(p: PathArgs): YamlMap {
 }
 
 /**
+ * Environment variable naming an extra CA file the trust-store fetcher also trusts. Set
+ * only for hostwright's own `h2o -t` run, which validates the new configuration while
+ * the new root CA is still staged (not yet in the trust directory).
+ */
+export const STAGED_ROOTS_ENV = "HOSTWRIGHT_OCSP_STAGED_ROOTS";
+
+/**
  * The component's OCSP fetcher for one listener (h2o runs `ocsp-update-cmd CERTFILE`
  * and staples the DER it prints; exit 75 means "try again later"). Unlike h2o's
  * `fetch-ocsp-response` it verifies the response up to a real trust anchor (the
- * host's trust directory or an embedded CA file), never to the issuer alone.
- * The issuer and CA certificates are embedded, so the staged copy is self-contained.
+ * host's trust directory or an embedded CA file), never to the issuer alone, with
+ * every intermediate of the bundle as untrusted certificates.
+ * The certificates are embedded, so the staged copy is self-contained.
  */
 export function renderFetcher(plan: TlsPlan, settings: Settings): string {
-    const anchor = plan.verification === "ca-file" ? raw(`-CAfile "$tmp/ca.pem"`) : raw(sh`-CApath ${settings.trustDirectory}`);
+    const anchor =
+        plan.verification === "ca-file"
+            ? raw(`-CAfile "$tmp/ca.pem"`)
+            : raw(`${sh`-CApath ${settings.trustDirectory}`} \${${STAGED_ROOTS_ENV}:+-CAfile "\$${STAGED_ROOTS_ENV}"}`);
     const embed = (file: string, pem: string) => heredocInto(`hw_put "$tmp/${file}"`, pem, shortHash(file + pem));
     return `#!/bin/sh
 # Managed by hostwright: OCSP fetcher of h2o listener ${plan.listener.name} (ocsp-update-cmd).
@@ -158,6 +193,7 @@ tmp=$(mktemp -d "\${TMPDIR:-/tmp}/hostwright-ocsp.XXXXXX") || exit 75
 trap 'rm -rf "$tmp"' EXIT
 hw_put() { head -c "$2" > "$1"; }
 ${embed("issuer.pem", plan.main.issuerPem ?? "")}
+${embed("untrusted.pem", plan.main.untrustedPem ?? "")}
 ${plan.verification === "ca-file" ? embed("ca.pem", plan.main.caBundlePem ?? "") : ""}
 uri=$(openssl x509 -in "$cert" -noout -ocsp_uri) || exit 1
 case $uri in http://*|https://*) ;; *) echo "hostwright-ocsp: no OCSP URI in $cert" >&2; exit 1 ;; esac
@@ -172,7 +208,8 @@ esac
 echo "hostwright-ocsp: asking $uri" >&2
 openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -timeout 5 -noverify -respout "$tmp/resp.der" >&2 || exit 75
 # No -issuer here: openssl would fall back to trusting it (OCSP_TRUSTOTHER) and verify nothing.
-if openssl ocsp -respin "$tmp/resp.der" -verify_other "$tmp/issuer.pem" ${anchor} > "$tmp/verify.out" 2>&1 \\
+# Every intermediate is given: with the issuer alone a 4-level chain does not reach its root.
+if openssl ocsp -respin "$tmp/resp.der" -verify_other "$tmp/untrusted.pem" ${anchor} > "$tmp/verify.out" 2>&1 \\
    && ! grep -q 'Response Verify Failure' "$tmp/verify.out"; then
   sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
   cat "$tmp/resp.der"
@@ -202,14 +239,50 @@ export interface TlsListenerView {
 
 export interface H2oRender<K> {
     config: string;
+    /** The one step: config, chains, keys, fetchers and (trust-store verification) root CAs. */
     proxyStep: Omit<StepSpec, "key" | "files"> & { files: Array<RenderedFile<K>> };
-    /** The trust-store step (root CAs + hash links), when a listener verifies against the trust store. */
-    trustStep?: Omit<StepSpec, "key">;
+    /** The root CA files installed in the trust directory (`verification: "trust-store"`). */
+    trustRoots: string[];
     listeners: TlsListenerView[];
     /** Stapling status known before apply ("not applicable", "disabled"); others come from the host. */
     staticStapling: Record<string, StaplingStatus>;
     /** Ready-to-run commands that show the staple of each TLS listener. */
     checkCommands: Record<string, string>;
+}
+
+/** Where a root CA for trust-store verification is installed: named by its content, so a new root is a new file. */
+export function trustRootPath(settings: Settings, rootPem: string): string {
+    return `${settings.trustDirectory}/hostwright-${shortHash(rootPem.trim())}.pem`;
+}
+
+/**
+ * Shell function `hw_h2o_relink`: makes the trust directory's hash links (`<subject
+ * hash>.N`, how OpenSSL finds a CA in a directory) agree with the hostwright-*.pem roots
+ * present: a link to a missing one is removed, a present one without a link gets one (.N
+ * skips other CAs with the same hash). Idempotent, so the activation, the rollback and
+ * the undo all run it after the files changed, and no link is ever left dangling.
+ */
+export function relinkFunction(trustDirectory: string): string {
+    return `hw_h2o_relink() {
+  hw_dir=${shq(trustDirectory)}
+  [ -d "$hw_dir" ] || return 0
+  for hw_link in "$hw_dir"/*; do
+    [ -L "$hw_link" ] && [ ! -e "$hw_link" ] || continue
+    case $(readlink -- "$hw_link") in hostwright-*.pem|*/hostwright-*.pem) rm -f -- "$hw_link"; hw_log "removed hash link $hw_link (its root CA is gone)" ;; esac
+  done
+  for hw_ca in "$hw_dir"/hostwright-*.pem; do
+    [ -f "$hw_ca" ] && [ ! -L "$hw_ca" ] || continue
+    hw_base=\${hw_ca##*/}
+    hw_hash=$(openssl x509 -noout -hash -in "$hw_ca") || { hw_warn "$hw_ca is not a certificate; not linked"; continue; }
+    hw_n=0
+    while [ -e "$hw_dir/$hw_hash.$hw_n" ] || [ -L "$hw_dir/$hw_hash.$hw_n" ]; do
+      [ "$(readlink -- "$hw_dir/$hw_hash.$hw_n")" = "$hw_base" ] && continue 2
+      hw_n=$((hw_n + 1))
+    done
+    ln -s -- "$hw_base" "$hw_dir/$hw_hash.$hw_n"
+    hw_log "linked $hw_dir/$hw_hash.$hw_n -> $hw_base"
+  done
+}`;
 }
 
 function endpoint(address: string, port: number): string {
@@ -231,7 +304,7 @@ export function renderH2o<K>(name: string, args: H2oReverseProxyArgs, checked: C
     const views: TlsListenerView[] = [];
     const staticStapling: Record<string, StaplingStatus> = {};
     const checkCommands: Record<string, string> = {};
-    const trustRoots = new Map<string, string>();
+    const trustRoots: string[] = [];
     for (const l of args.listeners) {
         const plan = checked.tls.get(l.name);
         if (!plan) continue;
@@ -245,8 +318,13 @@ export function renderH2o<K>(name: string, args: H2oReverseProxyArgs, checked: C
         });
         if (f.fetcher) addFile({ path: f.fetcher, content: renderFetcher(plan, s), mode: "0755" });
         if (plan.stapling === "applicable" && plan.verification === "trust-store") {
+            // In the proxy step, so a refused apply puts the trust directory back with the rest.
             const rootPem = l.tls!.ocsp!.rootCertificate!;
-            trustRoots.set(`${s.trustDirectory}/hostwright-${shortHash(rootPem.trim())}.pem`, rootPem);
+            const path = trustRootPath(s, rootPem);
+            if (!managed.has(path)) {
+                addFile({ path, content: rootPem, mode: "0644" });
+                trustRoots.push(path);
+            }
         }
         const named = args.virtualHosts.find((v) => v.name !== "*" && !v.name.startsWith("*.") && (v.listeners ?? [l.name]).includes(l.name))?.name;
         const leafName = plan.main.leafName && !plan.main.leafName.startsWith("*.") && !/^[0-9.:]+$/.test(plan.main.leafName) ? plan.main.leafName : undefined;
@@ -268,33 +346,93 @@ export function renderH2o<K>(name: string, args: H2oReverseProxyArgs, checked: C
     const config = renderConfig(args, checked, header);
     addFile({ path: s.configPath, content: config, mode: "0644" });
     const validationConfig = renderConfig(args, checked, header, (p) => (managed.has(p) ? stagedPath(p) : p));
+    const wanted = listenerSet(args.listeners);
 
     const pid = s.pidFile;
+    const start = serviceCommand(host, s.serviceName, "start");
+    const reload = serviceCommand(host, s.serviceName, "reload");
+    const restart = serviceCommand(host, s.serviceName, "restart");
+    const stop = serviceCommand(host, s.serviceName, "stop");
     // Outside the state directory: a failed first create removes that before reactivate runs.
     const started = raw(`"$HW_STATE.h2o-started"`);
+    // Every wait is bounded: the init commands by `timeout`, each probe by its own, each loop by a deadline.
     const helpers = `hw_h2o_errlog=${shq(s.errorLog)}
+hw_h2o_wait_limit=30
 hw_h2o_svc() {
-  # The init script prints without a final newline and the daemon keeps writing to
-  # inherited descriptors: both would garble the step's report lines.
+  # hw_h2o_svc SECONDS COMMAND...: an init-system command, killed after SECONDS. The init
+  # script prints without a final newline and the daemon keeps writing to inherited
+  # descriptors: both would garble the step's report lines, so its output goes to a file.
+  hw_svc_limit=$1; shift
   hw_svc_log=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-svc.XXXXXX")
   hw_svc_rc=0
-  "$@" </dev/null >"$hw_svc_log" 2>&1 || hw_svc_rc=$?
+  timeout -k 5 "$hw_svc_limit" "$@" </dev/null >"$hw_svc_log" 2>&1 || hw_svc_rc=$?
   hw_log "$*: $(tr '\n' ' ' < "$hw_svc_log" | cut -c1-300)"
   rm -f -- "$hw_svc_log"
+  [ "$hw_svc_rc" -ne 124 ] || hw_log "$* did not finish within $hw_svc_limit s; killed"
   return "$hw_svc_rc"
 }
 hw_h2o_running() { [ -s ${shq(pid)} ] && kill -0 "$(cat ${shq(pid)})" 2>/dev/null; }
-hw_h2o_workers() { ps -o pid= --ppid "$(cat ${shq(pid)} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }`;
+hw_h2o_workers() { ps -o pid= --ppid "$(cat ${shq(pid)} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }
+hw_h2o_bound() {
+  # The TCP sockets h2o's supervisor and workers listen on, as listenerSet() (render.ts) writes them.
+  hw_pids=" $(cat ${shq(pid)} 2>/dev/null) $(hw_h2o_workers) "
+  ss -Hltnp 2>/dev/null | while read -r _ _ _ hw_local _ hw_users; do
+    for hw_p in $(printf '%s' "$hw_users" | grep -o 'pid=[0-9]*' | cut -d= -f2); do
+      case $hw_pids in *" $hw_p "*) printf '%s\\n' "$hw_local" | sed -E 's/%[^]:]*:/:/; s/^(0\\.0\\.0\\.0|\\*|\\[::\\]):/*:/'; break ;; esac
+    done
+  done | sort -u | tr '\\n' ' ' | sed 's/ $//'
+}
+hw_h2o_wait_bound() {
+  # hw_h2o_wait_bound SET: until h2o listens on exactly SET (a removed port is closed again)
+  hw_end=$(( $(date +%s) + 10 ))
+  until [ "$(hw_h2o_bound)" = "$1" ]; do
+    [ "$(date +%s)" -lt "$hw_end" ] || return 1
+    sleep 0.2
+  done
+}
+hw_h2o_reload() {
+  # Graceful: the new generation replaces the old workers once it is up; until they are
+  # gone both answer on the same sockets.
+  hw_h2o_before=$(hw_h2o_workers)
+  hw_h2o_svc 60 ${reload} || return 1
+  hw_end=$(( $(date +%s) + hw_h2o_wait_limit ))
+  for hw_pid in $hw_h2o_before; do
+    while kill -0 "$hw_pid" 2>/dev/null && [ "$(date +%s)" -lt "$hw_end" ]; do sleep 0.25; done
+  done
+}
+hw_h2o_serve_restored() {
+  # After a rollback or undo: serve the config now on disk. A reload when h2o already
+  # listens on its listener set; otherwise (another set, or a config not written by
+  # hostwright, whose set is unknown) a restart, which binds exactly the config's ports.
+  hw_want=$(sed -n ${shq(`s/^${LISTENER_SET_MARKER}//p`)} ${shq(s.configPath)} 2>/dev/null | head -n 1)
+  if [ -n "$hw_want" ] && [ "$(hw_h2o_bound)" = "$hw_want" ]; then
+    hw_h2o_reload || hw_warn "reloading h2o with the restored configuration failed; see $hw_h2o_errlog"
+  else
+    hw_log "restarting h2o: it listens on '$(hw_h2o_bound)', the restored configuration on '\${hw_want:-(not written by hostwright)}'"
+    if hw_h2o_svc 120 ${restart}; then
+      [ -z "$hw_want" ] || hw_h2o_wait_bound "$hw_want" || hw_warn "after the restart h2o listens on '$(hw_h2o_bound)', not '$hw_want'; see $hw_h2o_errlog"
+    else
+      hw_warn "restarting h2o with the restored configuration failed; see $hw_h2o_errlog"
+    fi
+  fi
+}
+${relinkFunction(s.trustDirectory)}`;
 
-    const validate = `${helpers}
-hw_h2o_conf=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-test.XXXXXX")
+    // The staged root CAs are not in the trust directory yet: the fetchers trust them through
+    // STAGED_ROOTS_ENV during this h2o -t only.
+    const stagedRoots = trustRoots.length === 0 ? "" : `hw_h2o_roots=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-roots.XXXXXX")
+${trustRoots.map((r) => sh`openssl x509 -noout -in "$(hw_staged ${r})" || hw_fail ${`staged ${r} is not a certificate`}
+cat -- "$(hw_staged ${r})" >> "$hw_h2o_roots"`).join("\n")}
+export ${STAGED_ROOTS_ENV}="$hw_h2o_roots"`;
+    const validate = `hw_h2o_conf=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-test.XXXXXX")
 ${heredocInto(`hw_put_staged "$hw_h2o_conf"`, validationConfig, shortHash(validationConfig))}
+${stagedRoots}
 set +e
 # h2o -t runs the OCSP fetch; h2o's own script has no timeout for a responder that never answers.
-hw_h2o_out=$(timeout 120 h2o -t -c "$hw_h2o_conf" 2>&1)
+hw_h2o_out=$(timeout -k 5 120 h2o -t -c "$hw_h2o_conf" 2>&1)
 hw_h2o_rc=$?
 set -e
-rm -f -- "$hw_h2o_conf"
+rm -f -- "$hw_h2o_conf"${trustRoots.length === 0 ? "" : ` "$hw_h2o_roots"`}
 printf '%s\\n' "$hw_h2o_out" | sed 's/^/h2o -t: /'
 # h2o -t exits 0 even when the OCSP fetch fails: its output says what happened.
 [ "$hw_h2o_rc" -ne 124 ] || hw_fail "h2o -t did not finish within 120 s (an OCSP responder that does not answer?); nothing was switched"
@@ -303,9 +441,6 @@ case "$hw_h2o_out" in *": revoked"*) hw_fail "the OCSP responder reports a certi
 printf '%s\\n' "$hw_h2o_out" | grep -E 'OCSP Stapling\\] (temporary failed|does not work|.*disabled)' | while IFS= read -r hw_line; do hw_warn "h2o -t: $hw_line"; done
 true`;
 
-    const start = serviceCommand(host, s.serviceName, "start");
-    const reload = serviceCommand(host, s.serviceName, "reload");
-    const stop = serviceCommand(host, s.serviceName, "stop");
     const waits = args.listeners
         .map((l) => {
             const v = views.find((x) => x.name === l.name);
@@ -325,28 +460,30 @@ true`;
 hw_h2o_sni() { [ "$1" = - ] || printf '%s' "-servername $1"; }
 hw_h2o_wait_tls() {
   # hw_h2o_wait_tls NAME HOST:PORT SNI FINGERPRINT: until the listener serves the new leaf
-  for hw_i in $(seq 1 60); do
-    hw_fp=$(openssl s_client -connect "$2" $(hw_h2o_sni "$3") </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
-    [ "$hw_fp" = "$4" ] && return 0
-    sleep 0.5
+  hw_end=$(( $(date +%s) + hw_h2o_wait_limit ))
+  until [ "$(timeout 5 openssl s_client -connect "$2" $(hw_h2o_sni "$3") </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')" = "$4" ]; do
+    [ "$(date +%s)" -lt "$hw_end" ] || hw_fail "listener $1 ($2) does not serve the new certificate $hw_h2o_wait_limit s after h2o was (re)started or reloaded; see $hw_h2o_errlog"
+    sleep 0.2
   done
-  hw_fail "listener $1 ($2) does not serve the new certificate 30 s after the reload; see $hw_h2o_errlog"
 }
 hw_h2o_wait_plain() {
-  for hw_i in $(seq 1 60); do
-    (exec 3<>"/dev/tcp/$2/$3") 2>/dev/null && return 0
-    sleep 0.5
+  # hw_h2o_wait_plain NAME HOST PORT: until h2o answers HTTP there. A connect alone proves
+  # nothing: the kernel accepts on a socket the supervisor holds even when no worker serves it.
+  # The request is malformed on purpose: h2o answers 400 itself, whatever the backend does.
+  hw_end=$(( $(date +%s) + hw_h2o_wait_limit ))
+  until [ "$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "hostwright-probe\\r\\n\\r\\n" >&3 && head -c 5 <&3' "$2" "$3" 2>/dev/null)" = "HTTP/" ]; do
+    [ "$(date +%s)" -lt "$hw_end" ] || hw_fail "listener $1 ($2:$3) does not answer HTTP $hw_h2o_wait_limit s after h2o was (re)started or reloaded; see $hw_h2o_errlog"
+    sleep 0.2
   done
-  hw_fail "listener $1 ($2:$3) does not accept connections 30 s after the reload; see $hw_h2o_errlog"
 }
 hw_h2o_staple() {
   # hw_h2o_staple NAME HOST:PORT SNI WAIT REQUIRE-GOOD FINGERPRINT: what h2o staples, as a client sees it
   hw_end=$(( $(date +%s) + $4 ))
   while :; do
-    hw_s=$(openssl s_client -connect "$2" $(hw_h2o_sni "$3") -status </dev/null 2>&1 || true)
+    hw_s=$(timeout 5 openssl s_client -connect "$2" $(hw_h2o_sni "$3") -status </dev/null 2>&1 || true)
     # Only a connection that presents the new leaf counts (an old worker may still answer).
     # The staple printed above it holds the responder's certificate: take the one after "Server certificate".
-    hw_fp=$(printf '%s\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
+    hw_fp=$(printf '%s\\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
     if [ "$hw_fp" != "$6" ]; then
       hw_st="no staple"
       if [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
@@ -370,76 +507,60 @@ hw_h2o_staple() {
        hw_warn "listener $1: OCSP staple is '$hw_st' after $4 s; h2o retries after ocsp-update-interval; see $hw_h2o_errlog" ;;
   esac
 }
-if hw_h2o_running; then
-  if [ "$HW_CHANGED" -gt 0 ]; then
-    hw_h2o_before=$(hw_h2o_workers)
-    hw_log "reloading h2o"
-    hw_h2o_svc ${reload}
-    # The new generation replaces the old workers once it is up; until they are gone
-    # both answer on the same sockets.
-    for hw_i in $(seq 1 120); do
-      hw_old=0
-      for hw_pid in $hw_h2o_before; do kill -0 "$hw_pid" 2>/dev/null && hw_old=1; done
-      [ "$hw_old" = 0 ] && break
-      sleep 0.25
-    done
-  fi
-else
+hw_h2o_relink
+hw_h2o_want=${shq(wanted)}
+hw_h2o_t0=
+if ! hw_h2o_running; then
   hw_log "starting h2o"
-  hw_h2o_svc ${start}
   : > ${started}
+  hw_h2o_svc 60 ${start} || hw_fail "starting h2o failed; see $hw_h2o_errlog"
+elif [ "$(hw_h2o_bound)" != "$hw_h2o_want" ]; then
+  # h2o's supervisor keeps the sockets it started with: a reload cannot bind a new port
+  # ("is not being bound to the server") nor close a removed one.
+  hw_log "the listener set changes (h2o listens on '$(hw_h2o_bound)', the new configuration on '$hw_h2o_want'): restarting h2o"
+  hw_h2o_t0=$(date +%s%N)
+  hw_h2o_svc 120 ${restart} || hw_fail "restarting h2o failed; see $hw_h2o_errlog"
+elif [ "$HW_CHANGED" -gt 0 ]; then
+  hw_log "reloading h2o"
+  hw_h2o_reload || hw_fail "reloading h2o failed; see $hw_h2o_errlog"
 fi
 ${waits}
+if [ -n "$hw_h2o_t0" ]; then
+  hw_h2o_gap=$(( ($(date +%s%N) - hw_h2o_t0) / 1000000 ))
+  hw_output downtimeMs "$hw_h2o_gap"
+  hw_log "h2o restarted: every listener served again after $hw_h2o_gap ms"
+fi
+hw_h2o_wait_bound "$hw_h2o_want" || hw_fail "h2o listens on '$(hw_h2o_bound)', not on the configuration's '$hw_h2o_want'; see $hw_h2o_errlog"
 ${staples}
 hw_output config ${shq(s.configPath)}
 true`;
 
     const reactivate = `${helpers}
+hw_h2o_relink
 if [ -e ${started} ] && [ ! -e "$HW_STATE/generation" ]; then
-  hw_h2o_svc ${stop} || true
+  hw_h2o_svc 90 ${stop} || true
   rm -f ${started}
 elif hw_h2o_running; then
-  hw_h2o_svc ${reload} || true
+  hw_h2o_serve_restored
+else
+  # The activation stopped it (a restart whose start failed): bring the previous configuration back up.
+  hw_h2o_svc 60 ${start} || hw_warn "starting h2o with the previous configuration failed; see $hw_h2o_errlog"
 fi`;
 
     const afterRestore = `${helpers}
+hw_h2o_relink
 if [ -e ${started} ]; then
   hw_log "stopping h2o (it was not running before hostwright started it)"
-  hw_h2o_svc ${stop} || true
+  hw_h2o_svc 90 ${stop} || true
   rm -f ${started}
 elif hw_h2o_running; then
-  hw_log "reloading h2o with the restored configuration"
-  hw_h2o_svc ${reload} || true
+  hw_h2o_serve_restored
 fi`;
 
     const preflight = `command -v h2o >/dev/null 2>&1 || hw_fail "h2o is not installed on this host (Debian: apt-get install h2o)"
 command -v openssl >/dev/null 2>&1 || hw_fail "openssl is not installed on this host"
+command -v ss >/dev/null 2>&1 || hw_fail "ss is not installed on this host (Debian: apt-get install iproute2); it tells which ports h2o listens on"
 id -u ${shq(s.user)} >/dev/null 2>&1 || hw_fail ${shq(`h2o user ${s.user} does not exist on this host`)}`;
-
-    let trustStep: H2oRender<K>["trustStep"];
-    if (trustRoots.size > 0) {
-        const roots = [...trustRoots.keys()];
-        trustStep = {
-            description: `h2o ${name}: root CA(s) for OCSP verification in ${s.trustDirectory}`,
-            files: [...trustRoots].map(([path, content]) => ({ path, content, mode: "0644" })),
-            preflight: `command -v openssl >/dev/null 2>&1 || hw_fail "openssl is not installed on this host"`,
-            validate: roots.map((r) => sh`openssl x509 -noout -in "$(hw_staged ${r})" || hw_fail ${`staged ${r} is not a certificate`}`).join("\n"),
-            // The hash link (<subject hash>.N) is how OpenSSL finds a CA in a directory; .N skips other CAs with the same hash.
-            activate: `hw_link_ca() {
-  hw_dir=$(dirname -- "$1"); hw_base=$(basename -- "$1")
-  hw_hash=$(openssl x509 -noout -hash -in "$1")
-  hw_n=0
-  while [ -e "$hw_dir/$hw_hash.$hw_n" ] || [ -L "$hw_dir/$hw_hash.$hw_n" ]; do
-    [ "$(readlink -- "$hw_dir/$hw_hash.$hw_n")" = "$hw_base" ] && return 0
-    hw_n=$((hw_n + 1))
-  done
-  ln -s -- "$hw_base" "$hw_dir/$hw_hash.$hw_n"
-  hw_log "linked $hw_dir/$hw_hash.$hw_n -> $hw_base"
-}
-${roots.map((r) => sh`hw_link_ca ${r}`).join("\n")}`,
-            undo: roots.map((r) => sh`find ${s.trustDirectory} -maxdepth 1 -type l -lname ${r.slice(r.lastIndexOf("/") + 1)} -delete`).join("\n"),
-        };
-    }
 
     return {
         config,
@@ -452,7 +573,7 @@ ${roots.map((r) => sh`hw_link_ca ${r}`).join("\n")}`,
             reactivate,
             afterRestore,
         },
-        trustStep,
+        trustRoots,
         listeners: views,
         staticStapling,
         checkCommands,

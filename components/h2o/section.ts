@@ -145,7 +145,7 @@ export const h2oSection: StackSection<ProxyConfig> = {
     },
     declare(p, ctx) {
         const proxy = new H2oReverseProxy(p.name, argsOf(p, ctx.hosts.get(p.host)!, (ref) => ctx.secret(ref)), undefined, checkOptionsFor(p, ctx));
-        return { configPath: proxy.configPath, stapling: proxy.stapling, chainOrder: proxy.chainOrder, warnings: proxy.warnings, checkCommands: proxy.checkCommands };
+        return { configPath: proxy.configPath, stapling: proxy.stapling, chainOrder: proxy.chainOrder, warnings: proxy.warnings, checkCommands: proxy.checkCommands, restartDowntimeMs: proxy.restartDowntimeMs };
     },
 };
 

@@ -31,15 +31,15 @@ function args(over: Partial<H2oReverseProxyArgs> = {}): H2oReverseProxyArgs {
 const keyBody = (pem: string) => pem.split("\n")[1];
 
 describe("H2oReverseProxy under Pulumi mocks", () => {
-    it("declares a trust step then the proxy step on the host, with the keys only in secret stdin", async () => {
+    it("declares one step on the host (root CA included), with the keys only in secret stdin", async () => {
         const rec = await recordProgram(() => {
             const proxy = new H2oReverseProxy("front", args());
-            return { stapling: proxy.stapling, chainOrder: proxy.chainOrder, configPath: proxy.configPath, checkCommands: proxy.checkCommands, warnings: proxy.warnings };
+            return { stapling: proxy.stapling, chainOrder: proxy.chainOrder, configPath: proxy.configPath, checkCommands: proxy.checkCommands, warnings: proxy.warnings, restartDowntimeMs: proxy.restartDowntimeMs };
         }, { preview: false });
         expect(rec.resources.find((r) => r.type === "hostwright:h2o:ReverseProxy")?.name).toBe("front");
-        expect(rec.commands.map((c) => c.name)).toEqual(["front-trust", "front-proxy"]);
-        const [trust, proxy] = rec.commands;
-        expect(proxy.dependsOn).toContain(trust.urn);
+        // One step: a refused apply puts the trust directory back with everything else.
+        expect(rec.commands.map((c) => c.name)).toEqual(["front-proxy"]);
+        const [proxy] = rec.commands;
         expect(proxy.parentUrn).toContain("hostwright:h2o:ReverseProxy");
         expect(proxy.secretInputs).toContain("stdin");
         for (const key of [p.leaf.keyPem, p.plain.keyPem]) {
@@ -47,10 +47,10 @@ describe("H2oReverseProxy under Pulumi mocks", () => {
             // Never on a command line, never in the (plain) delete script.
             expect(proxy.inputs.create).not.toContain(keyBody(key));
             expect(proxy.inputs.delete).not.toContain(keyBody(key));
-            expect(trust.inputs.stdin).not.toContain(keyBody(key));
         }
         expect(proxy.inputs.create).toBe("/bin/bash -s");
-        expect(trust.inputs.stdin).toContain(p.root.certPem.split("\n")[1]);
+        expect(proxy.inputs.stdin).toMatch(/^hw_stage [0-9a-f]{16} \/etc\/ssl\/certs\/hostwright-[0-9a-f]{16}\.pem 0644 /m);
+        expect(proxy.inputs.stdin).toContain(p.root.certPem.split("\n")[1]);
         expect(proxy.inputs.stdin).toContain("h2o -t -c");
         expect(proxy.inputs.stdin).toContain("service h2o reload");
         expect(rec.outputs.configPath).toBe("/etc/h2o/h2o.conf");
@@ -60,15 +60,18 @@ describe("H2oReverseProxy under Pulumi mocks", () => {
         });
         // Known before apply: no OCSP URI. The https status comes from the host (nothing ran under mocks).
         expect(rec.outputs.stapling).toEqual({ https: "not checked", plain: "not applicable" });
+        // Measured on the host only when a changed listener set restarts h2o.
+        expect(rec.outputs.restartDowntimeMs).toBe(0);
         expect((rec.outputs.checkCommands as Record<string, string>).https).toBe("openssl s_client -connect 192.0.2.10:443 -servername www.example.test -status </dev/null 2>/dev/null | grep -E 'OCSP response:|OCSP Response Status|Cert Status'");
     });
 
-    it("no trust step without a root; systemd hosts reload with systemctl", async () => {
+    it("systemd hosts reload and restart with systemctl", async () => {
         const a = args({ host: { ...host, init: "systemd" } });
         a.listeners = a.listeners.filter((l) => l.name !== "https");
         const rec = await recordProgram(() => void new H2oReverseProxy("solo", a));
         expect(rec.commands.map((c) => c.name)).toEqual(["solo-proxy"]);
         expect(rec.commands[0].inputs.stdin).toContain("systemctl reload h2o");
+        expect(rec.commands[0].inputs.stdin).toContain("hw_h2o_svc 120 systemctl restart h2o");
     });
 
     it("throws one ValidationError with every problem before declaring anything", async () => {

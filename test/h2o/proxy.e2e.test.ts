@@ -13,9 +13,13 @@ import { declareStack } from "../../core/config/stack";
 import { CertificateAuthority, IssuedCert, Pki } from "../../tools/pki";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
+import { startOcspResponder } from "./h2o-lab";
 
 const OCSP_PORT = 8888;
 const FLIP_PORT = 8889;
+const OCSP2_PORT = 8890;
+/** Nothing listens there: a leaf pointing at it never gets a staple. */
+const DEAD_OCSP_PORT = 8899;
 const HOSTILE = `a'b"c $(touch /tmp/pwned) \`id\` #x: y`;
 const BACKEND_PORT = 9080;
 
@@ -60,6 +64,12 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
     let plain: IssuedCert;
     let revoked: IssuedCert;
     let flipped: IssuedCert;
+    /** A second PKI whose root has the same subject (so the same hash link name) as `root`: a re-keyed root. */
+    let root2: CertificateAuthority;
+    let inter2: CertificateAuthority;
+    let leaf2: IssuedCert;
+    let revoked2: IssuedCert;
+    let unanswered2: IssuedCert;
     let harness: Harness;
     let before: string;
     const secrets: Record<string, string> = {};
@@ -73,7 +83,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
     }
 
     /** The proxy of the seed: catch-all to the backend on 80 and 443, plus a listener whose leaf has no OCSP URI. */
-    function seedProxy(over: { httpsChain?: string; httpsKey?: string; cipherSuite?: string } = {}) {
+    function seedProxy(over: { httpsChain?: string; httpsKey?: string; httpsRoot?: string; requireGoodStaple?: boolean; cipherSuite?: string } = {}) {
         return {
             name: "front",
             host: "web",
@@ -89,7 +99,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
                         certificateChain: over.httpsChain ?? inter.certPem + leaf.certPem,
                         privateKey: over.httpsKey ?? "www-key",
                         cipherSuite: over.cipherSuite,
-                        ocsp: { rootCertificate: root.certPem, stapleWaitSeconds: 20 },
+                        ocsp: { rootCertificate: over.httpsRoot ?? root.certPem, stapleWaitSeconds: over.requireGoodStaple ? 5 : 20, requireGoodStaple: over.requireGoodStaple },
                     },
                 },
                 { name: "plain", port: 8443, tls: { certificateChain: plain.certPem + inter.certPem, privateKey: "plain-key" } },
@@ -139,7 +149,13 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         flipped = pki.leaf(inter, { commonName: "www.example.test", dnsNames: ["www.example.test"], ocspUrl: `http://${ca.address}:${FLIP_PORT}` });
         const indexBeforeFlip = readFileSync(inter.indexPath, "utf8");
         pki.revoke(inter, flipped);
-        Object.assign(secrets, { "www-key": leaf.keyPem, "plain-key": plain.keyPem, "revoked-key": revoked.keyPem, "flipped-key": flipped.keyPem });
+        root2 = pki.rootCa({ commonName: "Hostwright Lab Root" });
+        inter2 = pki.intermediateCa(root2, { commonName: "Hostwright Lab Intermediate 2" });
+        leaf2 = pki.leaf(inter2, { commonName: "www.example.test", dnsNames: ["www.example.test"], ocspUrl: `http://${ca.address}:${OCSP2_PORT}` });
+        revoked2 = pki.leaf(inter2, { commonName: "www.example.test", dnsNames: ["www.example.test"], ocspUrl: `http://${ca.address}:${OCSP2_PORT}` });
+        pki.revoke(inter2, revoked2);
+        unanswered2 = pki.leaf(inter2, { commonName: "www.example.test", dnsNames: ["www.example.test"], ocspUrl: `http://${ca.address}:${DEAD_OCSP_PORT}` });
+        Object.assign(secrets, { "www-key": leaf.keyPem, "plain-key": plain.keyPem, "revoked-key": revoked.keyPem, "flipped-key": flipped.keyPem, "leaf2-key": leaf2.keyPem, "revoked2-key": revoked2.keyPem, "unanswered2-key": unanswered2.keyPem });
 
         // The responder answers from the intermediate's index.txt, on the ca host.
         await must(ca, "mkdir -p /srv/ocsp");
@@ -152,6 +168,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         await must(ca, "echo 'unique_subject = no' | tee /srv/ocsp/index-before-flip.txt.attr > /srv/ocsp/index.txt.attr");
         const responder = (index: string, more: string) => `openssl ocsp -index ${index} -port ${FLIP_PORT} -CA ca.pem -rsigner ca.pem -rkey ca.key -ignore_err -nmin 60 ${more}`;
         await must(ca, `cd /srv/ocsp && setsid sh -c '${responder("index-before-flip.txt", "-nrequest 2")}; exec ${responder("index.txt", "")}' >/srv/ocsp/flip.log 2>&1 </dev/null & sleep 0.3`);
+        await startOcspResponder(ca, inter2, OCSP2_PORT, "/srv/ocsp2");
         const backend = lab.host("backend");
         await must(backend, "cat > /root/backend.py", BACKEND);
         await must(backend, "setsid python3 /root/backend.py >/root/backend.log 2>&1 </dev/null &");
@@ -212,7 +229,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         expect((await web.exec("su -s /bin/sh www-data -c 'head -c 27 /etc/h2o/hostwright/https.chain.pem'")).stdout).toBe("-----BEGIN CERTIFICATE-----");
     }, 180_000);
 
-    it("the component's trust step is what lets the fetcher verify: the root with its hash link", async () => {
+    it("the root CA the proxy step installs, with its hash link, is what lets the fetcher verify", async () => {
         const hash = (await must(web, `openssl x509 -noout -hash -in /etc/ssl/certs/hostwright-*.pem`)).trim();
         expect(await must(web, `readlink /etc/ssl/certs/${hash}.0`)).toMatch(/^hostwright-[0-9a-f]{16}\.pem\n$/);
         // The fetcher, run as h2o's user like h2o's later updates, staples a verified response ...
@@ -259,6 +276,46 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         expect(res.failure!.stdout).toContain("rolled back /etc/h2o/hostwright/https.chain.pem");
         const served = await lab.runOnSwitch(["bash", "-c", `openssl s_client -connect ${web.address}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`]);
         expect(served.stdout.trim()).toBe(`serial=${leaf.serial}`);
+    }, 120_000);
+
+    /** The trust directory: every entry with its type and link target, and the content of hostwright's roots. */
+    const trustListing = () => must(web, `cd /etc/ssl/certs && find . -maxdepth 1 \\( -type f -o -type l \\) -printf '%p %y %l\\n' | sort && sha256sum hostwright-*`);
+    const servedSerial = async () => (await lab.runOnSwitch(["bash", "-c", `openssl s_client -connect ${web.address}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`])).stdout.trim();
+
+    it("a revoked leaf under a new root is refused before the switch (the staged root verifies h2o -t's fetch): trust directory byte-identical", async () => {
+        const trust = await trustListing();
+        const res = await harness.apply(program([seedProxy({ httpsChain: revoked2.certPem + inter2.certPem, httpsKey: "revoked2-key", httpsRoot: root2.certPem })]));
+        expect(res.ok).toBe(false);
+        expect(res.error).toMatch(/the OCSP responder reports a certificate as REVOKED; not deploying it/);
+        expect(await trustListing()).toBe(trust);
+        expect(await servedSerial()).toBe(`serial=${leaf.serial}`);
+        expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
+    }, 120_000);
+
+    it("a new root whose apply fails after the switch is rolled back with the rest: trust directory byte-identical, no dangling link", async () => {
+        const trust = await trustListing();
+        const res = await harness.apply(program([seedProxy({ httpsChain: unanswered2.certPem + inter2.certPem, httpsKey: "unanswered2-key", httpsRoot: root2.certPem, requireGoodStaple: true })]));
+        expect(res.ok).toBe(false);
+        expect(res.error).toMatch(/OCSP staple is 'no staple' \(requireGoodStaple\)/);
+        // The switch did swap the roots and their link before the rollback put them back.
+        expect(res.failure!.stdout).toMatch(/removed hash link \/etc\/ssl\/certs\/[0-9a-f]{8}\.0 \(its root CA is gone\)/);
+        expect(await trustListing()).toBe(trust);
+        expect(await servedSerial()).toBe(`serial=${leaf.serial}`);
+        expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
+    }, 120_000);
+
+    it("a root change moves the hash link to the new root and leaves no dangling link; the new chain staples", async () => {
+        const res = await harness.apply(program([seedProxy({ httpsChain: leaf2.certPem + inter2.certPem, httpsKey: "leaf2-key", httpsRoot: root2.certPem })]));
+        if (!res.ok) throw new Error(res.error);
+        expect((res.outputs.h2o as any).front.stapling.https).toBe("good");
+        expect(await servedSerial()).toBe(`serial=${leaf2.serial}`);
+        expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
+        const hash = (await must(web, "openssl x509 -noout -hash", root2.certPem)).trim();
+        const roots = (await must(web, "ls /etc/ssl/certs | grep '^hostwright-' || true")).trim().split("\n");
+        expect(roots).toHaveLength(1);
+        expect((await must(web, "cat /etc/ssl/certs/hostwright-*.pem")).trim()).toBe(root2.certPem.trim());
+        expect(await must(web, `readlink /etc/ssl/certs/${hash}.0`)).toBe(`${roots[0]}\n`);
+        expect(await must(web, "find /etc/ssl/certs -xtype l")).toBe("");
     }, 120_000);
 
     it("back to the good config, then destroy leaves the host as before", async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from "os";
 import { dirname, join } from "path";
 import type { H2oReverseProxyArgs } from "../../components/h2o/args";
 import { checkH2oArgs } from "../../components/h2o/checks";
-import { emitYaml, PlainScalar, renderH2o, YamlMap } from "../../components/h2o/render";
+import { emitYaml, LISTENER_SET_MARKER, listenerSet, PlainScalar, relinkFunction, renderH2o, STAGED_ROOTS_ENV, YamlMap } from "../../components/h2o/render";
 import type { Host } from "../../core/host";
 import { stagedPath } from "../../core/step";
 import { makeTestPki, TestPki } from "./pkiFixture";
@@ -38,6 +38,8 @@ function scratchArgs(name: string, overrides: Partial<H2oReverseProxyArgs>): H2o
         pidFile: `${base}/h2o.pid`,
         configPath: `${base}/h2o.conf`,
         tlsDirectory: `${base}/tls`,
+        // Root CAs are files of the step: never this machine's /etc/ssl/certs.
+        trustDirectory: `${base}/certs`,
         listeners: [],
         virtualHosts: [],
         ...overrides,
@@ -114,6 +116,8 @@ describe.each(renderCases)("render: %s", (name, overrides, expectations) => {
         for (const e of expectations) expect(r.config).toMatch(e);
         // The pid file stays unquoted: Debian's init script reads it with awk.
         expect(r.config).toMatch(new RegExp(`^pid-file: ${a.pidFile}$`, "m"));
+        // The listener set, for the rollback and undo of a later version to read back.
+        expect(r.config.split("\n")[1]).toBe(`${LISTENER_SET_MARKER}${listenerSet(a.listeners)}`);
         // Valid YAML (duplicate keys are how h2o takes several listeners).
         expect(() => yaml.load(r.config, { json: true })).not.toThrow();
     });
@@ -122,6 +126,16 @@ describe.each(renderCases)("render: %s", (name, overrides, expectations) => {
         expect(res.out).toContain("configuration OK");
         expect(res.code).toBe(0);
     }, 60_000);
+});
+
+describe.each([
+    ["no address: every address, as ss shows h2o's 0.0.0.0 and [::] sockets", [{ port: 80 }], "*:80"],
+    ["0.0.0.0 and :: on one port are one entry", [{ address: "0.0.0.0", port: 80 }, { address: "::", port: 80 }], "*:80"],
+    ["sorted as sort(1) does under LC_ALL=C", [{ address: "127.0.0.1", port: 8443 }, { port: 443 }, { port: 80 }], "*:443 *:80 127.0.0.1:8443"],
+    ["IPv6 written as ss writes it: compressed, lower case, in brackets", [{ address: "2001:DB8:0:0::1", port: 443 }], "[2001:db8::1]:443"],
+    ["IPv4-mapped IPv6 keeps its dotted tail", [{ address: "::ffff:192.0.2.1", port: 80 }], "[::ffff:192.0.2.1]:80"],
+])("listenerSet: %s", (_name, listeners, expected) => {
+    it("names the sockets h2o binds", () => expect(listenerSet(listeners)).toBe(expected));
 });
 
 describe("render details", () => {
@@ -148,23 +162,47 @@ describe("render details", () => {
         expect(r.proxyStep.validate).toContain(JSON.stringify(stagedPath(chain)));
         expect(r.proxyStep.validate).toContain(JSON.stringify(stagedPath(`${a.tlsDirectory}/https.ocsp-fetch`)));
         expect(r.proxyStep.validate).toContain("h2o -t -c");
-        // ca-file: no trust-store step, the CA bundle is inside the fetcher.
-        expect(r.trustStep).toBeUndefined();
+        // ca-file: nothing in the trust directory, the CA bundle is inside the fetcher.
+        expect(r.trustRoots).toEqual([]);
+        expect(r.proxyStep.files.filter((f) => f.path.startsWith(a.trustDirectory!))).toEqual([]);
         const fetcher = r.proxyStep.files.find((f) => f.path.endsWith(".ocsp-fetch"))!;
         expect(fetcher.mode).toBe("0755");
         expect(fetcher.content).toContain(p.root.certPem.trim());
         expect(fetcher.content).toContain('-CAfile "$tmp/ca.pem"');
     });
 
-    it("trust-store verification adds a trust step that installs the root with its hash link (Debian and RHEL paths)", () => {
+    it("trust-store verification: the root is a file of the proxy step, linked after every change (Debian and RHEL paths)", () => {
         for (const [os, dirName] of [["debian", "/etc/ssl/certs"], ["rhel", "/etc/pki/tls/certs"]] as const) {
-            const a = scratchArgs(`trust${os}`, { host: { ...host, os }, listeners: [{ name: "https", port: 18449, tls: { ...tls(), ocsp: { rootCertificate: p.root.certPem } } }], virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: "http://127.0.0.1:9080" }] }] });
+            const a = scratchArgs(`trust${os}`, { host: { ...host, os }, trustDirectory: undefined, listeners: [{ name: "https", port: 18449, tls: { ...tls(), ocsp: { rootCertificate: p.root.certPem } } }], virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: "http://127.0.0.1:9080" }] }] });
             const r = renderH2o("t", a, checkH2oArgs(a), () => "KEY");
-            expect(r.trustStep!.files![0].path).toMatch(new RegExp(`^${dirName}/hostwright-[0-9a-f]{16}\\.pem$`));
-            expect(r.trustStep!.activate).toContain("openssl x509 -noout -hash");
-            expect(r.trustStep!.undo).toContain(`find ${dirName} -maxdepth 1 -type l -lname hostwright-`);
-            expect(r.proxyStep.files.find((f) => f.path.endsWith(".ocsp-fetch"))!.content).toContain(`-CApath ${dirName}`);
+            expect(r.trustRoots).toEqual([expect.stringMatching(new RegExp(`^${dirName}/hostwright-[0-9a-f]{16}\\.pem$`))]);
+            expect(r.proxyStep.files.find((f) => f.path === r.trustRoots[0])).toMatchObject({ content: p.root.certPem, mode: "0644" });
+            // One idempotent relink after the activation's switch, the rollback and the undo.
+            for (const script of [r.proxyStep.activate!, r.proxyStep.reactivate!, r.proxyStep.afterRestore!]) {
+                expect(script).toContain(relinkFunction(dirName));
+                expect(script).toMatch(/^hw_h2o_relink$/m);
+            }
+            expect(r.proxyStep.undo).toBeUndefined();
+            // The staged root verifies the responses of h2o -t before the switch, and only there.
+            expect(r.proxyStep.validate).toContain(`cat -- "$(hw_staged ${r.trustRoots[0]})" >> "$hw_h2o_roots"`);
+            expect(r.proxyStep.validate).toContain(`export ${STAGED_ROOTS_ENV}="$hw_h2o_roots"`);
+            expect(r.proxyStep.activate).not.toContain(STAGED_ROOTS_ENV);
+            const fetcher = r.proxyStep.files.find((f) => f.path.endsWith(".ocsp-fetch"))!.content as string;
+            expect(fetcher).toContain(`-CApath ${dirName} \${${STAGED_ROOTS_ENV}:+-CAfile "$${STAGED_ROOTS_ENV}"}`);
         }
+    });
+
+    it("two listeners with one root install it once", () => {
+        const a = scratchArgs("oneroot", {
+            listeners: [
+                { name: "a", port: 18460, tls: { ...tls(), ocsp: { rootCertificate: p.root.certPem } } },
+                { name: "b", port: 18461, tls: { ...tls(), ocsp: { rootCertificate: p.root.certPem } } },
+            ],
+            virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: "http://127.0.0.1:9080" }] }],
+        });
+        const r = renderH2o("t", a, checkH2oArgs(a), () => "KEY");
+        expect(r.trustRoots).toHaveLength(1);
+        expect(r.proxyStep.files.filter((f) => f.path === r.trustRoots[0])).toHaveLength(1);
     });
 
     it("keys are 0600 root, chains 0644 (h2o's user reads them for later OCSP fetches)", () => {

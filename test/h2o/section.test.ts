@@ -85,15 +85,16 @@ describe("hostwright:h2o section", () => {
 
     it("declares both proxies: keys from hostwright:secrets as secrets, outputs per proxy", async () => {
         const rec = await recordProgram(() => declareStack(raw(base()), [h2oSection]), { preview: false });
-        expect(rec.commands.map((c) => c.name)).toEqual(["front-trust", "front-proxy", "plain-proxy"]);
-        const plain = rec.commands[2];
+        expect(rec.commands.map((c) => c.name)).toEqual(["front-proxy", "plain-proxy"]);
+        const plain = rec.commands[1];
         expect(plain.secretInputs).toContain("stdin");
         expect(plain.inputs.stdin).toContain(p.plain.keyPem.split("\n")[1]);
         expect(plain.inputs.stdin).toContain("service h2o reload");
         expect(plain.inputs.stdin).toContain('"nobody"');
-        expect(rec.commands[1].inputs.stdin).toContain("systemctl reload h2o");
+        expect(rec.commands[0].inputs.stdin).toContain("systemctl reload h2o");
         const out = rec.outputs.h2o as any;
         expect(out.plain.stapling).toEqual({ https: "not applicable" });
         expect(out.front.chainOrder.https[0]).toBe("CN=www.example.test (given as #2)");
+        expect(Object.keys(out.front).sort()).toEqual(["chainOrder", "checkCommands", "configPath", "restartDowntimeMs", "stapling", "warnings"]);
     });
 });

@@ -10,7 +10,7 @@ import { join } from "path";
 import type { H2oReverseProxyArgs } from "../../components/h2o/args";
 import { checkH2oArgs } from "../../components/h2o/checks";
 import { renderH2o } from "../../components/h2o/render";
-import { renderStep, STATE_ROOT } from "../../core/step";
+import { renderStep, STATE_ROOT, StepScripts } from "../../core/step";
 import { makeTestPki, TestPki } from "./pkiFixture";
 
 let p: TestPki;
@@ -19,8 +19,21 @@ let sleeper: ChildProcess;
 
 const STUBS: Record<string, string> = {
     h2o: `#!/bin/sh\necho "configuration OK"\nexit 0\n`,
-    service: `#!/bin/sh\necho "$*" >> "$STUB_DIR/service.log"\ncase $2 in start|reload) echo "$STUB_PID" > "$STUB_DIR/h2o.pid" ;; stop) rm -f "$STUB_DIR/h2o.pid" ;; esac\nprintf 'Starting server: h2o'\n`,
+    // Like h2o's supervisor: a (re)start binds the config's listener set, a reload keeps the sockets it has.
+    service: `#!/bin/sh
+echo "$*" >> "$STUB_DIR/service.log"
+case $2 in
+  start|restart) echo "$STUB_PID" > "$STUB_DIR/h2o.pid"; sed -n 's/^# hostwright listeners: //p' "$STUB_DIR/etc/h2o.conf" > "$STUB_DIR/bound" ;;
+  reload) echo "$STUB_PID" > "$STUB_DIR/h2o.pid" ;;
+  stop) rm -f "$STUB_DIR/h2o.pid" "$STUB_DIR/bound" ;;
+esac
+printf 'Starting server: h2o'
+`,
     ps: `#!/bin/sh\necho "$(date +%N)"\n`,
+    ss: `#!/bin/sh
+[ -s "$STUB_DIR/bound" ] || exit 0
+tr ' ' '\\n' < "$STUB_DIR/bound" | while read -r s; do echo "LISTEN 0 4096 $s 0.0.0.0:* users:((\\"h2o\\",pid=$STUB_PID,fd=5))"; done
+`,
     openssl: `#!/bin/bash
 if [ "$1" = s_client ]; then
   if printf '%s\\n' "$@" | grep -qx -- -status; then
@@ -52,7 +65,8 @@ afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
 });
 
-function args(over: { maxConnections?: number; requireGoodStaple?: boolean } = {}): H2oReverseProxyArgs {
+function args(over: { maxConnections?: number; requireGoodStaple?: boolean; secondListener?: boolean } = {}): H2oReverseProxyArgs {
+    const tls = { certificateChain: p.leaf.certPem + p.inter.certPem, privateKey: p.leaf.keyPem, ocsp: { stapleWaitSeconds: 1, requireGoodStaple: over.requireGoodStaple } };
     return {
         host: { name: "local", address: "127.0.0.1", privateKey: "unused", hostKey: "ssh-ed25519 AAAA", init: "sysv" },
         user: "nobody",
@@ -62,15 +76,20 @@ function args(over: { maxConnections?: number; requireGoodStaple?: boolean } = {
         pidFile: `${dir}/h2o.pid`,
         accessLog: `${dir}/access.log`,
         errorLog: `${dir}/error.log`,
-        listeners: [{ name: "https", address: "127.0.0.1", port: 18443, tls: { certificateChain: p.leaf.certPem + p.inter.certPem, privateKey: p.leaf.keyPem, ocsp: { stapleWaitSeconds: 1, requireGoodStaple: over.requireGoodStaple } } }],
+        listeners: [{ name: "https", address: "127.0.0.1", port: 18443, tls }, ...(over.secondListener ? [{ name: "more", address: "127.0.0.1", port: 18444, tls }] : [])],
         virtualHosts: [{ name: "*", paths: [{ path: "/", proxyTo: "http://127.0.0.1:9080" }] }],
     };
 }
 
+/** Every version rendered so far: each committed create holds a claim that its own undo drops. */
+const rendered: StepScripts[] = [];
+
 function scripts(a: H2oReverseProxyArgs) {
     const checked = checkH2oArgs(a);
     const r = renderH2o("t", a, checked, (id) => id.privateKey as string);
-    return renderStep({ ...r.proxyStep, key: "h2o-t", files: r.proxyStep.files.map((f) => ({ ...f, content: f.content as string })) });
+    const step = renderStep({ ...r.proxyStep, key: "h2o-t", files: r.proxyStep.files.map((f) => ({ ...f, content: f.content as string })) });
+    rendered.push(step);
+    return step;
 }
 
 function run(script: string, status: string): { code: number; out: string } {
@@ -126,14 +145,57 @@ describe("proxy step after the switch (local run, stand-in h2o)", () => {
 
     it("a listener that keeps serving the old certificate fails the step", () => {
         writeFileSync(`${dir}/served.pem`, p.plain.certPem);
-        const s = scripts(args({ maxConnections: 80 })).create.replace("$(seq 1 60)", "$(seq 1 2)");
+        const s = scripts(args({ maxConnections: 80 })).create.replace("hw_h2o_wait_limit=30", "hw_h2o_wait_limit=2");
         const r = run(s, "good");
         expect(r.code).not.toBe(0);
         expect(r.out).toContain("does not serve the new certificate");
     });
 
+    it("a new listener on a running h2o: a restart (a reload cannot bind it), the downtime reported", () => {
+        const r = run(scripts(args({ maxConnections: 80, secondListener: true })).create, "good");
+        expect(r.code).toBe(0);
+        expect(serviceLog().slice(-1)).toEqual(["h2o restart"]);
+        expect(r.out).toContain("the listener set changes (h2o listens on '127.0.0.1:18443', the new configuration on '127.0.0.1:18443 127.0.0.1:18444'): restarting h2o");
+        expect(r.out).toMatch(/^HOSTWRIGHT_OUTPUT downtimeMs=\d+$/m);
+        expect(r.out).toMatch(/h2o restarted: every listener served again after \d+ ms/);
+        expect(readFileSync(`${dir}/bound`, "utf8").trim()).toBe("127.0.0.1:18443 127.0.0.1:18444");
+    });
+
+    it("the same listener set again: a reload, no downtime output", () => {
+        const r = run(scripts(args({ maxConnections: 81, secondListener: true })).create, "good");
+        expect(r.code).toBe(0);
+        expect(serviceLog().slice(-1)).toEqual(["h2o reload"]);
+        expect(r.out).not.toContain("downtimeMs");
+    });
+
+    it("a failed activation after a restart restarts again onto the restored listener set", () => {
+        const r = run(scripts(args({ maxConnections: 82 })).create, "revoked");
+        expect(r.code).not.toBe(0);
+        expect(r.out).toContain("activation failed");
+        // Restart to one listener, then back to the restored config's two.
+        expect(serviceLog().slice(-2)).toEqual(["h2o restart", "h2o restart"]);
+        expect(readFileSync(`${dir}/bound`, "utf8").trim()).toBe("127.0.0.1:18443 127.0.0.1:18444");
+        expect(readFileSync(`${dir}/etc/h2o.conf`, "utf8")).toContain("max-connections: 81");
+    });
+
+    it("a service command that hangs is killed and fails the step (every wait is bounded)", () => {
+        writeFileSync(`${dir}/bin/service`, `#!/bin/sh\necho "$*" >> "$STUB_DIR/service.log"\n[ "$2" = reload ] && exec sleep 600\n`);
+        const s = scripts(args({ maxConnections: 83, secondListener: true })).create.replaceAll("hw_h2o_svc 60 service h2o reload", "hw_h2o_svc 1 service h2o reload");
+        const t0 = Date.now();
+        const r = run(s, "good");
+        writeFileSync(`${dir}/bin/service`, STUBS.service);
+        expect(r.code).not.toBe(0);
+        expect(r.out).toContain("service h2o reload did not finish within 1 s; killed");
+        expect(r.out).toContain("reloading h2o failed");
+        expect(Date.now() - t0).toBeLessThan(60_000);
+        expect(readFileSync(`${dir}/etc/h2o.conf`, "utf8")).toContain("max-connections: 81");
+    });
+
     it("undo restores the original state and stops the h2o it started", () => {
-        const current = scripts(args({ maxConnections: 78 }));
+        // The undo of every version (Pulumi deletes each replaced one); the last claim restores.
+        const current = scripts(args({ maxConnections: 81, secondListener: true }));
+        for (const older of rendered.filter((r) => r.generation !== current.generation)) expect(run(older.delete, "good").code).toBe(0);
+        expect(existsSync(`${dir}/etc/h2o.conf`)).toBe(true);
         const r = run(current.delete, "good");
         expect(r.code).toBe(0);
         expect(existsSync(`${dir}/etc/h2o.conf`)).toBe(false);
