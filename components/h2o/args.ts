@@ -12,7 +12,9 @@ export type H2oVersion = "2.2" | "current";
  * How an OCSP response is verified on the host before h2o staples it.
  * - `"trust-store"`: the root CA (`ocsp.rootCertificate`) is installed with its hash
  *   link (`<subject hash>.N`, as `c_rehash`/`cert_hashlink` make) in the host's trust
- *   directory, and the component's fetcher verifies the response up to that root.
+ *   directory, by the same step as the config (a refused apply puts it back), and the
+ *   component's fetcher verifies the response up to that root, with every intermediate
+ *   of the bundle as untrusted certificates.
  * - `"ca-file"`: the component's fetcher verifies against an explicit CA file (the
  *   issuer chain plus `ocsp.rootCertificate`) embedded in the fetcher; the host's
  *   trust store is not touched.
@@ -200,7 +202,11 @@ export interface H2oReverseProxyArgs {
     trustDirectory?: string;
     /** A certificate that expires within this many days is a warning. @default 30 */
     expiryWarningDays?: number;
-    /** Listeners, at least one. */
+    /**
+     * Listeners, at least one. Adding or removing one, or changing an address or port, on
+     * a running h2o restarts it (a reload cannot bind a new port under h2o's supervisor);
+     * the step reports the time without service as `restartDowntimeMs`.
+     */
     listeners: ListenerArgs[];
     /** Virtual hosts, at least one. */
     virtualHosts: VirtualHostArgs[];
