@@ -15,7 +15,7 @@ export interface Host {
     name: string;
     /** IP address or DNS name that SSH (and peers) use to reach the host. */
     address: string;
-    /** SSH port. @default 22 */
+    /** SSH port (`sshPort` in the stack config's inventory). @default 22 */
     port?: number;
     /** SSH user; when not `root`, steps run through `sudo -n`. @default "root" */
     user?: string;

@@ -13,7 +13,7 @@ import { endpointOf } from "../core/config/stack";
 import { ValidationError } from "../core/errors";
 import { editedPathsOf, stagedFilesOf } from "../core/step";
 import { REDACTED, redact } from "./redact";
-import { recordProgram, RecordedResource, Recording, UNKNOWN_PLACEHOLDER } from "./record";
+import { recordProgram, RecordedResource, RecordedWarning, Recording, UNKNOWN_PLACEHOLDER } from "./record";
 import { readStackFile, stackFilePath } from "./stackFile";
 
 export { REDACTED, redact };
@@ -41,6 +41,8 @@ export interface PreviewStep {
 export interface Preview {
     stack: string;
     steps: PreviewStep[];
+    /** Warnings, each naming its component and the hosts of its steps. */
+    warnings: string[];
     outputs: Record<string, unknown>;
 }
 
@@ -60,6 +62,7 @@ export async function previewStack(stack: string, projectDir = resolve(__dirname
             rootDirectory: projectDir,
             preview: true,
             invoke: () => ({}),
+            printWarnings: false,
         },
     );
     return redact(toPreview(stack, recording), file.secretTexts);
@@ -103,7 +106,20 @@ function toPreview(stack: string, recording: Recording): Preview {
             triggers: cmd.inputs.triggers ?? [],
         };
     });
-    return { stack, steps, outputs: recording.outputs };
+    return { stack, steps, warnings: recording.warnings.map((w) => warningLine(w, recording, steps)), outputs: recording.outputs };
+}
+
+/** A warning prefixed with the component it is attached to and the hosts that component's steps run on. */
+function warningLine(warning: RecordedWarning, recording: Recording, steps: PreviewStep[]): string {
+    const resource = recording.resources.find((r) => r.urn === warning.urn);
+    if (!resource) return warning.message;
+    const parentOf = new Map(recording.resources.map((r) => [r.urn, r.parentUrn]));
+    const within = (urn: string): boolean => {
+        for (let u: string | undefined = urn; u; u = parentOf.get(u)) if (u === resource.urn) return true;
+        return false;
+    };
+    const hosts = [...new Set(steps.filter((s) => within(s.urn)).map((s) => s.host))].sort();
+    return `${resource.type} ${resource.name}${hosts.length ? ` (${hosts.length === 1 ? "host" : "hosts"} ${hosts.join(", ")})` : ""}: ${warning.message}`;
 }
 
 function safeName(name: string): string {
@@ -159,6 +175,7 @@ function writeTree(preview: Preview, outDir: string): void {
             deleteBeforeReplace: s.deleteBeforeReplace,
             triggers: s.triggers,
         })),
+        warnings: preview.warnings,
         outputs: preview.outputs,
     };
     write(join(outDir, "plan.json"), `${JSON.stringify(plan, null, 2)}\n`);
@@ -195,6 +212,7 @@ async function main(): Promise<void> {
     const preview = await previewStack(args.stack, args.projectDir && resolve(args.projectDir));
     const out = resolve(args.out ?? join("preview-out", args.stack));
     writePreview(preview, out);
+    for (const w of preview.warnings) console.warn(`warning: ${w}`);
     console.log(summary(preview));
     console.log(`written to ${out}`);
 }

@@ -27,8 +27,17 @@ export interface RecordedResource {
     deleteBeforeReplace: boolean;
 }
 
+/** A warning the program logged (`pulumi.log.warn`), with the resource it was attached to. */
+export interface RecordedWarning {
+    message: string;
+    /** URN of the resource the warning names (a component), when it names one. */
+    urn?: string;
+}
+
 export interface Recording {
     resources: RecordedResource[];
+    /** Warnings, in the order they were logged; the engine would show each under its resource. */
+    warnings: RecordedWarning[];
     /** The program's stack outputs, resolved (unknowns as {@link UNKNOWN_PLACEHOLDER}). */
     outputs: Record<string, unknown>;
     /** Every `remote.Command`, in an order that respects dependencies (stable for equal inputs). */
@@ -44,6 +53,8 @@ export interface RecordOptions {
     secretKeys?: string[];
     /** The project directory the program sees as `pulumi.runtime.getRootDirectory()` (where Pulumi.yaml is). */
     rootDirectory?: string;
+    /** Print warnings as they are logged (they are in {@link Recording.warnings} either way). @default true */
+    printWarnings?: boolean;
     /** Preview mode: outputs of look-ups may be unknown. @default true */
     preview?: boolean;
     /** Answers invokes (data-source look-ups such as `openstack:compute/getInstanceV2:getInstanceV2`). */
@@ -146,11 +157,20 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
     const registration = new Promise<never>((_, reject) => (registrationFailed = reject));
     registration.catch(() => undefined);
     const settled = <T>(p: Promise<T>): Promise<T> => Promise.race([p, registration]);
+    // Without an engine, pulumi.log prints "warning: [runtime] ..." and drops the resource; keep both.
+    const log = pulumi.log as { warn: typeof pulumi.log.warn };
+    const printWarning = log.warn;
+    const warned: Array<{ message: string; resource?: pulumi.Resource }> = [];
+    log.warn = (message: string, resource?: pulumi.Resource) => {
+        warned.push({ message, resource });
+        return options.printWarnings === false ? Promise.resolve() : printWarning(message, resource);
+    };
     process.on("unhandledRejection", registrationFailed);
     try {
         return await record();
     } finally {
         process.off("unhandledRejection", registrationFailed);
+        log.warn = printWarning;
     }
 
     async function record(): Promise<Recording> {
@@ -212,7 +232,8 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
     };
     for (const r of resources) r.dependsOn = [...new Set(r.dependsOn.flatMap((u) => expand(u)))];
 
-    return { resources, outputs: unwrap(await settled(resolveAll(outputs))).value, commands: orderCommands(resources.filter((r) => r.type === "command:remote:Command")) };
+    const warnings = await Promise.all(warned.map(async (w) => ({ message: w.message, ...(w.resource ? { urn: await settled(urnOf(w.resource)) } : {}) })));
+    return { resources, warnings, outputs: unwrap(await settled(resolveAll(outputs))).value, commands: orderCommands(resources.filter((r) => r.type === "command:remote:Command")) };
     }
 }
 

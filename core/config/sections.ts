@@ -38,17 +38,33 @@ export interface StackSection<Entry extends { name: string } = any> {
     declare(entry: Entry, ctx: StackContext): Record<string, unknown>;
 }
 
+/**
+ * Issues made by {@link hostRefIssues} and {@link secretRefIssues}: they stay true
+ * when the inventory itself has errors, so they are reported beside its schema errors.
+ */
+const referenceIssues = new WeakSet<Issue>();
+
+/** Whether an issue is a dangling host or secret reference (see {@link referenceIssues}). */
+export function isReferenceIssue(issue: Issue): boolean {
+    return referenceIssues.has(issue);
+}
+
+function reference(issue: Issue): Issue[] {
+    referenceIssues.add(issue);
+    return [issue];
+}
+
 /** Issue for a host reference that is not in the inventory (empty when it is). */
 export function hostRefIssues(ctx: StackContext, path: string, hostName: string): Issue[] {
     if (ctx.hosts.has(hostName)) return [];
     const known = [...ctx.hosts.keys()];
-    return [{ path, message: `host ${JSON.stringify(hostName)} is not in hostwright:inventory (known hosts: ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", ..." : ""})` }];
+    return reference({ path, message: `host ${JSON.stringify(hostName)} is not in hostwright:inventory (known hosts: ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", ..." : ""})` });
 }
 
 /** Issue for a secret reference that is not in `hostwright:secrets` (empty when it is). */
 export function secretRefIssues(ctx: StackContext, path: string, secretName: string): Issue[] {
     if (ctx.secretNames.has(secretName)) return [];
-    return [{ path, message: `secret ${JSON.stringify(secretName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${secretName}' < FILE` }];
+    return reference({ path, message: `secret ${JSON.stringify(secretName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${secretName}' < FILE` });
 }
 
 /** Issues for entries of a section list that repeat an earlier entry's `name` (resource names are unique per section). */

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { Issue, IssueList, ValidationError } from "../errors";
 import { Host } from "../host";
 import { inventory, Inventory, textBlocks } from "./schema";
-import { StackContext, StackSection } from "./sections";
+import { isReferenceIssue, placeholderHost, StackContext, StackSection } from "./sections";
 import { readStackYaml, securePathsOf, StackFileError, stackFilePath } from "./stackYaml";
 import { capQuotedValues, controlCharacterProblem, quote, TextKind } from "./text";
 
@@ -140,7 +140,8 @@ export function zodIssue(prefix: string, issue: z.core.$ZodIssue, schema: z.ZodT
         case "unrecognized_keys": {
             const valid = validKeys(schema, issue.path);
             const named = issue.keys.slice(0, 10).map((k) => quote(k)).join(", ") + (issue.keys.length > 10 ? ` and ${issue.keys.length - 10} more` : "");
-            return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${named}${valid ? `; valid keys: ${valid.join(", ")}` : ""}` };
+            const hints = valid ? issue.keys.slice(0, 10).flatMap((k) => meantKey(k, valid)) : [];
+            return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${named}${valid ? `; valid keys: ${valid.join(", ")}` : ""}${hints.map((h) => `; ${h}`).join("")}` };
         }
         case "invalid_value":
             return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` };
@@ -153,6 +154,30 @@ export function zodIssue(prefix: string, issue: z.core.$ZodIssue, schema: z.ZodT
         default:
             return { path, message: issue.message };
     }
+}
+
+/** Keys named differently in the stack config than in the library's types. */
+const STACK_NAMES: Record<string, { key: string; why: string }> = {
+    port: { key: "sshPort", why: "the stack config calls the SSH port sshPort; a library Host calls it port" },
+};
+
+/** "did you mean" hints for an unknown key: a renamed key, or a valid key one or two edits away. */
+function meantKey(key: string, valid: string[]): string[] {
+    const renamed = STACK_NAMES[key];
+    if (renamed && valid.includes(renamed.key)) return [`did you mean ${renamed.key}? ${renamed.why}`];
+    const close = valid.find((v) => editDistance(key.toLowerCase(), v.toLowerCase()) <= 2 && key.length > 2);
+    return close ? [`did you mean ${close}?`] : [];
+}
+
+function editDistance(a: string, b: string): number {
+    if (Math.abs(a.length - b.length) > 2 || a.length > 64) return 3;
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const row = [i];
+        for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+        prev = row;
+    }
+    return prev[b.length];
 }
 
 function article(expected: string): string {
@@ -182,6 +207,13 @@ function clearPrivateKeys(value: unknown, path: string, out: Issue[]): void {
  * Validates the whole stack config against the inventory schema and the given sections.
  * @throws ValidationError listing every problem, before anything is declared.
  */
+/** The names of the hosts of an inventory value, even one that fails its schema. */
+function hostNamesOf(inventoryValue: unknown): string[] {
+    const list = (inventoryValue as { hosts?: unknown } | null)?.hosts;
+    if (!Array.isArray(list)) return [];
+    return list.map((h) => (h as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === "string");
+}
+
 /**
  * Checks one config value against its schema and the text rules for every string in
  * it; returns the parsed value when both pass. A string refused for its characters
@@ -251,13 +283,16 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     // Inventory.
     const invKey = `${NAMESPACE}:inventory`;
     let inv: Inventory | undefined;
+    const hosts = new Map<string, Host>();
     if (raw.values[invKey] === undefined) {
         issues.error(invKey, "is required: a map with 'hosts' (name, address, hostKey, privateKey, ...) and optional 'defaults'");
     } else {
         const value = parseValue(invKey, raw.values[invKey], issues);
         if (value !== UNPARSABLE) inv = parseSection(invKey, value, inventory, issues);
+        // An inventory with errors still names its hosts: references to other names are reported now, not after a fix.
+        if (!inv) for (const hostName of hostNamesOf(value)) hosts.set(hostName, placeholderHost(hostName));
     }
-    const hosts = new Map<string, Host>();
+    const inventoryValid = inv !== undefined;
     if (inv) {
         const seenNames = new Map<string, number>();
         const notAKey = new Set<string>();
@@ -307,8 +342,9 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         const parsed = parseSection(key, value, section.schema, issues);
         if (parsed === undefined) continue;
         values.set(section.key, parsed);
-        // Reference checks need the inventory; without one they would only repeat its error.
-        if (inv) issues.addAll(section.check(parsed, context), key);
+        if (inventoryValid) issues.addAll(section.check(parsed, context), key);
+        // With an inventory in error only dangling references are sure; the other checks need the real hosts.
+        else if (hosts.size > 0) issues.addAll(section.check(parsed, context).filter(isReferenceIssue), key);
     }
 
     // Components quote values in their messages: keep a huge value from flooding the terminal.

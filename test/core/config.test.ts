@@ -65,8 +65,9 @@ describe("stack config validation", () => {
         ["inventory as a plain string", edit((c) => (c["hostwright:inventory"] = "proxy1")), "hostwright:inventory", /structured value/],
         ["empty host list", edit((c) => (c["hostwright:inventory"].hosts = [])), "hostwright:inventory.hosts", /at least one host/],
         ["unknown top-level key", edit((c) => (c["hostwright:h20"] = [])), "hostwright:h20", /unknown config key; valid keys: hostwright:inventory, hostwright:secrets, hostwright:demo/],
-        ["unknown host key", edit((c) => (c["hostwright:inventory"].hosts[0].adress = "x")), "hostwright:inventory.hosts[0]", /unknown key "adress"; valid keys: name, address/],
-        ["unknown defaults key", edit((c) => (c["hostwright:inventory"].defaults.port = 22)), "hostwright:inventory.defaults", /unknown key "port"; valid keys: sshPort/],
+        ["unknown host key", edit((c) => (c["hostwright:inventory"].hosts[0].adress = "x")), "hostwright:inventory.hosts[0]", /unknown key "adress"; valid keys: name, address, .*; did you mean address\?$/],
+        ["unknown defaults key", edit((c) => (c["hostwright:inventory"].defaults.port = 22)), "hostwright:inventory.defaults", /unknown key "port"; valid keys: sshPort, .*; did you mean sshPort\? the stack config calls the SSH port sshPort; a library Host calls it port$/],
+        ["a misspelt key", edit((c) => (c["hostwright:inventory"].hosts[0].hostkey = HOSTKEY)), "hostwright:inventory.hosts[0]", /unknown key "hostkey"; valid keys: .*; did you mean hostKey\?$/],
         ["duplicate host names", edit((c) => (c["hostwright:inventory"].hosts[1].name = "proxy1")), "hostwright:inventory.hosts[1].name", /duplicate host name "proxy1"/],
         ["same SSH endpoint twice", edit((c) => { c["hostwright:inventory"].hosts[1].address = "198.51.100.10"; c["hostwright:inventory"].hosts[1].sshPort = 22; }), "hostwright:inventory.hosts[1].address", /also the SSH endpoint of host proxy1/],
         ["bad address", edit((c) => (c["hostwright:inventory"].hosts[0].address = "300.1.1.1;rm")), "hostwright:inventory.hosts[0].address", /IPv4 or IPv6 address or a DNS name/],
@@ -89,7 +90,7 @@ describe("stack config validation", () => {
         ["secrets not a map", edit((c) => (c["hostwright:secrets"] = ["a"])), "hostwright:secrets", /must be a map/],
         ["component naming an unknown host", edit((c) => (c["hostwright:demo"][0].host = "proxy9")), "hostwright:demo[0].host", /host "proxy9" is not in hostwright:inventory \(known hosts: proxy1, compute1\)/],
         ["component naming an unknown secret", edit((c) => (c["hostwright:demo"][0].token = "missing")), "hostwright:demo[0].token", /secret "missing" is not in hostwright:secrets/],
-        ["component section with an unknown key", edit((c) => (c["hostwright:demo"][0].hots = "proxy1")), "hostwright:demo[0]", /unknown key "hots"; valid keys: name, host, token/],
+        ["component section with an unknown key", edit((c) => (c["hostwright:demo"][0].hots = "proxy1")), "hostwright:demo[0]", /unknown key "hots"; valid keys: name, host, token; did you mean host\?$/],
         ["component section not a list", edit((c) => (c["hostwright:demo"] = { name: "d1" })), "hostwright:demo", /must be an array, not a map/],
         ["component missing a required field", edit((c) => delete c["hostwright:demo"][0].host), "hostwright:demo[0].host", /is required/],
     ];
@@ -121,8 +122,34 @@ describe("stack config validation", () => {
         }
         expect(error).toBeInstanceOf(ValidationError);
         const message = (error as Error).message;
-        expect(message).toMatch(/^3 problems in the stack config:/);
-        for (const p of ["hostwright:bogus", "hosts[0].sshPort", "hosts[1].os"]) expect(message).toContain(p);
+        expect(message).toMatch(/^4 problems in the stack config:/);
+        for (const p of ["hostwright:bogus", "hosts[0].sshPort", "hosts[1].os", 'hostwright:demo[0].host: host "nowhere"']) expect(message).toContain(p);
+    });
+
+    it("prints the README's example: an unknown host is reported beside the inventory's schema errors", () => {
+        const c: any = base();
+        c["hostwright:inventory"].hosts[0].sshPort = 0;
+        c["hostwright:demo"][0].host = "proxy9";
+        c["hostwright:bogus"] = 1;
+        expect(() => validateStack(raw(c), [demoSection])).toThrow(
+            [
+                "3 problems in the stack config:",
+                "  - hostwright:bogus: unknown config key; valid keys: hostwright:inventory, hostwright:secrets, hostwright:demo",
+                "  - hostwright:inventory.hosts[0].sshPort: must be a TCP port 1-65535",
+                '  - hostwright:demo[0].host: host "proxy9" is not in hostwright:inventory (known hosts: proxy1, compute1)',
+            ].join("\n"),
+        );
+    });
+
+    it("with an inventory in error, runs only the reference checks of the sections", () => {
+        const picky: StackSection<{ name: string; host: string }> = {
+            ...demoSection,
+            // A check that needs real hosts: it would fail on the stand-ins used while the inventory is broken.
+            check: (v, ctx) => [...demoSection.check(v, ctx), ...v.filter((d) => ctx.hosts.get(d.host)?.hostKey === "").map(() => ({ path: "[0]", message: "needs the real host" }))],
+        };
+        const c: any = base();
+        c["hostwright:inventory"].hosts[0].sshPort = 0;
+        expect(() => validateStack(raw(c), [picky])).toThrow(/^1 problem in the stack config:\n  - hostwright:inventory\.hosts\[0\]\.sshPort/);
     });
 });
 

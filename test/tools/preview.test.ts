@@ -60,11 +60,18 @@ describe("offline preview", () => {
         ]);
         expect(readFileSync(join(out, "web2/files/etc/motd"), "utf8")).toBe("it's $(x)\n");
         expect(readFileSync(join(out, "web1/steps/01-a-files.create.sh"), "utf8")).toMatch(/^# command: \/bin\/bash -s/);
-        expect(readFileSync(join(out, "web1/steps/01-a-files.delete.sh"), "utf8")).toContain("hw_reconcile");
+        expect(readFileSync(join(out, "web1/steps/01-a-files.delete.sh"), "utf8")).toContain("HW_MODE=undo");
         const plan = JSON.parse(readFileSync(join(out, "plan.json"), "utf8"));
         expect(plan.hosts).toEqual(["web1", "web2"]);
         expect(plan.steps[0]).toMatchObject({ host: "web1", n: 1, name: "a-files", command: "/bin/bash -s" });
         expect(plan.steps[0].files).toContainEqual({ path: "/etc/demo/secret.conf", mode: "0600", owner: "root", group: "root", bytes: `token=${REDACTED}\n`.length });
+    });
+
+    it("names the component and its host in each warning (the engine shows it under the resource)", async () => {
+        const preview = await previewStack("good", PROJECT, PASSPHRASE);
+        expect(preview.warnings).toEqual(["hostwright:test:Demo a (host web1): motd: is a greeting"]);
+        writePreview(preview, out);
+        expect(JSON.parse(readFileSync(join(out, "plan.json"), "utf8")).warnings).toEqual(preview.warnings);
     });
 
     it("redacts secrets everywhere", async () => {
