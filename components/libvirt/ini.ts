@@ -25,6 +25,8 @@
  *   quote, trailing code) is refused rather than guessed. `addWord` with no
  *   assignment appends `FIRSTVAR="word"`.
  * - When nothing changes the output is the input, byte for byte.
+ * - A file without a final newline keeps it missing: its last line stays as it was
+ *   (a key appended after it gives it a newline, and the new last line has none).
  */
 import { sh } from "../../core/shell";
 import { awkEditFilter } from "../../core/step";
@@ -204,7 +206,9 @@ export function editIni(text: string, edits: IniEdit[]): string {
     let lines = original;
     for (const e of edits) lines = e.op === "set" || e.op === "unset" ? setOrUnset(lines, e) : editWord(lines, e);
     const same = lines.length === original.length && lines.every((l, i) => l === original[i]);
-    return same ? text : lines.map((l) => `${l}\n`).join("");
+    if (same) return text;
+    const noFinalNewline = text !== "" && !text.endsWith("\n");
+    return lines.map((l, i) => (noFinalNewline && i === lines.length - 1 ? l : `${l}\n`)).join("");
 }
 
 /** Reads an INI / `key = value` file: section ("" before any header) -> key -> last value (trimmed; continuations joined by "\n"). */
@@ -350,17 +354,30 @@ END {
   same = (n == orig)
   for (i = 1; same && i <= n; i++) if (L[i] != O[i]) same = 0
   if (same) exit 10
-  for (i = 1; i <= n; i++) print L[i]
+  for (i = 1; i < n; i++) print L[i]
+  if (n > 0) { if (ENVIRON["HW_INI_NO_EOL"] == "1") printf "%s", L[n]; else print L[n] }
 }
 `;
 
 /**
  * Shell function `hw_ini_edit EDITS`: a filter (stdin -> stdout) for
  * `StepSpec.edits`. Unchanged input comes out byte for byte (the original is
- * replayed, so a missing final newline or CRLF endings survive a no-op).
+ * replayed, so a missing final newline or CRLF endings survive a no-op); an edited
+ * file without a final newline stays without one (awk cannot see it: the function
+ * tells it through HW_INI_NO_EOL).
  */
 export function iniEditorFunction(): string {
-    return awkEditFilter("hw_ini_edit", INI_EDITOR_AWK, "HW_INI_EDITS");
+    return `${awkEditFilter("hw_ini_awk", INI_EDITOR_AWK, "HW_INI_EDITS")}
+hw_ini_edit() {
+  hw_ini_in=$(mktemp) || return 1
+  cat > "$hw_ini_in"
+  if [ -s "$hw_ini_in" ] && [ -n "$(tail -c 1 "$hw_ini_in")" ]; then HW_INI_NO_EOL=1; else HW_INI_NO_EOL=0; fi
+  export HW_INI_NO_EOL
+  hw_ini_rc=0
+  hw_ini_awk "$1" < "$hw_ini_in" || hw_ini_rc=$?
+  rm -f -- "$hw_ini_in"
+  return "$hw_ini_rc"
+}`;
 }
 
 /** The filter command for one file's edits (use with {@link iniEditorFunction} defined first). */
