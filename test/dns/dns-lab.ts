@@ -145,7 +145,8 @@ export const NMCLI_LOG = "/tmp/nmcli.log";
  */
 export async function startNetworkManagerStandIn(host: LabHost): Promise<void> {
     await host.exec("cat > /usr/bin/nmcli && chmod 755 /usr/bin/nmcli", { input: `#!/bin/sh\necho "$*" >> ${NMCLI_LOG}\n` });
-    await must(host, "mkdir -p /etc/NetworkManager/conf.d && cp /bin/sleep /usr/sbin/NetworkManager && (/usr/sbin/NetworkManager 600 >/dev/null 2>&1 </dev/null &) && pidof NetworkManager >/dev/null");
+    // Started in the background: wait until it runs under its name (a loaded machine may take a while to exec it).
+    await must(host, "mkdir -p /etc/NetworkManager/conf.d && cp /bin/sleep /usr/sbin/NetworkManager && (/usr/sbin/NetworkManager 600 >/dev/null 2>&1 </dev/null &) && for i in $(seq 100); do pidof NetworkManager >/dev/null && exit 0; sleep 0.1; done; echo 'the NetworkManager stand-in did not start within 10 s' >&2; exit 1");
 }
 
 export async function stopNetworkManagerStandIn(host: LabHost): Promise<void> {
