@@ -20,6 +20,25 @@ export function migrationAddressOf(node: { migrationAddress?: string; host: { ad
     return node.migrationAddress ?? node.host.address;
 }
 
+/**
+ * The DN libvirt compares with `tls_allowed_dn_list`: gnutls' RFC 4514 string, last
+ * RDN first (`CN=client,O=Example,C=GB`), special characters escaped (`\,`).
+ */
+export function libvirtDn(cert: X509Certificate): string {
+    // Node prints one RDN per line, values already escaped the RFC 4514 way (OpenSSL's printer)
+    return cert.subject
+        .split("\n")
+        .filter((rdn) => rdn !== "")
+        .reverse()
+        .join(",");
+}
+
+/** libvirt matches DNs with shell-style globs (`*`, `?`; g_pattern_match_simple). */
+export function dnPatternMatches(pattern: string, dn: string): boolean {
+    const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+    return new RegExp(`^${re}$`, "s").test(dn);
+}
+
 /** Splits PEM text into its certificate blocks. */
 export function pemCertificates(text: string): string[] {
     return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
@@ -84,6 +103,39 @@ export function keyUsageOf(cert: X509Certificate): { critical: boolean; digitalS
 }
 
 /**
+ * libvirt (virnettlscontext.c) wants digitalSignature and keyEncipherment in a leaf's
+ * keyUsage, whatever the key type: missing from a critical keyUsage, it refuses the
+ * certificate ("usage does not permit key encipherment"); from a non-critical one, it
+ * logs that line as a warning and goes on. For an EC or EdDSA key keyEncipherment has
+ * no use (TLS signs with it; the key exchange is ECDHE), so CAs often leave it out.
+ */
+function checkKeyUsage(leaf: X509Certificate, kind: "server" | "client", path: string, out: Found): void {
+    const keyUsage = keyUsageOf(leaf);
+    if (!keyUsage) return;
+    const missing = [keyUsage.digitalSignature ? "" : "digitalSignature", keyUsage.keyEncipherment ? "" : "keyEncipherment"].filter(Boolean);
+    if (missing.length === 0) return;
+    const keyType = leaf.publicKey.asymmetricKeyType ?? "unknown";
+    const rsa = keyType === "rsa" || keyType === "rsa-pss";
+    const onlyEncipherment = missing.length === 1 && missing[0] === "keyEncipherment";
+    const logged = missing.map((m) => `"usage does not permit ${m === "digitalSignature" ? "digital signature" : "key encipherment"}"`).join(" and ");
+    if (keyUsage.critical) {
+        const advice = !rsa && onlyEncipherment
+            ? `; keyEncipherment has no use for this ${keyType.toUpperCase()} key, but libvirt requires it in a critical keyUsage: reissue it with keyUsage not critical, or with keyEncipherment`
+            : "; reissue it with both";
+        out.error(path, `its critical keyUsage lacks ${missing.join(" and ")}; libvirt refuses such a ${kind} certificate (${logged})${advice}`);
+    } else {
+        const effect = rsa
+            ? onlyEncipherment
+                ? "; TLS still works through ECDHE key exchange, not with RSA key transport"
+                : ""
+            : onlyEncipherment
+              ? `; harmless for this ${keyType.toUpperCase()} key (it only signs)`
+              : "";
+        out.warn(path, `its keyUsage lacks ${missing.join(" and ")}: libvirt accepts the ${kind} certificate but logs ${logged} at every start${effect}`);
+    }
+}
+
+/**
  * libvirt validates each certificate against the CA file alone (its own at
  * startup: "Our own certificate ... failed validation against cacert.pem", found in
  * the lab), so the issuer must be in `tls.caCertificate`, intermediates included.
@@ -114,12 +166,7 @@ function checkLeaf(
     if (rest.length > 0) {
         out.error(at.cert, `holds ${certs.length} certificates; libvirt validates the ${kind} certificate against tls.caCertificate alone, so give only the leaf here and put intermediate CA certificates into tls.caCertificate`);
     }
-    const keyUsage = keyUsageOf(leaf);
-    // libvirtd refuses a critical keyUsage without these two bits (checked with libvirt 9:
-    // "usage does not permit key encipherment").
-    if (keyUsage?.critical && !(keyUsage.digitalSignature && keyUsage.keyEncipherment)) {
-        out.error(at.cert, `its critical keyUsage lacks ${[keyUsage.digitalSignature ? "" : "digitalSignature", keyUsage.keyEncipherment ? "" : "keyEncipherment"].filter(Boolean).join(" and ")}; libvirt refuses such a ${kind} certificate`);
-    }
+    checkKeyUsage(leaf, kind, at.cert, out);
     const usage = kind === "server" ? SERVER_AUTH : CLIENT_AUTH;
     if (leaf.keyUsage && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes(usage)) {
         out.error(at.cert, `extended key usage lacks ${kind}Auth (${usage}); libvirt rejects it for the ${kind} side`);
@@ -240,14 +287,34 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
             if (!ca.ca) out.error("tls.caCertificate", `certificate ${i + 1} (${ca.subject.replace(/\n/g, ", ")}) is not a CA certificate`);
             checkValidity(ca, `CA certificate ${i + 1}`, "tls.caCertificate", now, out);
         });
+        const badPattern = (dn: string) => !dn || /["\\\n\r\0]/.test(dn);
         (args.tls?.allowedClientDns ?? []).forEach((dn, i) => {
-            if (!dn || /["\\\n\r\0]/.test(dn)) out.error(`tls.allowedClientDns[${i}]`, "must be a non-empty DN pattern without quotes, backslashes or line breaks");
+            if (badPattern(dn)) out.error(`tls.allowedClientDns[${i}]`, "must be a non-empty DN pattern without quotes, backslashes or line breaks");
         });
         nodes.forEach((node, i) => {
             const dialed = migrationAddressOf(node);
             // An invalid address is reported once, above.
             if (node.tls) checkNodeTls(node.tls, `nodes[${i}].tls`, cas, isIP(dialed) !== 0 || DNS_NAME.test(dialed) ? dialed : undefined, now, out);
         });
+        // Every node's client certificate must pass its peers' tls_allowed_dn_list, or they refuse it.
+        const patterns = args.tls?.allowedClientDns;
+        if (patterns && patterns.length > 0 && !patterns.some(badPattern)) {
+            nodes.forEach((node) => {
+                const [client] = node.tls ? pemCertificates(node.tls.clientCertificate) : [];
+                if (!client) return;
+                let dn: string;
+                try {
+                    dn = libvirtDn(parseCertificate(client));
+                } catch {
+                    return; // reported with the certificate
+                }
+                if (!patterns.some((p) => dnPatternMatches(p, dn))) {
+                    out.error("tls.allowedClientDns", `matches no pattern for the client certificate of ${node.host.name} (DN ${JSON.stringify(dn)}): its peers would refuse its connections; add that DN (patterns may use * and ?) or leave allowedClientDns out`);
+                }
+            });
+        } else if (patterns && patterns.length === 0) {
+            out.error("tls.allowedClientDns", "is empty: libvirt would refuse every client; leave it out to allow any certificate the CA signed");
+        }
     } else if (args.tls) out.error("tls", `is only used with transport tls, not ${transport}`);
 
     for (const key of ["tcpPort", "tlsPort"] as const) {
@@ -256,5 +323,10 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
     }
     if ((args.tcpPort ?? 16509) === (args.tlsPort ?? 16514)) out.error("tlsPort", "must differ from tcpPort");
     checkNova(args, transport, out);
-    return out.issues;
+    // A node's problem names its host as well as its path.
+    return out.issues.map((issue) => {
+        const m = /^nodes\[(\d+)\]/.exec(issue.path);
+        const host = m ? nodes[Number(m[1])]?.host?.name : undefined;
+        return host ? { ...issue, message: `(host ${host}) ${issue.message}` } : issue;
+    });
 }

@@ -1,6 +1,10 @@
+import { execFileSync } from "child_process";
 import { X509Certificate } from "crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
 import type { LiveMigrationArgs } from "../../components/libvirt/args";
-import { checkLiveMigration, keyUsageOf } from "../../components/libvirt/checks";
+import { checkLiveMigration, dnPatternMatches, keyUsageOf, libvirtDn } from "../../components/libvirt/checks";
 import { groupPki, testHost, tlsArgs } from "./fixtures";
 
 // One PKI for the whole table (openssl runs once per certificate).
@@ -17,6 +21,24 @@ const future = g.pki.leaf(g.root, { commonName: "a.example.test", notBefore: new
 const expiring = g.pki.leaf(g.root, { commonName: "a.example.test", days: 10 });
 const clientOnly = g.pki.leaf(g.root, { commonName: "a.example.test", usages: ["clientAuth"] });
 const noEncipherment = g.pki.leaf(g.root, { commonName: "a.example.test", usages: ["OCSPSigning"] });
+
+/** A server leaf for a.example.test from g's root with the given key type and keyUsage line (tools/pki always makes keyUsage critical). */
+function leafWithKeyUsage(keyType: "ec" | "rsa", keyUsage: string): { certPem: string; keyPem: string } {
+    const dir = mkdtempSync(join(tmpdir(), "hw-libvirt-ku-"));
+    try {
+        const run = (...argv: string[]) => execFileSync("openssl", argv, { cwd: dir, stdio: "pipe" });
+        run("genpkey", "-algorithm", keyType === "ec" ? "EC" : "RSA", "-pkeyopt", keyType === "ec" ? "ec_paramgen_curve:P-256" : "rsa_keygen_bits:2048", "-out", "key.pem");
+        run("req", "-new", "-key", "key.pem", "-subj", "/CN=a.example.test", "-out", "req.csr");
+        writeFileSync(join(dir, "ext"), `basicConstraints = critical, CA:FALSE\nkeyUsage = ${keyUsage}\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:a.example.test\n`);
+        run("x509", "-req", "-in", "req.csr", "-CA", g.root.certPath, "-CAkey", g.root.keyPath, "-set_serial", "0x7e57", "-days", "60", "-extfile", "ext", "-out", "cert.pem");
+        return { certPem: readFileSync(join(dir, "cert.pem"), "utf8"), keyPem: readFileSync(join(dir, "key.pem"), "utf8") };
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+const ecSignOnly = leafWithKeyUsage("ec", "digitalSignature");
+const rsaSignOnlyCritical = leafWithKeyUsage("rsa", "critical, digitalSignature");
+const rsaSignOnly = leafWithKeyUsage("rsa", "digitalSignature");
 
 type Mutate = (a: LiveMigrationArgs) => LiveMigrationArgs;
 const nodeA = (a: LiveMigrationArgs, tls: Partial<NonNullable<LiveMigrationArgs["nodes"][0]["tls"]>>): LiveMigrationArgs => ({
@@ -62,7 +84,14 @@ const table: Array<[string, Mutate, Array<[string, string, "error" | "warning"]>
     ["the CA certificate first in the server file", (a) => nodeA(a, { serverCertificate: g.root.certPem + g.tls.a.serverCertificate }), [["nodes[0].tls.serverCertificate", "give the server certificate itself here", "error"]]],
     ["a server certificate for clients only", (a) => nodeA(a, { serverCertificate: clientOnly.certPem, serverKey: clientOnly.keyPem }), [["nodes[0].tls.serverCertificate", "lacks serverAuth", "error"]]],
     ["a client certificate for servers only", (a) => nodeA(a, { clientCertificate: g.tls.a.serverCertificate, clientKey: g.tls.a.serverKey }), [["nodes[0].tls.clientCertificate", "lacks clientAuth", "error"]]],
-    ["critical keyUsage without keyEncipherment", (a) => nodeA(a, { serverCertificate: noEncipherment.certPem, serverKey: noEncipherment.keyPem }), [["nodes[0].tls.serverCertificate", "lacks keyEncipherment", "error"], ["nodes[0].tls.serverCertificate", "lacks serverAuth", "error"]]],
+    ["EC key, critical keyUsage without keyEncipherment: refused, and why it is needed anyway", (a) => nodeA(a, { serverCertificate: noEncipherment.certPem, serverKey: noEncipherment.keyPem }), [["nodes[0].tls.serverCertificate", '(host a) its critical keyUsage lacks keyEncipherment; libvirt refuses such a server certificate ("usage does not permit key encipherment"); keyEncipherment has no use for this EC key', "error"], ["nodes[0].tls.serverCertificate", "lacks serverAuth", "error"]]],
+    ["EC key, non-critical keyUsage without keyEncipherment: libvirt logs it, harmless", (a) => nodeA(a, { serverCertificate: ecSignOnly.certPem, serverKey: ecSignOnly.keyPem }), [["nodes[0].tls.serverCertificate", 'libvirt accepts the server certificate but logs "usage does not permit key encipherment" at every start; harmless for this EC key', "warning"]]],
+    ["RSA key, critical keyUsage without keyEncipherment: refused", (a) => nodeA(a, { serverCertificate: rsaSignOnlyCritical.certPem, serverKey: rsaSignOnlyCritical.keyPem }), [["nodes[0].tls.serverCertificate", "its critical keyUsage lacks keyEncipherment; libvirt refuses such a server certificate (\"usage does not permit key encipherment\"); reissue it with both", "error"]]],
+    ["RSA key, non-critical keyUsage without keyEncipherment: logged, no RSA key transport", (a) => nodeA(a, { serverCertificate: rsaSignOnly.certPem, serverKey: rsaSignOnly.keyPem }), [["nodes[0].tls.serverCertificate", "not with RSA key transport", "warning"]]],
+    ["allowed DNs that cover every node's client certificate", (a) => ({ ...a, tls: { ...a.tls!, allowedClientDns: ["CN=? migration client"] } }), []],
+    ["allowed DNs that leave out node b: refused before anything is pushed", (a) => ({ ...a, tls: { ...a.tls!, allowedClientDns: ["CN=a migration client", "CN=c*"] } }), [["tls.allowedClientDns", 'matches no pattern for the client certificate of b (DN "CN=b migration client"): its peers would refuse its connections', "error"]]],
+    ["allowed DNs that match no client certificate of the group", (a) => ({ ...a, tls: { ...a.tls!, allowedClientDns: ["CN=nova,O=Example"] } }), [["tls.allowedClientDns", "client certificate of a", "error"], ["tls.allowedClientDns", "client certificate of b", "error"]]],
+    ["an empty allowed DN list", (a) => ({ ...a, tls: { ...a.tls!, allowedClientDns: [] } }), [["tls.allowedClientDns", "is empty: libvirt would refuse every client", "error"]]],
     ["a leaf given as the CA", (a) => ({ ...a, tls: { caCertificate: g.tls.a.serverCertificate } }), [["tls.caCertificate", "is not a CA certificate", "error"], ["nodes[0].tls.serverCertificate", "not signed", "error"], ["nodes[0].tls.clientCertificate", "not signed", "error"], ["nodes[1].tls.serverCertificate", "not signed", "error"], ["nodes[1].tls.clientCertificate", "not signed", "error"]]],
     ["an allowed DN with a quote", (a) => ({ ...a, tls: { ...a.tls!, allowedClientDns: ['CN=a"'] } }), [["tls.allowedClientDns[0]", "without quotes", "error"]]],
     ["equal ports", (a) => ({ ...a, tcpPort: 16514 }), [["tlsPort", "must differ", "error"]]],
@@ -88,6 +117,26 @@ describe("checkLiveMigration", () => {
     it("reports every problem at once", () => {
         const issues = checkLiveMigration({ nodes: [{ host: testHost("a") }], transport: "tcp", auth: "none", tcpPort: 0, nova: { release: "x" } });
         expect(issues.map((i) => i.path).sort()).toEqual(["auth", "nodes", "nova.release", "tcpPort"]);
+    });
+
+    it("names the host in every problem of a node", () => {
+        const issues = checkLiveMigration(nodeA(tlsArgs(g), { serverKey: g.tls.b.serverKey }));
+        expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual(["nodes[0].tls.serverKey: (host a) does not match the server certificate (CN=a)"]);
+    });
+
+    it.each([
+        ["CN=a migration client", "CN=a migration client", true],
+        ["CN=* migration client", "CN=a migration client", true],
+        ["CN=? migration client", "CN=ab migration client", false],
+        ["CN=a.example.test", "CN=aXexample.test", false],
+        ["*,O=Example", "CN=nova,O=Example", true],
+        ["CN=nova", "CN=nova,O=Example", false],
+    ])("DN pattern %j against %j: %s", (pattern, dn, expected) => expect(dnPatternMatches(pattern, dn)).toBe(expected));
+
+    it("writes the DN as libvirt (gnutls, RFC 4514) does: last RDN first, special characters escaped", () => {
+        const ca = g.pki.rootCa({ commonName: "Ops CA", organization: "Example, Inc" });
+        expect(libvirtDn(new X509Certificate(ca.certPem))).toBe("CN=Ops CA,O=Example\\, Inc");
+        expect(libvirtDn(new X509Certificate(g.tls.a.clientCertificate))).toBe("CN=a migration client");
     });
 
     it("reads keyUsage from the DER", () => {

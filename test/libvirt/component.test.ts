@@ -59,7 +59,7 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
             }
         });
         await expect(attempt).rejects.toThrow(ValidationError);
-        await expect(attempt).rejects.toThrow(/2 problems in the LibvirtLiveMigration bad[\s\S]*nodes\[1\]\.tls\.serverCertificate: does not cover 10\.1\.1\.1[\s\S]*nodes\[1\]\.tls\.serverKey: does not match/);
+        await expect(attempt).rejects.toThrow(/2 problems in the LibvirtLiveMigration bad[\s\S]*nodes\[1\]\.tls\.serverCertificate: \(host b\) does not cover 10\.1\.1\.1[\s\S]*nodes\[1\]\.tls\.serverKey: \(host b\) does not match/);
         expect(declared).toBe(0);
     });
 });
@@ -105,7 +105,7 @@ describe("the hostwright:libvirt stack section", () => {
         ["a missing secret is reported once", section, { ...secrets, "compute-b-libvirt-client-key": undefined as unknown as string }, ["hostwright:libvirt[0].nodes[1].tls.clientKey: secret \"compute-b-libvirt-client-key\" is not in hostwright:secrets"]],
         ["an unknown host", [{ ...section[0], nodes: [node("compute-a"), { ...node("compute-b"), host: "compute-z" }] }], undefined, ["hostwright:libvirt[0].nodes[1].host: host \"compute-z\" is not in hostwright:inventory"]],
         ["a host in two groups", [section[0], { ...section[0], name: "cell2" }], undefined, ["hostwright:libvirt[1].nodes[0].host: host compute-a is already in group cell1", "hostwright:libvirt[1].nodes[1].host: host compute-b is already in group cell1"]],
-        ["swapped keys, caught by the component's checks", section, { ...secrets, "compute-a-libvirt-server-key": secrets["compute-b-libvirt-server-key"] }, ["hostwright:libvirt[0].nodes[0].tls.serverKey: does not match the server certificate"]],
+        ["swapped keys, caught by the component's checks", section, { ...secrets, "compute-a-libvirt-server-key": secrets["compute-b-libvirt-server-key"] }, ["hostwright:libvirt[0].nodes[0].tls.serverKey: (host compute-a) does not match the server certificate"]],
         ["tcp without auth", [{ ...section[0], transport: "tcp", auth: "none", tls: undefined, nodes: [{ host: "compute-a" }, { host: "compute-b" }] }], undefined, ["hostwright:libvirt[0].auth: transport tcp with auth \"none\""]],
         ["a key in the clear", [{ ...section[0], sasl: { password: "-----BEGIN PRIVATE KEY-----" } }], undefined, ["hostwright:libvirt[0].sasl.password: must name an entry of hostwright:secrets"]],
         ["unknown keys", [{ ...section[0], trasnport: "tls" }], undefined, ['hostwright:libvirt[0]: unknown key "trasnport"']],

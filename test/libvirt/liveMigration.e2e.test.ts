@@ -57,7 +57,7 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         const bad = tlsGroup({ nodes: [tlsNode("h1"), { ...tlsNode("h2"), tls: { ...tlsNode("h2").tls, serverKey: "h3-server-key" } }, tlsNode("h3")] });
         const { config, secretKeys } = stack(bad);
         const attempt = harness().apply(program, { config, secretKeys });
-        await expect(attempt).rejects.toThrow(/hostwright:libvirt\[0\]\.nodes\[1\]\.tls\.serverKey: does not match the server certificate/);
+        await expect(attempt).rejects.toThrow(/hostwright:libvirt\[0\]\.nodes\[1\]\.tls\.serverKey: \(host h2\) does not match the server certificate/);
         expect(await logins()).toEqual(before);
         await expectRestored();
     });
