@@ -6,6 +6,7 @@
  * `encryptionsalt` is `v1:<b64 salt>:` + the encryption of "pulumi".
  */
 import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from "crypto";
+import { readFileSync } from "fs";
 
 const ROUNDS = 1_000_000;
 const VERIFIER = "pulumi";
@@ -57,4 +58,15 @@ export class PassphraseCrypter {
 
 function deriveKey(passphrase: string, salt: Buffer): Buffer {
     return pbkdf2Sync(passphrase, salt, ROUNDS, 32, "sha256");
+}
+
+/**
+ * The passphrase as the Pulumi CLI finds it: PULUMI_CONFIG_PASSPHRASE (even empty),
+ * else the contents of PULUMI_CONFIG_PASSPHRASE_FILE without surrounding white space;
+ * undefined when neither is set.
+ */
+export function passphraseFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+    if (env.PULUMI_CONFIG_PASSPHRASE !== undefined) return env.PULUMI_CONFIG_PASSPHRASE;
+    if (env.PULUMI_CONFIG_PASSPHRASE_FILE) return readFileSync(env.PULUMI_CONFIG_PASSPHRASE_FILE, "utf8").trim();
+    return undefined;
 }

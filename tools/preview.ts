@@ -12,6 +12,7 @@ import { dirname, join, relative, resolve } from "path";
 import { endpointOf } from "../core/config/stack";
 import { ValidationError } from "../core/errors";
 import { editedPathsOf, stagedFilesOf } from "../core/step";
+import { passphraseFromEnv } from "./passphrase";
 import { REDACTED, redact } from "./redact";
 import { recordProgram, RecordedResource, RecordedWarning, Recording, UNKNOWN_PLACEHOLDER } from "./record";
 import { readStackFile, stackFilePath } from "./stackFile";
@@ -47,7 +48,7 @@ export interface Preview {
 }
 
 /** Evaluates a stack's program offline and returns its plan, secrets redacted. */
-export async function previewStack(stack: string, projectDir = resolve(__dirname, ".."), passphrase = process.env.PULUMI_CONFIG_PASSPHRASE): Promise<Preview> {
+export async function previewStack(stack: string, projectDir = resolve(__dirname, ".."), passphrase = passphraseFromEnv()): Promise<Preview> {
     const file = readStackFile(stackFilePath(projectDir, stack), PROJECT, passphrase);
     const program = join(projectDir, "index.ts");
     // The program module exports a function, as Pulumi allows; calling it evaluates the stack.
