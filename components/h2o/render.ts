@@ -532,7 +532,7 @@ if [ -n "$hw_h2o_t0" ]; then
 fi
 if [ -z "$(hw_h2o_bound)" ]; then
   # Its listeners answer, so h2o holds sockets: ss cannot name their process here.
-  hw_warn "ss -Hltnp names no socket of h2o (pid file ${s.pidFile}): removed listeners cannot be checked, and every change restarts h2o"
+  hw_warn ${shq(`ss -Hltnp names no socket of h2o (pid file ${s.pidFile}): removed listeners cannot be checked, and every change restarts h2o`)}
 else
   hw_h2o_wait_bound "$hw_h2o_want" || hw_fail "h2o listens on '$(hw_h2o_bound)', not on the configuration's '$hw_h2o_want'; see $hw_h2o_errlog"
 fi
