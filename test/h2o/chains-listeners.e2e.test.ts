@@ -126,6 +126,9 @@ labDescribe("h2o: 4-level chains and listener changes on a running h2o (lab: web
         const res = await apply(proxy());
         if (!res.ok) throw new Error(res.error);
         expect(outputsOf(res).stapling).toEqual({ store: "good", cafile: "good", stock: "good" });
+        // h2o -t's own fetches verified too, before the switch, with the root still staged.
+        expect(outputsOf(res).warnings).toEqual([]);
+        expect(proxyStdout(res)).not.toMatch(/OCSP Stapling\] (temporary failed|does not work)/);
         expect(outputsOf(res).chainOrder.store).toEqual([`CN=${NAME} (given as #3)`, "CN=Hostwright Deep Issuing CA (given as #2)", "CN=Hostwright Deep Policy CA (given as #1)"]);
         await expectAllStaplesGood();
         // Served and verified to the root by a client that checks the staple itself.
