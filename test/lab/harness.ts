@@ -4,6 +4,7 @@
  * Pulumi's mocks (tools/record.ts). Behaviours reproduced and not: README.md.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -23,6 +24,8 @@ export type Program = () => Promise<Record<string, unknown> | void> | Record<str
 export type ApplyOptions = Omit<RecordOptions, "preview" | "commandState"> & {
     /** Kill a command after this long (reported as a failure, exit 137). @default 600000 */
     timeoutMs?: number;
+    /** At most this many operations at once, as `pulumi up --parallel`. @default defaultParallel() */
+    parallel?: number;
     /**
      * Delete the replaced resources left pending by an earlier update at the START of
      * this one, before any create: the engine's order before pulumi/pulumi#11027 (2022).
@@ -141,7 +144,7 @@ export class Harness {
         for (let pass = 1; ; pass++) {
             const waiting = waitingCommands(recording.commands);
             const plan = planApply(this.state(), recording.commands, waiting, { pendingDeletesFirst: opts.pendingDeletesFirst && pass === 1 });
-            const outcome = await this.execute(plan, opts.timeoutMs);
+            const outcome = await this.execute(plan, opts);
             operations.push(...outcome.operations);
             if (outcome.failure) return this.result(operations, outcome, {}, pass);
             recording = await this.record(program, opts);
@@ -154,15 +157,28 @@ export class Harness {
         }
     }
 
+    /**
+     * `pulumi preview`: what an apply would do now, without running anything. Commands
+     * whose inputs are still unknown count as changes (as the engine shows them).
+     */
+    async preview(program: Program, opts: ApplyOptions = {}): Promise<Array<{ resource: string; op: Operation["op"]; reason: Operation["reason"] }>> {
+        const recording = await this.record(program, opts);
+        const waiting = waitingCommands(recording.commands);
+        const planned = planApply(this.state(), recording.commands, waiting).steps.map((s) => ({ resource: s.entry.name, op: s.op, reason: s.reason }));
+        const known = new Set(this.state().resources.map((r) => r.urn));
+        const unknown = recording.commands.filter((c) => waiting.has(c.urn)).map((c) => (known.has(c.urn) ? { resource: c.name, op: "update" as const, reason: "changed" as const } : { resource: c.name, op: "create" as const, reason: "new" as const }));
+        return [...planned, ...unknown];
+    }
+
     /** `pulumi destroy`: runs every delete from the state, dependents first. */
-    async destroy(opts: { timeoutMs?: number } = {}): Promise<ApplyResult> {
+    async destroy(opts: Pick<ApplyOptions, "timeoutMs" | "parallel"> = {}): Promise<ApplyResult> {
         const state = this.state();
         const entries: PlannedDelete[] = [
             ...state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "destroy" as const })),
             ...state.resources.map((entry) => ({ entry, pending: false, reason: "destroy" as const })),
         ];
         const steps = deleteSteps(entries, state);
-        const outcome = await this.execute({ steps, state }, opts.timeoutMs);
+        const outcome = await this.execute({ steps, state }, opts);
         return this.result(outcome.operations, outcome, {}, 1);
     }
 
@@ -185,56 +201,10 @@ export class Harness {
         return recording;
     }
 
-    /**
-     * Runs the steps: a step starts when the steps it waits for have succeeded and
-     * its host is idle (steps on one host run one at a time, in plan order); hosts
-     * run in parallel. After a failure nothing new starts (Pulumi's default).
-     */
-    private async execute(plan: { steps: Step[]; state: HarnessState }, timeoutMs = 600_000): Promise<{ operations: Operation[]; failure?: Operation; skipped: ApplyResult["skipped"] }> {
-        const { steps, state } = plan;
-        const planned = new Set(steps.map((s) => s.key));
-        const done = new Set<string>();
-        const started = new Set<string>();
-        const busyHosts = new Set<string>();
-        const operations: Operation[] = [];
-        let failure: Operation | undefined;
-        this.writeState(state);
-
-        await new Promise<void>((resolve) => {
-            const ready = (s: Step, index: number): boolean => {
-                const host = hostKeyOf(s.entry);
-                if (busyHosts.has(host)) return false;
-                if (steps.slice(0, index).some((o) => !started.has(o.key) && hostKeyOf(o.entry) === host)) return false;
-                return s.after.every((k) => done.has(k) || !planned.has(k));
-            };
-            const pump = () => {
-                if (!failure) {
-                    steps.forEach((s, index) => {
-                        if (started.has(s.key) || !ready(s, index)) return;
-                        const host = hostKeyOf(s.entry);
-                        started.add(s.key);
-                        busyHosts.add(host);
-                        void this.runStep(s, timeoutMs).then((op) => {
-                            operations.push(op);
-                            busyHosts.delete(host);
-                            if (op.code === 0) {
-                                s.commit({ stdout: op.stdout, stderr: op.stderr });
-                                done.add(s.key);
-                            } else {
-                                s.fail();
-                                failure ??= op;
-                            }
-                            this.writeState(state);
-                            pump();
-                        });
-                    });
-                }
-                if (busyHosts.size === 0 && (failure || started.size === steps.length)) resolve();
-            };
-            pump();
-        });
-        const skipped = steps.filter((s) => !started.has(s.key)).map((s) => ({ resource: s.entry.name, op: s.op }));
-        return { operations, failure, skipped };
+    /** Runs the plan against the lab (see {@link runSteps}), writing the state after every call. */
+    private async execute(plan: { steps: Step[]; state: HarnessState }, opts: Pick<ApplyOptions, "timeoutMs" | "parallel">): Promise<ExecutionOutcome> {
+        this.writeState(plan.state);
+        return runSteps(plan.steps, (s) => this.runStep(s, opts.timeoutMs ?? 600_000), () => this.writeState(plan.state), opts.parallel);
     }
 
     /** One provider call: one SSH session, the command on the command line, `stdin` as standard input. */
@@ -249,12 +219,7 @@ export class Harness {
         const unknown = findUnknown(inputs);
         if (unknown) return { ...base, code: -1, stdout: "", stderr: `input ${unknown} is unknown at apply time (a look-up without an answer?)`, durationMs: 0 };
 
-        const env: Record<string, string> = { ...(inputs.environment ?? {}) };
-        // The provider hands the previous run's output to update and delete.
-        if (step.op !== "create" && inputs.addPreviousOutputInEnv !== false) {
-            if (entry.stdout) env.PULUMI_COMMAND_STDOUT = entry.stdout;
-            if (entry.stderr) env.PULUMI_COMMAND_STDERR = entry.stderr;
-        }
+        const env = commandEnvironment(step);
         const argv = ["nsenter", `--net=${this.lab.switchNs}`, "--", ...this.sshFor(inputs.connection, Object.keys(env)), command];
         const r = await run(argv, { input: inputs.stdin ?? "", timeoutMs, env: { ...BASE_ENV, ...env } });
         return { ...base, code: r.code, stdout: trimOneNewline(r.stdout), stderr: trimOneNewline(r.stderr), durationMs: Date.now() - t0 };
@@ -296,6 +261,90 @@ export class Harness {
         const error = f ? `${f.op} of ${f.resource} on ${f.hostName ?? f.host} failed (exit ${f.code}): ${f.stderr.trim().split("\n").slice(-5).join(" | ")}` : undefined;
         return { ok: !f, operations, failure: f, skipped: outcome.skipped, outputs, passes, error };
     }
+}
+
+/** What running a plan did. */
+export interface ExecutionOutcome {
+    operations: Operation[];
+    failure?: Operation;
+    skipped: ApplyResult["skipped"];
+}
+
+/**
+ * `pulumi up`'s default `--parallel` since v3.100 (pulumi/pulumi#15016): `PULUMI_PARALLEL`,
+ * else four operations per CPU (pkg/cmd/pulumi/operations/up.go, defaultParallel).
+ */
+export function defaultParallel(env: NodeJS.ProcessEnv = process.env): number {
+    const fromEnv = Number(env.PULUMI_PARALLEL);
+    return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 4 * os.availableParallelism();
+}
+
+/**
+ * Runs planned steps with `runOne` (the provider call) the way the engine's step
+ * executor does: a step starts once the steps it waits for have succeeded, at most
+ * `parallel` at a time; after a failure nothing new starts and the calls in flight
+ * finish (pkg/resource/deploy/step_executor.go, cancelDueToError). Unlike the engine,
+ * steps on one host also run one at a time, in plan order (test/lab/ENGINE-RULES.md).
+ * `afterEach` runs after each call's commit or fail (the harness writes its state file).
+ */
+export async function runSteps(steps: Step[], runOne: (step: Step) => Promise<Operation>, afterEach: () => void = () => undefined, parallel = defaultParallel()): Promise<ExecutionOutcome> {
+    const planned = new Set(steps.map((s) => s.key));
+    const done = new Set<string>();
+    const started = new Set<string>();
+    const busyHosts = new Set<string>();
+    const operations: Operation[] = [];
+    let failure: Operation | undefined;
+    await new Promise<void>((resolve) => {
+        const ready = (s: Step, index: number): boolean => {
+            const host = hostKeyOf(s.entry);
+            if (busyHosts.has(host)) return false;
+            if (steps.slice(0, index).some((o) => !started.has(o.key) && hostKeyOf(o.entry) === host)) return false;
+            return s.after.every((k) => done.has(k) || !planned.has(k));
+        };
+        const pump = () => {
+            if (!failure) {
+                steps.forEach((s, index) => {
+                    if (started.has(s.key) || busyHosts.size >= parallel || !ready(s, index)) return;
+                    const host = hostKeyOf(s.entry);
+                    started.add(s.key);
+                    busyHosts.add(host);
+                    void runOne(s).then((op) => {
+                        operations.push(op);
+                        busyHosts.delete(host);
+                        if (op.code === 0) {
+                            s.commit({ stdout: op.stdout, stderr: op.stderr });
+                            done.add(s.key);
+                        } else {
+                            s.fail();
+                            failure ??= op;
+                        }
+                        afterEach();
+                        pump();
+                    });
+                });
+            }
+            if (busyHosts.size === 0 && (failure || started.size === steps.length)) resolve();
+        };
+        pump();
+    });
+    const skipped = steps.filter((s) => !started.has(s.key)).map((s) => ({ resource: s.entry.name, op: s.op }));
+    return { operations, failure, skipped };
+}
+
+/**
+ * The environment the provider sets on the SSH session (`Setenv`, which the server
+ * must allow with `AcceptEnv`): `environment`, and for update and delete the previous
+ * run's non-empty stdout/stderr as `PULUMI_COMMAND_STDOUT`/`PULUMI_COMMAND_STDERR`
+ * unless `addPreviousOutputInEnv: false` (command 1.2.1 provider/pkg/provider/remote/commandOutputs.go).
+ */
+export function commandEnvironment(step: Pick<Step, "op" | "entry">): Record<string, string> {
+    const { inputs, stdout, stderr } = step.entry;
+    const env: Record<string, string> = { ...(inputs.environment ?? {}) };
+    if (step.op !== "create" && inputs.addPreviousOutputInEnv !== false) {
+        if (stdout) env.PULUMI_COMMAND_STDOUT = stdout;
+        if (stderr) env.PULUMI_COMMAND_STDERR = stderr;
+    }
+    return env;
 }
 
 /**
