@@ -44,6 +44,8 @@ export interface Preview {
     steps: PreviewStep[];
     /** Warnings, each naming its component and the hosts of its steps. */
     warnings: string[];
+    /** Secrets this preview could not decrypt (their values are placeholders, checks needing them not run), and why. */
+    opaqueSecrets: { paths: string[]; reason?: string };
     outputs: Record<string, unknown>;
 }
 
@@ -66,7 +68,7 @@ export async function previewStack(stack: string, projectDir = resolve(__dirname
             printWarnings: false,
         },
     );
-    return redact(toPreview(stack, recording), file.secretTexts);
+    return redact({ ...toPreview(stack, recording), opaqueSecrets: { paths: file.opaqueSecrets, reason: file.opaqueReason } }, file.secretTexts);
 }
 
 /** The inventory name of the host a command connects to (the program's `hosts` output maps names to endpoints). */
@@ -85,7 +87,7 @@ function innerScript(commandLine: string | undefined): string {
     return m ? m[1].replace(/'\\''/g, "'") : commandLine ?? "";
 }
 
-function toPreview(stack: string, recording: Recording): Preview {
+function toPreview(stack: string, recording: Recording): Omit<Preview, "opaqueSecrets"> {
     const counters = new Map<string, number>();
     const steps = recording.commands.map((cmd): PreviewStep => {
         const host = hostOf(cmd, recording);
@@ -177,6 +179,7 @@ function writeTree(preview: Preview, outDir: string): void {
             triggers: s.triggers,
         })),
         warnings: preview.warnings,
+        ...(preview.opaqueSecrets.paths.length > 0 ? { opaqueSecrets: preview.opaqueSecrets } : {}),
         outputs: preview.outputs,
     };
     write(join(outDir, "plan.json"), `${JSON.stringify(plan, null, 2)}\n`);
@@ -213,6 +216,7 @@ async function main(): Promise<void> {
     const preview = await previewStack(args.stack, args.projectDir && resolve(args.projectDir));
     const out = resolve(args.out ?? join("preview-out", args.stack));
     writePreview(preview, out);
+    if (preview.opaqueSecrets.paths.length > 0) console.warn(`note: ${preview.opaqueSecrets.paths.length} secret(s) not decrypted (${preview.opaqueSecrets.reason}); they appear as placeholders and the checks that need them are listed as not checked`);
     for (const w of preview.warnings) console.warn(`warning: ${w}`);
     console.log(summary(preview));
     console.log(`written to ${out}`);

@@ -3,7 +3,7 @@
  * program: fully-qualified keys, structured values as JSON, `secure:` values
  * decrypted, and a key marked secret when any value inside it was `secure:`.
  */
-import type { RawConfig } from "../core/config/stack";
+import { OPAQUE_SECRET, RawConfig } from "../core/config/stack";
 import { isSecureValue, readStackYaml, securePathsOf } from "../core/config/stackYaml";
 import { PassphraseCrypter } from "./passphrase";
 
@@ -12,27 +12,47 @@ export { stackFilePath } from "../core/config/stackYaml";
 export interface StackFile extends RawConfig {
     /** The clear text of every `secure:` value, for redaction. */
     secretTexts: string[];
+    /**
+     * Paths of the `secure:` values that could not be decrypted here (no passphrase
+     * given, or another secrets provider): each reads {@link OPAQUE_SECRET}`(path)`.
+     */
+    opaqueSecrets: string[];
+    /** Why the secrets are opaque, when they are. */
+    opaqueReason?: string;
 }
 
 /** What `no stack file` tells the user to do. */
 export const HOW_TO_CREATE = "create it with `pulumi stack init NAME` (it lands in stacks/ as Pulumi.yaml sets stackConfigDir), or start from a copy of stacks/Pulumi.example.yaml";
 
 /**
- * @param passphrase PULUMI_CONFIG_PASSPHRASE; required when the file holds `secure:` values.
- * @throws StackFileError (unreadable file: size, UTF-8, YAML, alias expansion) or Error (secrets).
+ * @param passphrase PULUMI_CONFIG_PASSPHRASE. Without it, or for a stack whose secrets
+ * provider is not the passphrase (Pulumi Cloud, KMS, Vault), every `secure:` value
+ * becomes an opaque placeholder (see {@link StackFile.opaqueSecrets}).
+ * @throws StackFileError (unreadable file: size, UTF-8, YAML, alias expansion) or Error (a wrong passphrase).
  */
 export function readStackFile(path: string, project: string, passphrase: string | undefined): StackFile {
     const doc = readStackYaml(path, HOW_TO_CREATE);
     const values: Record<string, string> = {};
     const secretKeys = new Set<string>();
     const secretTexts: string[] = [];
+    const opaqueSecrets: string[] = [];
+    const opaqueReason =
+        doc.secretsprovider && doc.secretsprovider !== "passphrase"
+            ? `the stack's secrets provider is ${doc.secretsprovider}, which only the Pulumi CLI can use`
+            : !doc.encryptionsalt
+              ? "the stack file has no encryptionsalt (its secrets are kept by Pulumi Cloud or another provider)"
+              : passphrase === undefined
+                ? "no passphrase: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to decrypt them"
+                : undefined;
     let crypter: PassphraseCrypter | undefined;
-    const decrypt = (ciphertext: string): string => {
-        if (!crypter) {
-            if (!doc.encryptionsalt) throw new Error(`${path} has secure values but no encryptionsalt (only the passphrase secrets provider is supported offline)`);
-            if (passphrase === undefined) throw new Error(`${path} holds secrets: set PULUMI_CONFIG_PASSPHRASE (as for pulumi preview)`);
-            crypter = PassphraseCrypter.open(passphrase, doc.encryptionsalt);
+    const decrypt = (ciphertext: string, at: string): string => {
+        if (opaqueReason) {
+            opaqueSecrets.push(at);
+            const placeholder = OPAQUE_SECRET(at);
+            secretTexts.push(placeholder);
+            return placeholder;
         }
+        crypter ??= PassphraseCrypter.open(passphrase!, doc.encryptionsalt!);
         const text = crypter.decrypt(ciphertext);
         secretTexts.push(text);
         return text;
@@ -40,18 +60,18 @@ export function readStackFile(path: string, project: string, passphrase: string 
     for (const [rawKey, value] of Object.entries(doc.config ?? {})) {
         const key = rawKey.includes(":") ? rawKey : `${project}:${rawKey}`;
         let secret = false;
-        const plain = (v: unknown): unknown => {
+        const plain = (v: unknown, at: string): unknown => {
             if (isSecureValue(v)) {
                 secret = true;
-                return decrypt(v.secure);
+                return decrypt(v.secure, at);
             }
-            if (Array.isArray(v)) return v.map(plain);
-            if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+            if (Array.isArray(v)) return v.map((x, i) => plain(x, `${at}[${i}]`));
+            if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x, `${at}.${k}`)]));
             return v;
         };
-        const resolved = plain(value);
+        const resolved = plain(value, key);
         values[key] = typeof resolved === "string" ? resolved : JSON.stringify(resolved);
         if (secret) secretKeys.add(key);
     }
-    return { values, secretKeys, securePaths: securePathsOf(doc, project), secretTexts };
+    return { values, secretKeys, securePaths: securePathsOf(doc, project), secretTexts, opaqueSecrets, ...(opaqueSecrets.length > 0 ? { opaqueReason } : {}) };
 }

@@ -18,8 +18,15 @@ export const textBlocks = new WeakSet<z.ZodType>();
 export const name = () =>
     z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'");
 
+/** Schemas of fields that name a secret: a check reported there needs the secret's value. */
+export const secretRefs = new WeakSet<z.ZodType>();
+
 /** Name of an entry of the `hostwright:secrets` config map (set with `pulumi config set --secret --path 'hostwright:secrets.NAME'`). */
-export const secretRef = () => z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "must name an entry of hostwright:secrets (letters, digits, '.', '_', '-')");
+export const secretRef = () => {
+    const schema = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "must name an entry of hostwright:secrets (letters, digits, '.', '_', '-')");
+    secretRefs.add(schema);
+    return schema;
+};
 
 export const port = () => z.number().int().min(1, "must be a TCP port 1-65535").max(65535, "must be a TCP port 1-65535");
 

@@ -9,7 +9,11 @@ export interface StackContext {
     hosts: ReadonlyMap<string, Host>;
     /** Names of the entries of `hostwright:secrets`. */
     secretNames: ReadonlySet<string>;
-    /** The clear text of a named secret, for checks made before anything is declared (never log it). */
+    /**
+     * The clear text of a named secret, for checks made before anything is declared
+     * (never log it); undefined when it is not known (an offline preview that cannot
+     * decrypt the stack's secrets): a check that needs it is then not run.
+     */
     secretValue(name: string): string | undefined;
     /** A named secret as a Pulumi secret. */
     secret(name: string): pulumi.Output<string>;

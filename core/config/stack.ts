@@ -7,9 +7,9 @@ import { existsSync } from "fs";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { Issue, IssueList, ValidationError } from "../errors";
+import { Issue, IssueList, joinPath, ValidationError } from "../errors";
 import { Host } from "../host";
-import { inventory, Inventory, textBlocks } from "./schema";
+import { inventory, Inventory, secretRefs, textBlocks } from "./schema";
 import { isReferenceIssue, placeholderHost, StackContext, StackSection } from "./sections";
 import { readStackYaml, securePathsOf, StackFileError, stackFilePath } from "./stackYaml";
 import { capQuotedValues, controlCharacterProblem, quote, TextKind } from "./text";
@@ -62,6 +62,30 @@ export interface ValidatedStack {
     sections: Map<string, Array<{ name: string }>>;
     context: StackContext;
     warnings: Issue[];
+    /** Checks not run because they need a secret this run cannot read (see {@link OPAQUE_SECRET}). */
+    notRun: Issue[];
+    /** Config paths of fields naming a secret this run cannot read, e.g. `hostwright:libvirt[0].sasl.password`. */
+    opaqueReferences: string[];
+}
+
+/**
+ * How the offline preview writes a secret it cannot decrypt (no passphrase, or
+ * another secrets provider): `[opaque secret hostwright:secrets.NAME]`. The value is
+ * declared as it is (and redacted in the preview); checks that need it are not run.
+ */
+export const OPAQUE_SECRET = (path: string) => `[opaque secret ${path}]`;
+
+/**
+ * An opaque secret as a Pulumi secret whose value is known only after apply: in a
+ * preview nothing computed from it runs (no check on a placeholder), and what it
+ * reaches reads `<known after apply>`.
+ */
+function notKnownHere(): pulumi.Output<string> {
+    return pulumi.secret(pulumi.output(pulumi.unknown as unknown as string));
+}
+
+function isOpaque(value: string): boolean {
+    return /^\[opaque secret [^\]]+\]$/.test(value);
 }
 
 const UNPARSABLE = Symbol("unparsable");
@@ -207,6 +231,19 @@ function clearPrivateKeys(value: unknown, path: string, out: Issue[]): void {
  * Validates the whole stack config against the inventory schema and the given sections.
  * @throws ValidationError listing every problem, before anything is declared.
  */
+/** Config paths of the fields (secretRef schemas) that name one of the `opaque` secrets -> the secret's name. */
+function opaqueReferences(key: string, value: unknown, schema: z.ZodType, opaque: ReadonlySet<string>): Map<string, string> {
+    const found = new Map<string, string>();
+    const walk = (v: unknown, path: Array<string | number>, at: string): void => {
+        if (typeof v === "string") {
+            if (opaque.has(v) && secretRefs.has(schemaAt(schema, path))) found.set(at, v);
+        } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i], `${at}[${i}]`));
+        else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, [...path, k], `${at}.${k}`);
+    };
+    walk(value, [], key);
+    return found;
+}
+
 /** The names of the hosts of an inventory value, even one that fails its schema. */
 function hostNamesOf(inventoryValue: unknown): string[] {
     const list = (inventoryValue as { hosts?: unknown } | null)?.hosts;
@@ -244,6 +281,9 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     // Secrets: one map, encrypted.
     const secretsKey = `${NAMESPACE}:secrets`;
     const secrets = new Map<string, string>();
+    const opaque = new Set<string>();
+    const opaquePaths: string[] = [];
+    const notRun: Issue[] = [];
     if (raw.values[secretsKey] !== undefined) {
         const value = parseValue(secretsKey, raw.values[secretsKey], issues);
         if (value !== UNPARSABLE && !raw.secretKeys.has(secretsKey)) {
@@ -260,7 +300,10 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 else {
                     const problem = controlCharacterProblem(v, "secret");
                     if (problem) issues.error(at, problem);
-                    else secrets.set(k, v);
+                    else {
+                        secrets.set(k, v);
+                        if (isOpaque(v)) opaque.add(k);
+                    }
                 }
             }
         } else if (value !== UNPARSABLE) issues.error(secretsKey, "must be a map of NAME: value");
@@ -308,6 +351,10 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
             const keyName = h.privateKey ?? inv!.defaults?.privateKey;
             if (keyName === undefined) issues.error(`${at}.privateKey`, "is required (here or in defaults.privateKey): the name of the host's SSH private key in hostwright:secrets");
             else if (!secrets.has(keyName)) issues.error(`${at}.privateKey`, `secret ${quote(keyName)} is not in hostwright:secrets; add it with: pulumi config set --secret --path 'hostwright:secrets.${keyName}' < KEYFILE`);
+            else if (opaque.has(keyName)) {
+                if (!notAKey.has(keyName)) notRun.push({ path: `${secretsKey}.${keyName}`, message: `is the SSH private key of host ${h.name}: not checked (the secret's value is not known here)` });
+                notAKey.add(keyName);
+            }
             else if (!/-----BEGIN (OPENSSH |RSA |EC )?PRIVATE KEY-----/.test(secrets.get(keyName)!) && !notAKey.has(keyName)) {
                 notAKey.add(keyName);
                 issues.error(`${secretsKey}.${keyName}`, `is used as the SSH private key of host ${h.name} but is not a PEM or OpenSSH private key`);
@@ -317,6 +364,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 address: h.address,
                 port,
                 user: h.user ?? inv!.defaults?.user ?? "root",
+                // An undecrypted key stays its placeholder: it only reaches the connection, and an unknown there would hide the host.
                 privateKey: pulumi.secret(secrets.get(keyName ?? "") ?? ""),
                 hostKey: h.hostKey,
                 os: h.os ?? inv!.defaults?.os ?? "debian",
@@ -329,8 +377,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     const context: StackContext = {
         hosts,
         secretNames: new Set(secrets.keys()),
-        secretValue: (n) => secrets.get(n),
-        secret: (n) => pulumi.secret(secrets.get(n) ?? ""),
+        secretValue: (n) => (opaque.has(n) ? undefined : secrets.get(n)),
+        secret: (n) => (opaque.has(n) ? notKnownHere() : pulumi.secret(secrets.get(n) ?? "")),
     };
 
     const values = new Map<string, Array<{ name: string }>>();
@@ -342,7 +390,18 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         const parsed = parseSection(key, value, section.schema, issues);
         if (parsed === undefined) continue;
         values.set(section.key, parsed);
-        if (inventoryValid) issues.addAll(section.check(parsed, context), key);
+        if (inventoryValid) {
+            const found = section.check(parsed, context);
+            // A problem reported on a field naming an undecrypted secret comes from a check that needed its value.
+            const needsOpaque = opaque.size === 0 ? new Map<string, string>() : opaqueReferences(key, value, section.schema, opaque);
+            opaquePaths.push(...needsOpaque.keys());
+            for (const issue of found) {
+                const at = joinPath(key, issue.path);
+                const secretName = needsOpaque.get(at);
+                if (secretName !== undefined && (issue.severity ?? "error") === "error") notRun.push({ path: at, message: `not checked: needs the value of ${secretsKey}.${secretName}, which is not known here` });
+                else issues.addAll([issue], key);
+            }
+        }
         // With an inventory in error only dangling references are sure; the other checks need the real hosts.
         else if (hosts.size > 0) issues.addAll(section.check(parsed, context).filter(isReferenceIssue), key);
     }
@@ -350,7 +409,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
     // Components quote values in their messages: keep a huge value from flooding the terminal.
     for (const issue of issues.issues) issue.message = capQuotedValues(issue.message);
     issues.throwIfErrors("stack config");
-    return { inventory: inv!, sections: values, context, warnings: issues.warnings };
+    return { inventory: inv!, sections: values, context, warnings: issues.warnings, notRun: [...new Map(notRun.map((i) => [i.path, i])).values()], opaqueReferences: opaquePaths };
 }
 
 /** `address:port`, with IPv6 addresses in brackets. */
@@ -367,6 +426,7 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
     // A section's warnings come from its component's own checks, which the component
     // logs again, attached to its resource: log here only the rest (inventory, secrets).
     const sectionPrefixes = sections.map((s) => `${NAMESPACE}:${s.key}`);
+    for (const n of stack.notRun) pulumi.log.warn(`${n.path}: ${n.message}`);
     for (const w of stack.warnings) {
         if (!sectionPrefixes.some((p) => w.path === p || w.path.startsWith(`${p}[`) || w.path.startsWith(`${p}.`))) pulumi.log.warn(`${w.path}: ${w.message}`);
     }
@@ -376,8 +436,18 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
         const entries = stack.sections.get(section.key);
         if (!entries) continue;
         const declared: Record<string, unknown> = {};
-        for (const entry of entries) {
-            declared[entry.name] = section.declare(entry, stack.context);
+        for (const [i, entry] of entries.entries()) {
+            const at = `${NAMESPACE}:${section.key}[${i}]`;
+            try {
+                declared[entry.name] = section.declare(entry, stack.context);
+            } catch (e) {
+                // A component that checks a secret's value itself cannot be declared without it:
+                // the offline preview leaves it out, says so, and writes the rest.
+                const needed = stack.opaqueReferences.filter((p) => p.startsWith(`${at}.`) || p.startsWith(`${at}[`));
+                if (!(e instanceof ValidationError) || needed.length === 0) throw e;
+                pulumi.log.warn(`${at} (${entry.name}): not previewed: the component checks the values of ${needed.join(", ")}, which are not known here`);
+                declared[entry.name] = { notPreviewed: "secrets not known offline" };
+            }
             await pulumiCatchesUp();
         }
         outputs[section.key] = declared;

@@ -4,10 +4,11 @@ import { z } from "zod";
 import { absolutePath, multilineText, name, secretRef } from "../../core/config/schema";
 import { hostRefIssues, StackSection } from "../../core/config/sections";
 import { sshHostKeyProblem } from "../../core/config/sshKey";
-import { RawConfig, validateStack } from "../../core/config/stack";
+import { declareStack, OPAQUE_SECRET, RawConfig, validateStack } from "../../core/config/stack";
 import { MAX_STACK_FILE_BYTES, parseStackYaml, securePathsOf } from "../../core/config/stackYaml";
 import { capQuotedValues, controlCharacterProblem, expansionProblem, invalidUtf8, pathLengthProblem, quote } from "../../core/config/text";
 import { ValidationError } from "../../core/errors";
+import { recordProgram } from "../../tools/record";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
@@ -234,5 +235,49 @@ describe("stack file (YAML) bounds", () => {
     it("finds the secure paths, qualifying keys with the project", () => {
         const doc = parseStackYaml(Buffer.from("config:\n  hostwright:secrets:\n    a: { secure: v1:x:y }\n    b: clear\n  plain: { secure: v1:x:y }\n"), "f");
         expect([...securePathsOf(doc, "hostwright")].sort()).toEqual(["hostwright:plain", "hostwright:secrets.a"]);
+    });
+});
+
+describe("secrets not known here (an offline preview that cannot decrypt them)", () => {
+    const opaque = (name: string) => OPAQUE_SECRET(`hostwright:secrets.${name}`);
+    // Like a component section: its check needs the token's value, and so does its component.
+    const keyed: StackSection<{ name: string; host: string; token: string }> = {
+        key: "keyed",
+        title: "needs a secret's value",
+        schema: z.array(z.strictObject({ name: name(), host: name(), token: secretRef() })),
+        check: (v, ctx) => v.flatMap((d, i) => [...hostRefIssues(ctx, `[${i}].host`, d.host), ...(ctx.secretValue(d.token) === "tok-123456" ? [] : [{ path: `[${i}].token`, message: "does not match the certificate" }])]),
+        declare(d, ctx) {
+            if (ctx.secretValue(d.token) === undefined && d.name === "strict") throw new ValidationError([{ path: "token", message: "is not a key" }], `component ${d.name}`);
+            return { secret: ctx.secret(d.token) };
+        },
+    };
+    const config = (): Config => ({
+        ...base(),
+        "hostwright:secrets": { "ops-ssh": opaque("ops-ssh"), token: opaque("token") },
+        "hostwright:keyed": [{ name: "strict", host: "web1", token: "token" }, { name: "lenient", host: "web1", token: "token" }],
+    });
+    const rawOf = (c: Config): RawConfig => ({ ...raw(c), values: Object.fromEntries(Object.entries(c).filter(([k]) => k !== "hostwright:demo").map(([k, v]) => [k, JSON.stringify(v)])) });
+
+    it("lists the checks that need them as not run instead of failing, and gives no value to checks", () => {
+        const stack = validateStack(rawOf(config()), [keyed]);
+        expect(stack.notRun).toEqual([
+            { path: "hostwright:secrets.ops-ssh", message: "is the SSH private key of host web1: not checked (the secret's value is not known here)" },
+            { path: "hostwright:keyed[0].token", message: "not checked: needs the value of hostwright:secrets.token, which is not known here" },
+            { path: "hostwright:keyed[1].token", message: "not checked: needs the value of hostwright:secrets.token, which is not known here" },
+        ]);
+        expect(stack.context.secretValue("token")).toBeUndefined();
+        expect(stack.opaqueReferences).toEqual(["hostwright:keyed[0].token", "hostwright:keyed[1].token"]);
+    });
+
+    it("still reports every other problem", () => {
+        const c = config();
+        c["hostwright:keyed"][1].host = "web9";
+        expect(() => validateStack(rawOf(c), [keyed])).toThrow(/^1 problem in the stack config:\n  - hostwright:keyed\[1\]\.host: host "web9" is not in hostwright:inventory/);
+    });
+
+    it("declares the rest when a component refuses to be declared without them, and says which it left out", async () => {
+        const recording = await recordProgram(() => declareStack(rawOf(config()), [keyed]), { printWarnings: false });
+        expect(recording.warnings.map((w) => w.message)).toContain("hostwright:keyed[0] (strict): not previewed: the component checks the values of hostwright:keyed[0].token, which are not known here");
+        expect(recording.outputs.keyed).toEqual({ strict: { notPreviewed: "secrets not known offline" }, lenient: { secret: "<known after apply>" } });
     });
 });

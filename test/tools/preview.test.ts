@@ -170,9 +170,34 @@ describe("offline preview", () => {
         expect(readdirSync(join(out, "..")).filter((e) => e.includes(".partial-"))).toEqual([]);
     });
 
-    it("needs the passphrase for a stack with secrets, like pulumi preview", async () => {
-        await expect(previewStack("good", PROJECT, undefined)).rejects.toThrow(/set PULUMI_CONFIG_PASSPHRASE/);
+    it("refuses a wrong passphrase, like pulumi preview", async () => {
         await expect(previewStack("good", PROJECT, "wrong")).rejects.toThrow(/incorrect passphrase/);
+    });
+
+    it.each([
+        ["without a passphrase", undefined, undefined, /no passphrase: set PULUMI_CONFIG_PASSPHRASE/],
+        ["for another secrets provider", PASSPHRASE, "awskms://alias/hostwright?region=eu-west-1", /secrets provider is awskms:\/\/alias\/hostwright\?region=eu-west-1, which only the Pulumi CLI can use/],
+    ])("previews %s: secrets opaque, the checks needing them listed as not run, the rest written", async (_l, passphrase, provider, reason) => {
+        let stack = "good";
+        if (provider) {
+            const doc = yaml.load(readFileSync(join(PROJECT, "stacks", "Pulumi.good.yaml"), "utf8")) as any;
+            writeFileSync(join(PROJECT, "stacks", "Pulumi.kms.yaml"), yaml.dump({ secretsprovider: provider, encryptedkey: "AQICAHh...", config: doc.config }));
+            stack = "kms";
+        }
+        try {
+            const preview = await previewStack(stack, PROJECT, passphrase);
+            expect(preview.opaqueSecrets.paths).toEqual(["hostwright:secrets.ssh", "hostwright:secrets.token"]);
+            expect(preview.opaqueSecrets.reason).toMatch(reason);
+            expect(preview.warnings).toContain("hostwright:secrets.ssh: is the SSH private key of host web1: not checked (the secret's value is not known here)");
+            // Every step is there, on its host; a script carrying the undecrypted secret is known only after apply.
+            expect(preview.steps.map((s) => `${s.host} ${s.name}`)).toEqual(["web1 a-files", "web2 b-files"]);
+            expect(preview.steps[0].createScript).toBe("<known after apply>");
+            writePreview(preview, out);
+            expect(JSON.parse(readFileSync(join(out, "plan.json"), "utf8")).opaqueSecrets.paths).toEqual(preview.opaqueSecrets.paths);
+            for (const f of listFiles(out)) expect(readFileSync(join(out, f), "utf8")).not.toContain("[opaque secret");
+        } finally {
+            rmSync(join(PROJECT, "stacks", "Pulumi.kms.yaml"), { force: true });
+        }
     });
 
     it("is a ValidationError for the program's own callers", async () => {
