@@ -258,17 +258,31 @@ export function trustRootPath(settings: Settings, rootPem: string): string {
 /**
  * Shell function `hw_h2o_relink`: makes the trust directory's hash links (`<subject
  * hash>.N`, how OpenSSL finds a CA in a directory) agree with the hostwright-*.pem roots
- * present: a link to a missing one is removed, a present one without a link gets one (.N
- * skips other CAs with the same hash). Idempotent, so the activation, the rollback and
- * the undo all run it after the files changed, and no link is ever left dangling.
+ * present: a link to a missing one is removed (the last link of the same hash moves into
+ * the gap: OpenSSL stops looking at the first missing N), a present one without a link
+ * gets one (.N skips other CAs with the same hash). Idempotent, so the activation, the
+ * rollback and the undo all run it after the files changed, and no link is ever left dangling.
  */
 export function relinkFunction(trustDirectory: string): string {
     return `hw_h2o_relink() {
   hw_dir=${shq(trustDirectory)}
   [ -d "$hw_dir" ] || return 0
-  for hw_link in "$hw_dir"/*; do
-    [ -L "$hw_link" ] && [ ! -e "$hw_link" ] || continue
-    case $(readlink -- "$hw_link") in hostwright-*.pem|*/hostwright-*.pem) rm -f -- "$hw_link"; hw_log "removed hash link $hw_link (its root CA is gone)" ;; esac
+  hw_gone=1
+  while [ -n "$hw_gone" ]; do
+    hw_gone=
+    for hw_link in "$hw_dir"/*; do
+      [ -L "$hw_link" ] && [ ! -e "$hw_link" ] || continue
+      case $(readlink -- "$hw_link") in hostwright-*.pem|*/hostwright-*.pem) ;; *) continue ;; esac
+      rm -f -- "$hw_link"
+      hw_log "removed hash link $hw_link (its root CA is gone)"
+      # OpenSSL stops at the first missing <hash>.N: the last link of this hash fills the gap.
+      hw_n=\${hw_link##*.} hw_last=
+      case $hw_n in ''|*[!0-9]*) hw_n= ;; esac
+      while [ -n "$hw_n" ] && { [ -e "\${hw_link%.*}.$((hw_n + 1))" ] || [ -L "\${hw_link%.*}.$((hw_n + 1))" ]; }; do hw_n=$((hw_n + 1)); hw_last=\${hw_link%.*}.$hw_n; done
+      if [ -n "$hw_last" ]; then mv -fT -- "$hw_last" "$hw_link"; hw_log "moved $hw_last to $hw_link"; fi
+      hw_gone=1
+      break
+    done
   done
   for hw_ca in "$hw_dir"/hostwright-*.pem; do
     [ -f "$hw_ca" ] && [ ! -L "$hw_ca" ] || continue

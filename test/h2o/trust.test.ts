@@ -61,6 +61,30 @@ const cases: Case[] = [
         (s) => [`${s.rootHash}.0 -> system-ca.pem`, `${s.rootHash}.1 -> hostwright-a.pem`, "hostwright-a.pem", "system-ca.pem"],
     ],
     [
+        "a removed link below another CA's: that link moves down (OpenSSL stops at the first missing .N)",
+        (s) => {
+            writeFileSync(join(s.dir, "system-ca.pem"), p.root.certPem);
+            symlinkSync("hostwright-gone.pem", join(s.dir, `${s.rootHash}.0`));
+            symlinkSync("system-ca.pem", join(s.dir, `${s.rootHash}.1`));
+        },
+        (s) => [`${s.rootHash}.0 -> system-ca.pem`, "system-ca.pem"],
+    ],
+    [
+        "two removed links around another CA's: no gap left",
+        (s) => {
+            writeFileSync(join(s.dir, "system-ca.pem"), p.root.certPem);
+            symlinkSync("hostwright-gone.pem", join(s.dir, `${s.rootHash}.0`));
+            symlinkSync("system-ca.pem", join(s.dir, `${s.rootHash}.1`));
+            symlinkSync("hostwright-gone-too.pem", join(s.dir, `${s.rootHash}.2`));
+        },
+        (s) => [`${s.rootHash}.0 -> system-ca.pem`, "system-ca.pem"],
+    ],
+    [
+        "a dangling link to a hostwright root under another name is removed too",
+        (s) => symlinkSync("hostwright-gone.pem", join(s.dir, "odd-name.pem")),
+        () => [],
+    ],
+    [
         "a dangling link that is not hostwright's is left alone",
         (s) => symlinkSync("someone-else.pem", join(s.dir, `${s.otherHash}.0`)),
         (s) => [`${s.otherHash}.0 -> someone-else.pem`],
