@@ -24,13 +24,13 @@ import { prepareComputeNodeAs } from "../libvirt/labLibvirt";
 import { lxdExec, startLxd } from "../lxd/lxd-lab";
 import { dhcpBound } from "../dns/dns-lab";
 
-const PROJECT = "hostwright";
-const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+export const PROJECT = "hostwright";
+export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 /** The example stack's documented passphrase (throw-away keys). */
-const EXAMPLE_PASSPHRASE = "hostwright-example";
+export const EXAMPLE_PASSPHRASE = "hostwright-example";
 /** Extra lab hosts the demo adds for what the stack points at outside its inventory. */
-const BACKEND_HOST = "backend";
-const OCSP_HOST = "ocsp";
+export const BACKEND_HOST = "backend";
+export const OCSP_HOST = "ocsp";
 
 /** One verified fact about a host, as a line of the demo's report. */
 export interface DemoFinding {
@@ -133,7 +133,7 @@ export async function runDemoReport(stack = "example", print: Print = console.lo
 // ---------------------------------------------------------------------------
 // The demo's copy of the config
 
-interface DemoConfig {
+export interface DemoConfig {
     config: Record<string, string>;
     trustFile: string;
     /** OCSP responders to run: port on the ocsp host, the demo CA it answers for, host names to point at it. */
@@ -152,7 +152,7 @@ interface DemoConfig {
  *   private-key secret replaced by its re-issued certificate's key;
  * - h2o backends outside the lab point at the demo's backend host (same port and path).
  */
-function demoConfig(values: Record<string, string>, lab: Lab, dir: string): DemoConfig {
+export function demoConfig(values: Record<string, string>, lab: Lab, dir: string): DemoConfig {
     const inventory = JSON.parse(values["hostwright:inventory"]);
     const addressMap = new Map<string, string>();
     const keyNames = new Set<string>();
@@ -295,7 +295,7 @@ function pointBackends(proxies: Json[] | undefined, lab: Lab): number[] {
 const DEMO_PORT_ID = "0c0ffee0-1234-4abc-8def-0123456789ab";
 const DEMO_PORT_NAME = `qvo${DEMO_PORT_ID.slice(0, 11)}`;
 
-async function prepareHosts(lab: Lab, demo: DemoConfig, env: DemoEnvironment, print: Print): Promise<NonNullable<ApplyOptions["invoke"]>> {
+export async function prepareHosts(lab: Lab, demo: DemoConfig, env: DemoEnvironment, print: Print): Promise<NonNullable<ApplyOptions["invoke"]>> {
     const inventory = JSON.parse(demo.config["hostwright:inventory"]);
     const hosts: Array<{ name: string; os?: string; labels?: Record<string, string> }> = inventory.hosts;
     const role = (r: string) => hosts.filter((h) => h.labels?.role === r);
@@ -374,7 +374,7 @@ async function prepareHosts(lab: Lab, demo: DemoConfig, env: DemoEnvironment, pr
 /** Daemon state the demo's own daemons write (not what the components change). */
 const DAEMON_STATE = ["var/log", "var/lib/lxd", "var/lib/openvswitch", "var/lib/libvirt", "var/cache", "var/run", "run", "tmp", "root/.config/lxc/servercerts", "srv"];
 
-function upperSnapshot(host: LabHost): Record<string, string> {
+export function upperSnapshot(host: LabHost): Record<string, string> {
     const all = snapshotTree(host.upperDir);
     return Object.fromEntries(Object.entries(all).filter(([p]) => !DAEMON_STATE.some((d) => p === d || p.startsWith(`${d}/`))));
 }
@@ -409,7 +409,7 @@ function effective(snapshot: Record<string, string>, rel: string): string | unde
  * unchanged by a restore is the same file). Files that differ fail the finding;
  * directories the apply made and left (empty) and {@link KNOWN_LEFTOVERS} are named.
  */
-function restoredFinding(host: LabHost, before: Record<string, string>): DemoFinding {
+export function restoredFinding(host: LabHost, before: Record<string, string>): DemoFinding {
     const after = upperSnapshot(host);
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => k !== "/").sort();
     const changed = keys.filter((k) => effective(before, k) !== effective(after, k));
@@ -613,12 +613,12 @@ export const demoChecks: DemoCheck[] = [h2oDemoCheck, ovsDemoCheck, libvirtDemoC
 // Running and printing
 
 /** The real program (index.ts), evaluated afresh on every call. */
-function loadProgram(): Program {
+export function loadProgram(): Program {
     const main = require(path.join(PROJECT_DIR, "index.ts")) as () => Record<string, unknown>;
     return () => main();
 }
 
-function printOperations(phase: string, result: ApplyResult, print: Print): void {
+export function printOperations(phase: string, result: ApplyResult, print: Print): void {
     const byHost = new Map<string, string[]>();
     for (const o of result.operations) {
         const host = o.hostName ?? o.host;
@@ -633,7 +633,7 @@ function printOperations(phase: string, result: ApplyResult, print: Print): void
     if (result.skipped.length > 0) print(`  not run: ${result.skipped.map((s) => s.resource).join(", ")}`);
 }
 
-function printFindings(findings: DemoFinding[], print: Print): void {
+export function printFindings(findings: DemoFinding[], print: Print): void {
     const byHost = new Map<string, DemoFinding[]>();
     for (const f of findings) byHost.set(f.host, [...(byHost.get(f.host) ?? []), f]);
     for (const [host, list] of byHost) {
@@ -657,7 +657,7 @@ function printSummary(lab: Lab, findings: DemoFinding[], print: Print): void {
     }
 }
 
-async function runChecks(lab: Lab, outputs: Record<string, unknown>, config: Record<string, string>, env: DemoEnvironment, print: Print): Promise<DemoFinding[]> {
+export async function runChecks(lab: Lab, outputs: Record<string, unknown>, config: Record<string, string>, env: DemoEnvironment, print: Print): Promise<DemoFinding[]> {
     const active = demoChecks.filter((c) => config[`hostwright:${c.section}`] !== undefined);
     const all: DemoFinding[] = [];
     const unchecked = Object.keys(config).map((k) => k.replace(/^hostwright:/, "")).filter((k) => k !== "inventory" && k !== "secrets" && !demoChecks.some((c) => c.section === k));
