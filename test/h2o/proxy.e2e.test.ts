@@ -280,6 +280,8 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
 
     /** The trust directory: every entry with its type and link target, and the content of hostwright's roots. */
     const trustListing = () => must(web, `cd /etc/ssl/certs && find . -maxdepth 1 \\( -type f -o -type l \\) -printf '%p %y %l\\n' | sort && sha256sum hostwright-*`);
+    /** What h2o's next OCSP update of the https listener would staple: its fetcher, run as h2o's user. */
+    const nextUpdate = async () => (await web.exec("su -s /bin/sh www-data -c '/etc/h2o/hostwright/https.ocsp-fetch /etc/h2o/hostwright/https.chain.pem' | openssl ocsp -respin /dev/stdin -resp_text -noverify 2>&1")).stdout;
     const servedSerial = async () => (await lab.runOnSwitch(["bash", "-c", `openssl s_client -connect ${web.address}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`])).stdout.trim();
 
     it("a revoked leaf under a new root is refused before the switch (the staged root verifies h2o -t's fetch): trust directory byte-identical", async () => {
@@ -288,6 +290,7 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         expect(res.ok).toBe(false);
         expect(res.error).toMatch(/the OCSP responder reports a certificate as REVOKED; not deploying it/);
         expect(await trustListing()).toBe(trust);
+        expect(await nextUpdate()).toContain("Cert Status: good");
         expect(await servedSerial()).toBe(`serial=${leaf.serial}`);
         expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
     }, 120_000);
@@ -302,6 +305,8 @@ labDescribe("h2o reverse proxy with OCSP stapling (lab: web, ca, backend)", () =
         expect(await trustListing()).toBe(trust);
         expect(await servedSerial()).toBe(`serial=${leaf.serial}`);
         expect(await statusOf(443, "www.example.test")).toContain("Cert Status: good");
+        // The staple does not lapse at the next update: the previous root still verifies it.
+        expect(await nextUpdate()).toContain("Cert Status: good");
     }, 120_000);
 
     it("a root change moves the hash link to the new root and leaves no dangling link; the new chain staples", async () => {
