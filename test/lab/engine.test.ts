@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { engineValues, lxdInstall, pickEngine } from "./engine";
+import { engineValues, lxdInstall, pickEngine, providerPlugins } from "./engine";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const WORKFLOWS = path.join(ROOT, ".github", "workflows");
@@ -22,6 +22,17 @@ describe("pickEngine", () => {
         expect(pickEngine({ PATH: `/nonexistent:${dir}` })).toBe("pulumi");
         fs.rmSync(dir, { recursive: true });
         expect(() => pickEngine({ ENGINE: "terraform" })).toThrow("ENGINE=terraform: expected harness or pulumi");
+    });
+});
+
+describe("providerPlugins", () => {
+    it("lists the provider plugins of the installed @pulumi packages at the versions installed (what the CLI installs before entering the lab)", () => {
+        const pkg = (name: string) => JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", "@pulumi", name, "package.json"), "utf8"));
+        expect(providerPlugins()).toEqual([
+            { name: "command", version: pkg("command").pulumi.version },
+            { name: "openstack", version: pkg("openstack").version.replace(/^v/, "") },
+        ]);
+        expect(providerPlugins().map((p) => p.version)).toEqual(expect.arrayContaining([expect.stringMatching(/^1\.\d+\.\d+$/)]));
     });
 });
 

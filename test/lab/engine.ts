@@ -126,8 +126,21 @@ interface Engine {
     remove(): Promise<void>;
 }
 
-/** The real CLI: local backend and PULUMI_HOME in the run's directory, passphrase secrets. */
-function pulumiEngine(stack: string, work: string, logDir: string, print: Print): Engine {
+/** Resource provider plugins of the installed `@pulumi/*` packages: name and version, as the CLI would fetch them. */
+export function providerPlugins(nodeModules = path.join(PROJECT_DIR, "node_modules", "@pulumi")): Array<{ name: string; version: string }> {
+    return fs
+        .readdirSync(nodeModules)
+        .map((dir) => JSON.parse(fs.readFileSync(path.join(nodeModules, dir, "package.json"), "utf8")))
+        .filter((pkg) => pkg.pulumi?.resource === true)
+        .map((pkg) => ({ name: String(pkg.pulumi.name), version: String(pkg.pulumi.version ?? pkg.version).replace(/^v/, "") }));
+}
+
+/**
+ * The real CLI: local backend and PULUMI_HOME in the run's directory, passphrase
+ * secrets. Lab hosts are reachable only from the lab's switch namespace, which has no
+ * route out: the provider plugins are installed first, then every other call runs there.
+ */
+function pulumiEngine(stack: string, work: string, logDir: string, print: Print, switchNs: string): Engine {
     const env = {
         ...BASE_ENV,
         PATH: process.env.PATH ?? BASE_ENV.PATH,
@@ -136,8 +149,8 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print)
         PULUMI_SKIP_UPDATE_CHECK: "true",
     };
     let n = 0;
-    const pulumi = async (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => {
-        const argv = ["pulumi", "--cwd", PROJECT_DIR, "--non-interactive", ...args];
+    const pulumi = async (args: string[], opts: { input?: string; timeoutMs?: number; outsideLab?: boolean } = {}) => {
+        const argv = [...(opts.outsideLab ? [] : ["nsenter", `--net=${switchNs}`, "--"]), "pulumi", "--cwd", PROJECT_DIR, "--non-interactive", ...args];
         const label = `${String(++n).padStart(2, "0")}-${args.filter((a) => !a.startsWith("-")).slice(0, 2).join("-")}`;
         const r = await run(argv, { input: opts.input, timeoutMs: opts.timeoutMs ?? 1_200_000, env });
         // Secret values go on stdin only; pulumi masks secrets in what it prints.
@@ -145,8 +158,8 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print)
         print(`  pulumi ${args.join(" ")}: exit ${r.code}`);
         return r;
     };
-    const must = async (args: string[], input?: string) => {
-        const r = await pulumi(args, { input });
+    const must = async (args: string[], input?: string, outsideLab = false) => {
+        const r = await pulumi(args, { input, outsideLab });
         if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
         return r.stdout;
     };
@@ -154,6 +167,7 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print)
     const tail = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-3).join(" | ");
     return {
         async init() {
+            for (const p of providerPlugins()) await must(["plugin", "install", "resource", p.name, p.version], undefined, true);
             fs.mkdirSync(path.join(work, "backend"), { recursive: true });
             await must(["login", `file://${path.join(work, "backend")}`]);
             await must(["stack", "init", stack, "--secrets-provider", "passphrase"]);
@@ -260,7 +274,7 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
     const lab = await startLab({ hosts: [...names, ...extras] });
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "hostwright-engine-"));
     const stack = `lab-${lab.prefix}`;
-    const engine = engineName === "pulumi" ? pulumiEngine(stack, work, logDir, print) : harnessEngine(lab, stack, work, print);
+    const engine = engineName === "pulumi" ? pulumiEngine(stack, work, logDir, print, lab.switchNs) : harnessEngine(lab, stack, work, print);
     let created = false;
     try {
         stage("lab", true, `${lab.prefix}: ${lab.hosts.map((h) => h.name).join(", ")}`);
