@@ -4,8 +4,13 @@
  * and what reaches the SSH session. Each "R<n>" test holds the harness to that row
  * of test/lab/ENGINE-RULES.md (the engine's and the command provider's rules, with sources).
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { remote } from "@pulumi/command";
 import type { RecordedResource } from "../../tools/record";
-import { commandEnvironment, defaultParallel, HarnessState, Operation, planApply, runSteps, Step } from "./harness";
+import type { Lab } from "./lab";
+import { commandEnvironment, defaultParallel, Harness, HarnessState, Operation, planApply, runSteps, Step } from "./harness";
 
 const conn = (host: string) => ({ host, port: 22, user: "root", privateKey: "KEY", hostKey: "ssh-ed25519 AAAA" });
 
@@ -205,6 +210,23 @@ describe("engine rules (test/lab/ENGINE-RULES.md)", () => {
         expect(envOf("a", "create")).toEqual({ MODE: "x" });
         expect(envOf("q", "create")).toEqual({});
         expect(envOf("q", "delete")).toEqual({});
+    });
+});
+
+describe("Harness.preview", () => {
+    it("lists what an apply would run (pulumi preview) and runs nothing", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "harness-preview-"));
+        try {
+            // No host is contacted: a preview only evaluates the program and plans.
+            const harness = new Harness({ dir, hosts: [] } as unknown as Lab, path.join(dir, "state.json"));
+            const program = () => {
+                new remote.Command("x", { connection: { host: "198.18.0.10", privateKey: "KEY" }, create: "true", delete: "true" });
+            };
+            expect(await harness.preview(program)).toEqual([{ resource: "x", op: "create", reason: "new" }]);
+            expect(harness.state().resources).toEqual([]);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 
