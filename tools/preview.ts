@@ -1,18 +1,23 @@
 /**
  * Offline preview for pull-request review:
- *   npm run preview -- --stack <env> [--out DIR]
+ *   npm run preview -- --stack <env> [--out DIR] [--against GIT-REF|PREVIEW-DIR [--format text|markdown]]
  * Runs the real program (index.ts) under Pulumi's mocks with the stack's config
  * (stacks/Pulumi.<env>.yaml, secrets decrypted with PULUMI_CONFIG_PASSPHRASE like
  * `pulumi preview`), and writes, per host, every file as it will be installed and
  * every create/delete script, numbered in execution order, plus plan.json.
  * Secrets are replaced by a fixed marker. Output is byte-identical between runs.
+ * With --against, also prints the plan diff against an earlier preview or the same
+ * stack at a git revision (tools/planDiff.ts).
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "fs";
+import { execFileSync } from "child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
 import { dirname, join, relative, resolve } from "path";
 import { endpointOf } from "../core/config/stack";
 import { ValidationError } from "../core/errors";
 import { editedPathsOf, stagedFilesOf } from "../core/step";
 import { passphraseFromEnv } from "./passphrase";
+import { formatMarkdown, formatText, planDiff } from "./planDiff";
 import { REDACTED, redact } from "./redact";
 import { recordProgram, RecordedResource, RecordedWarning, Recording, UNKNOWN_PLACEHOLDER } from "./record";
 import { readStackFile, stackFilePath } from "./stackFile";
@@ -195,31 +200,80 @@ export function summary(preview: Preview): string {
     return lines.join("\n");
 }
 
-const USAGE = "usage: npm run preview -- --stack <env> [--out DIR] [--project-dir DIR]";
+const USAGE = "usage: npm run preview -- --stack <env> [--out DIR] [--project-dir DIR] [--against GIT-REF|PREVIEW-DIR [--format text|markdown]]";
 
-function parseArgs(argv: string[]): { stack: string; out?: string; projectDir?: string } {
-    let stack: string | undefined;
-    let out: string | undefined;
-    let projectDir: string | undefined;
+interface Args {
+    stack: string;
+    out?: string;
+    projectDir?: string;
+    against?: string;
+    format: "text" | "markdown";
+}
+
+function parseArgs(argv: string[]): Args {
+    const args: Partial<Args> = { format: "text" };
     for (let i = 0; i < argv.length; i++) {
-        if (argv[i] === "--stack" || argv[i] === "-s") stack = argv[++i];
-        else if (argv[i] === "--out") out = argv[++i];
-        else if (argv[i] === "--project-dir") projectDir = argv[++i];
-        else throw new Error(`unknown argument ${argv[i]}; ${USAGE}`);
+        if (argv[i] === "--stack" || argv[i] === "-s") args.stack = argv[++i];
+        else if (argv[i] === "--out") args.out = argv[++i];
+        else if (argv[i] === "--project-dir") args.projectDir = argv[++i];
+        else if (argv[i] === "--against") args.against = argv[++i];
+        else if (argv[i] === "--format" && ["text", "markdown"].includes(argv[i + 1])) args.format = argv[++i] as Args["format"];
+        else throw new Error(`unknown argument ${argv[i]}${argv[i] === "--format" ? ` ${argv[i + 1]}` : ""}; ${USAGE}`);
     }
-    if (!stack) throw new Error(USAGE);
-    return { stack, out, projectDir };
+    if (!args.stack) throw new Error(USAGE);
+    return args as Args;
+}
+
+/**
+ * The directory of the preview to compare with: `against` itself when it holds a
+ * preview, else the preview of the stack at that git revision, made by that
+ * revision's own program and tools in a scratch copy (undefined: the stack file did
+ * not exist there, every step is new).
+ */
+export function basePreview(against: string, stack: string, projectDir: string, scratch: string): string | undefined {
+    if (existsSync(join(against, "plan.json"))) return against;
+    if (existsSync(against)) throw new Error(`--against ${against}: a directory without plan.json is not a hostwright preview`);
+    const git = (...args: string[]) => execFileSync("git", ["-C", projectDir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    try {
+        git("rev-parse", "--verify", "--quiet", `${against}^{commit}`);
+    } catch {
+        throw new Error(`--against ${against}: neither a preview directory nor a git revision of ${projectDir}`);
+    }
+    const tree = join(scratch, "tree");
+    mkdirSync(tree, { recursive: true });
+    execFileSync("sh", ["-c", 'git -C "$1" archive "$2" | tar -x -C "$3"', "sh", projectDir, against, tree], { stdio: ["ignore", "ignore", "pipe"] });
+    if (!existsSync(stackFilePath(tree, stack))) return undefined;
+    symlinkSync(join(projectDir, "node_modules"), join(tree, "node_modules"), "dir");
+    const out = join(scratch, "preview");
+    try {
+        execFileSync("npx", ["tsx", "tools/preview.ts", "--stack", stack, "--out", out], { cwd: tree, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+        throw new Error(`the preview of ${stack} at ${against} failed:\n${String((e as { stderr?: string }).stderr ?? e).trim()}`);
+    }
+    return out;
 }
 
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2));
-    const preview = await previewStack(args.stack, args.projectDir && resolve(args.projectDir));
+    const projectDir = args.projectDir ? resolve(args.projectDir) : resolve(__dirname, "..");
+    const preview = await previewStack(args.stack, projectDir);
     const out = resolve(args.out ?? join("preview-out", args.stack));
     writePreview(preview, out);
+    // With --format markdown, standard output is the comment body alone.
+    const log = args.against && args.format === "markdown" ? console.error : console.log;
     if (preview.opaqueSecrets.paths.length > 0) console.warn(`note: ${preview.opaqueSecrets.paths.length} secret(s) not decrypted (${preview.opaqueSecrets.reason}); they appear as placeholders and the checks that need them are listed as not checked`);
     for (const w of preview.warnings) console.warn(`warning: ${w}`);
-    console.log(summary(preview));
-    console.log(`written to ${out}`);
+    log(summary(preview));
+    log(`written to ${out}`);
+    if (!args.against) return;
+    const scratch = mkdtempSync(join(tmpdir(), "hostwright-base-"));
+    try {
+        const base = basePreview(args.against, args.stack, projectDir, scratch);
+        const diff = planDiff(base, out, args.against);
+        process.stdout.write(args.format === "markdown" ? formatMarkdown(diff) : `\n${formatText(diff)}`);
+    } finally {
+        rmSync(scratch, { recursive: true, force: true });
+    }
 }
 
 if (require.main === module) {
