@@ -201,18 +201,26 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print,
     };
 }
 
-/** The harness standing in for the CLI: the same stack file, secrets encrypted as the passphrase provider does. */
+/**
+ * The harness standing in for the CLI: the same stack file, secrets encrypted as the
+ * passphrase provider does, in a project directory of the run's own (a copy of
+ * Pulumi.yaml), which the program sees as its root: it reads the stack file's
+ * `secure:` entries from there, as it does from the project under the CLI.
+ */
 function harnessEngine(lab: Lab, stack: string, work: string, print: Print): Engine {
     const passphrase = randomBytes(24).toString("base64");
-    const file = path.join(work, `Pulumi.${stack}.yaml`);
+    const projectDir = path.join(work, "project");
+    const file = stackFilePath(projectDir, stack);
     const harness = new Harness(lab, path.join(work, "harness-state.json"));
     let crypter: PassphraseCrypter | undefined;
     const options = () => {
         const { values, secretKeys } = readStackFile(file, PROJECT, passphrase);
-        return { project: PROJECT, stack, config: values, secretKeys: [...secretKeys] };
+        return { project: PROJECT, stack, config: values, secretKeys: [...secretKeys], rootDirectory: projectDir };
     };
     return {
         async init() {
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+            fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(projectDir, "Pulumi.yaml"));
             crypter = PassphraseCrypter.create(passphrase);
             fs.writeFileSync(file, yaml.dump({ encryptionsalt: crypter.encryptionSalt }), { mode: 0o600 });
             return file;
