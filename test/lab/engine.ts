@@ -148,18 +148,20 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print,
         PULUMI_CONFIG_PASSPHRASE: randomBytes(24).toString("base64"),
         PULUMI_SKIP_UPDATE_CHECK: "true",
     };
+    type Call = { input?: string; outsideLab?: boolean; stdoutHoldsSecrets?: boolean };
     let n = 0;
-    const pulumi = async (args: string[], opts: { input?: string; timeoutMs?: number; outsideLab?: boolean } = {}) => {
+    const pulumi = async (args: string[], opts: Call = {}) => {
         const argv = [...(opts.outsideLab ? [] : ["nsenter", `--net=${switchNs}`, "--"]), "pulumi", "--cwd", PROJECT_DIR, "--non-interactive", ...args];
         const label = `${String(++n).padStart(2, "0")}-${args.filter((a) => !a.startsWith("-")).slice(0, 2).join("-")}`;
-        const r = await run(argv, { input: opts.input, timeoutMs: opts.timeoutMs ?? 1_200_000, env });
-        // Secret values go on stdin only; pulumi masks secrets in what it prints.
-        fs.writeFileSync(path.join(logDir, `pulumi-${label}.log`), `$ ${argv.join(" ")}\n(exit ${r.code})\n${r.stdout}\n${r.stderr}`);
+        const r = await run(argv, { input: opts.input, timeoutMs: 1_200_000, env });
+        // Secret values go on stdin only and pulumi masks secrets in what it prints; output that may hold them is not logged.
+        const stdout = opts.stdoutHoldsSecrets ? "(stdout not logged: it may hold secrets)" : r.stdout;
+        fs.writeFileSync(path.join(logDir, `pulumi-${label}.log`), `$ ${argv.join(" ")}\n(exit ${r.code})\n${stdout}\n${r.stderr}`);
         print(`  pulumi ${args.join(" ")}: exit ${r.code}`);
         return r;
     };
-    const must = async (args: string[], input?: string, outsideLab = false) => {
-        const r = await pulumi(args, { input, outsideLab });
+    const must = async (args: string[], opts: Call = {}) => {
+        const r = await pulumi(args, opts);
         if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
         return r.stdout;
     };
@@ -167,23 +169,23 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print,
     const tail = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-3).join(" | ");
     return {
         async init() {
-            for (const p of providerPlugins()) await must(["plugin", "install", "resource", p.name, p.version], undefined, true);
+            for (const p of providerPlugins()) await must(["plugin", "install", "resource", p.name, p.version], { outsideLab: true });
             fs.mkdirSync(path.join(work, "backend"), { recursive: true });
             await must(["login", `file://${path.join(work, "backend")}`]);
             await must(["stack", "init", stack, "--secrets-provider", "passphrase"]);
             return file;
         },
         async setSecret(name, value) {
-            await must(["config", "set", "--stack", stack, "--secret", "--path", "--raw", `hostwright:secrets.${name}`], value);
+            await must(["config", "set", "--stack", stack, "--secret", "--path", "--raw", `hostwright:secrets.${name}`], { input: value });
         },
         async up() {
             const r = await pulumi(["up", "--stack", stack, "--yes"]);
             if (r.code !== 0) return { ok: false, outputs: {}, detail: tail(r) };
-            const outputs = JSON.parse(await must(["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
+            const outputs = JSON.parse(await must(["stack", "output", "--stack", stack, "--json", "--show-secrets"], { stdoutHoldsSecrets: true }));
             return { ok: true, outputs, detail: r.stdout.match(/Resources:[\s\S]*?(?=\n\n|$)/)?.[0].replace(/\s+/g, " ") ?? "" };
         },
         async secretsInState(secrets) {
-            const state = await must(["stack", "export", "--stack", stack]);
+            const state = await must(["stack", "export", "--stack", stack], { stdoutHoldsSecrets: true });
             return secrets.filter((s) => state.includes(s));
         },
         async expectNoChanges() {
