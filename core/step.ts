@@ -5,8 +5,8 @@
  * journal, the host lock, ownership claims and what recovery does.
  *
  * On the host every step keeps its own state directory:
- *   /var/lib/hostwright/steps/<key>/claims           one line per live create (its generation)
- *   /var/lib/hostwright/steps/<key>/generation       the generation last committed
+ *   /var/lib/hostwright/steps/<key>/claims           one line per Pulumi resource of the step (its generation)
+ *   /var/lib/hostwright/steps/<key>/generation       the generation in service (committed last)
  *   /var/lib/hostwright/steps/<key>/files/<h>.path   an installed path ...
  *   /var/lib/hostwright/steps/<key>/files/<h>.orig   ... its original, backed up once
  *   /var/lib/hostwright/steps/<key>/files/<h>.absent ... or a note that it did not exist
@@ -16,6 +16,8 @@ import { contentHash, shortHash } from "./hash";
 import { heredocInto, raw, sh, shq } from "./shell";
 
 export const STATE_ROOT = "/var/lib/hostwright/steps";
+/** Copies of operators' hand edits that an apply overwrote; kept after destroy. */
+export const KEPT_ROOT = "/var/lib/hostwright/kept";
 /** Volatile per-host files: the host lock and its holder, notes of interrupted runs, fault-injection points. */
 export const RUN_DIR = "/run/hostwright";
 /** How long a step waits for another hostwright run on the same host (`HW_LOCK_WAIT` on the host overrides). */
@@ -112,6 +114,12 @@ export interface StepSpec {
     undo?: string;
     /** After files are restored on undo (e.g. reload the service with the original files). */
     afterRestore?: string;
+    /**
+     * Read-only check of what the step keeps running (a service serving, a runtime
+     * object as declared), run by `npm run check` after the file comparisons: reports
+     * each difference with `hw_drift MSG`. Must change nothing on the host.
+     */
+    verify?: string;
 }
 
 /** The rendered scripts and the generation (content hash) that identifies them. */
@@ -199,9 +207,15 @@ hw_reactivate() {
 :
 ${spec.reactivate ?? ""}
 }
+hw_verify() {
+:
+${spec.verify ?? ""}
+}
 hw_main() {
 hw_log ${shq(spec.description)}
 hw_begin
+hw_claim
+hw_fault_point locked
 ${spec.preflight ?? ""}
 hw_txn_open
 ${stage}
@@ -213,10 +227,11 @@ hw_switch_all ${declared}
 hw_fault_point switched
 hw_journal activating
 if ! hw_phase activate; then
+  hw_activation_rc=$hw_rc
   hw_activation_changed=$HW_CHANGED
-  hw_txn_rollback "activation failed (exit $hw_rc)"
-  if [ "$hw_activation_changed" -gt 0 ]; then hw_fail "activation failed (exit $hw_rc); the previous files were put back"; fi
-  hw_fail "activation failed (exit $hw_rc)"
+  hw_txn_rollback "activation failed (exit $hw_activation_rc)"
+  if [ "$hw_activation_changed" -gt 0 ]; then hw_fail "activation failed (exit $hw_activation_rc); the previous files were put back"; fi
+  hw_fail "activation failed (exit $hw_activation_rc)"
 fi
 hw_fault_point activated
 hw_log "activated; committing"
@@ -267,6 +282,7 @@ HW_TXN="$HW_STATE/txn"
 HW_RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \\n')
 ${helpers === "create" ? `# "update": Pulumi re-runs the create of a resource it already has (a retry after a
 # failure, or a change that is not a replacement): it keeps the claim it may hold.
+# "check": compares the host with the step and changes nothing (npm run check).
 HW_MODE=\${1:-create}` : "HW_MODE=undo"}
 # A report line that cannot be written means the client is gone (SIGPIPE is not
 # always delivered: an ignored SIGPIPE cannot be trapped): hw_interrupted handles it.
@@ -307,12 +323,17 @@ hw_claims_migrate() {
   # state written before claims existed: its generation is the one claim
   if [ ! -f "$HW_STATE/claims" ] && [ -f "$HW_STATE/generation" ]; then cp -- "$HW_STATE/generation" "$HW_STATE/claims"; fi
 }
-hw_forget_state() {
-  # directories the step created (deepest first, only when empty), the step's state,
-  # and the state root when no other step has any
+hw_remove_created_dirs() {
+  # directories the step created, deepest first, only when empty
   if [ -f "$HW_STATE/dirs" ]; then
     sort -r -u -- "$HW_STATE/dirs" | while IFS= read -r hw_dir; do rmdir -- "$hw_dir" 2>/dev/null || true; done
+    rm -f -- "$HW_STATE/dirs"
   fi
+}
+hw_forget_state() {
+  # the directories the step created, the step's state, and the state root when no
+  # other step has any
+  hw_remove_created_dirs
   rm -rf -- "$HW_STATE"
   rmdir -- ${shq(STATE_ROOT)} ${shq(STATE_ROOT.slice(0, STATE_ROOT.lastIndexOf("/")))} 2>/dev/null || true
 }
@@ -325,7 +346,7 @@ hw_put_back() {
   elif [ -e "$1.absent" ]; then
     rm -f -- "$2"
   fi
-}${helpers === "create" ? CREATE_HELPERS : UNDO_HELPERS}`;
+}${helpers === "create" ? CREATE_HELPERS + CHECK_HELPERS : UNDO_HELPERS}`;
 }
 
 /** Helpers only the undo script uses. */
@@ -371,14 +392,25 @@ hw_fault_point() {
   rm -f ${RUN_DIR}/paused
 }
 hw_phase() {
-  # hw_phase NAME: runs hw_NAME in a subshell under set -e; its exit status in $hw_rc
+  # hw_phase NAME: runs hw_NAME in a subshell under set -e; its exit status in $hw_rc.
+  # Its output goes to a file that tail streams to the client: when the client is
+  # gone only tail dies, and the phase (a reload, an ovsdb change) is never cut in
+  # half; the run then rolls back as a whole. Error lines go to stderr as well.
   HW_PHASE=$1
+  hw_out="$HW_TXN/$1.out"
+  : > "$hw_out"
   set +e
-  ( set -e; "hw_$1" ) 9>&-
+  ( set -e; "hw_$1" ) 9>&- </dev/null >"$hw_out" 2>&1 &
+  hw_phase_pid=$!
+  tail -s 0.1 -n +1 -f --pid="$hw_phase_pid" -- "$hw_out" 2>/dev/null
+  wait "$hw_phase_pid"
   hw_rc=$?
+  hw_phase_pid=
   set -e
   HW_PHASE=
-  [ "$hw_rc" -eq 0 ]
+  [ "$hw_rc" -eq 0 ] && return 0
+  grep -a ': ERROR: ' "$hw_out" | tail -n 5 >&2 || true
+  return 1
 }
 hw_journal() {
   # hw_journal STATE: the transaction's state, on disk before the step goes on
@@ -411,6 +443,8 @@ hw_interrupted() {
   trap '' HUP INT TERM PIPE
   [ -z "\${HW_INTERRUPTED:-}" ] || return 0
   HW_INTERRUPTED=1
+  # a phase still running (a signal ends the wait for it) finishes before the rollback
+  [ -z "\${hw_phase_pid:-}" ] || wait "$hw_phase_pid" 2>/dev/null || true
   mkdir -p ${RUN_DIR}/notes
   exec >>"${RUN_DIR}/notes/$HW_KEY" 2>&1
   printf 'step %s, run %s (pid %s): SIG%s in state %s\\n' "$HW_KEY" "$HW_RUN" "$$" "$1" "$(cut -d' ' -f1 "$HW_TXN/state" 2>/dev/null || echo none)"
@@ -482,6 +516,18 @@ hw_save() {
   fi
   printf '%s' "$2" > "$1.path"
 }
+hw_keep_hand_edit() {
+  # hw_keep_hand_edit RECORD PATH STAGED: PATH differs from what hostwright installed
+  # last: someone edited it on the host. Keep their version before it is replaced.
+  [ -f "$1.installed" ] && [ -f "$2" ] || return 0
+  [ "$(sha256sum < "$2" | cut -c1-64)" != "$(cat -- "$1.installed")" ] || return 0
+  hw_kept="${KEPT_ROOT}/$HW_KEY/$(basename -- "$2").$(date -u +%Y%m%dT%H%M%SZ).$HW_RUN"
+  mkdir -p -- "$(dirname -- "$hw_kept")"
+  cp -a -- "$2" "$hw_kept" || hw_fail "could not keep the hand edit of $2 in $hw_kept$(hw_disk_note "$hw_kept"); nothing was replaced"
+  hw_lines=$(diff -- "$2" "$3" | grep -c '^[<>]' || true)
+  hw_log "kept the hand edit of $2 in $hw_kept ($hw_lines line(s) differ from the new content)"
+  hw_warn "$2 had been edited on the host since hostwright installed it; the edit is kept in $hw_kept ($hw_lines line(s) differ)"
+}
 hw_changed() {
   # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
   [ -e "$HW_TXN/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
@@ -499,9 +545,12 @@ hw_switch_all() {
     hw_declared="$hw_declared $1"
     if [ -e "$hw_new" ]; then
       if [ ! -e "$hw_rec.path" ]; then hw_save "$hw_rec" "$2"; printf '%s\\n' "$1" >> "$HW_TXN/new-records"; fi
+      mkdir -p "$HW_TXN/installed"
+      sha256sum < "$hw_new" | cut -c1-64 > "$HW_TXN/installed/$1"
       if hw_same "$2" "$hw_new"; then
         rm -f -- "$hw_new"
       else
+        hw_keep_hand_edit "$hw_rec" "$2" "$hw_new"
         hw_save "$HW_TXN/prev/$1" "$2"
         hw_renames="$hw_renames $1"
       fi
@@ -554,18 +603,24 @@ hw_txn_rollback() {
   fi
   case "$hw_txn_state" in switching|activating) hw_phase reactivate || hw_log "reactivating the previous configuration failed (exit $hw_rc)" ;; esac
   rm -rf -- "$HW_TXN"
-  [ -f "$HW_STATE/claims" ] || [ -f "$HW_STATE/generation" ] || hw_forget_state
+  [ -f "$HW_STATE/generation" ] || hw_remove_created_dirs
   hw_log "$1"
 }
-hw_commit() {
-  # the claim of this create (an update keeps the one it has), journalled as
-  # "committed" so that a run dying here still completes it
+hw_claim() {
+  # One claim per Pulumi resource of this step, whatever its create's outcome: a
+  # failed or interrupted create is kept by Pulumi too (with an init error) and is
+  # deleted or retried later. An update is a resource that exists: it keeps its claim.
   hw_claims_migrate
-  if [ "$HW_MODE" = update ] && grep -qxF -- "$HW_GEN" "$HW_STATE/claims" 2>/dev/null; then
-    cp -- "$HW_STATE/claims" "$HW_TXN/claims.new"
-  else
-    { cat -- "$HW_STATE/claims" 2>/dev/null || true; printf '%s\\n' "$HW_GEN"; } > "$HW_TXN/claims.new"
-  fi
+  mkdir -p "$HW_STATE"
+  if [ "$HW_MODE" = update ] && grep -qxF -- "$HW_GEN" "$HW_STATE/claims" 2>/dev/null; then return 0; fi
+  { cat -- "$HW_STATE/claims" 2>/dev/null || true; printf '%s\\n' "$HW_GEN"; } > "$HW_STATE/claims.new" \
+    && mv -f -- "$HW_STATE/claims.new" "$HW_STATE/claims" \
+    || hw_fail "could not write $HW_STATE/claims (disk full?)"
+  sync
+}
+hw_commit() {
+  # the generation now in service, journalled as "committed" so that a run dying
+  # here still completes it
   printf '%s\\n' "$HW_GEN" > "$HW_TXN/generation.new"
   hw_journal committed
   hw_fault_point committed
@@ -573,12 +628,83 @@ hw_commit() {
 }
 hw_txn_finish() {
   trap - EXIT HUP INT TERM PIPE
-  for hw_f in claims generation; do
-    [ ! -e "$HW_TXN/$hw_f.new" ] || mv -f -- "$HW_TXN/$hw_f.new" "$HW_STATE/$hw_f"
+  [ ! -e "$HW_TXN/generation.new" ] || mv -f -- "$HW_TXN/generation.new" "$HW_STATE/generation"
+  for hw_f in "$HW_TXN"/installed/*; do
+    [ ! -e "$hw_f" ] || mv -f -- "$hw_f" "$HW_STATE/files/$(basename -- "$hw_f").installed"
   done
   rm -rf -- "$HW_TXN"
 }`;
 
+
+/**
+ * Check mode (`bash -s check`): the create's own hw_main, with every helper that
+ * would change the host replaced by one that compares. Reports `HOSTWRIGHT_DRIFT`
+ * lines, `HOSTWRIGHT_LIVE PATH BASE64` (a drifted file's live content, when it is
+ * world-readable and small, for the caller's diff) and one `HOSTWRIGHT_CHECK STATUS`.
+ */
+const CHECK_HELPERS = `
+if [ "$HW_MODE" = check ]; then
+HW_DRIFT=0
+hw_drift() { HW_DRIFT=1; printf 'HOSTWRIGHT_DRIFT %s\\n' "$*"; }
+hw_fail() { printf 'HOSTWRIGHT_CHECK error %s\\n' "$*"; exit 1; }
+hw_begin() {
+  if [ -e ${RUN_DIR}/lock ] && ! flock -n ${RUN_DIR}/lock true 2>/dev/null; then
+    printf 'HOSTWRIGHT_NOTE a hostwright run holds the host lock (%s): what it is changing may show as drift\\n' "$(cat ${RUN_DIR}/holder 2>/dev/null)"
+  fi
+  if [ -d "$HW_TXN" ]; then hw_drift "a run that died left its transaction open ($(cat "$HW_TXN/state" 2>/dev/null)); the next apply or repair rolls it back"; fi
+  if [ ! -f "$HW_STATE/generation" ]; then printf 'HOSTWRIGHT_CHECK not-applied\\n'; exit 0; fi
+  hw_applied=$(cat "$HW_STATE/generation" 2>/dev/null || echo none)
+  [ "$hw_applied" = "$HW_GEN" ] || hw_drift "the host holds generation $hw_applied of this step, the stack declares $HW_GEN (an apply is pending)"
+}
+hw_fault_point() { :; }
+hw_claim() { :; }
+hw_txn_open() { :; }
+hw_journal() { :; }
+hw_txn_rollback() { :; }
+hw_switch_all() { :; }
+hw_stage() {
+  # hw_stage HASH PATH MODE OWNER GROUP BYTES < declared content
+  hw_want=$(head -c "$6" | sha256sum | cut -c1-64)
+  if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then hw_drift "$2: not a regular file"; return 0; fi
+  if [ ! -e "$2" ]; then hw_drift "$2: missing"; return 0; fi
+  if [ "$(sha256sum < "$2" | cut -c1-64)" != "$hw_want" ]; then
+    hw_drift "$2: content differs"
+    # the live content for a diff, unless the file is private (keys) or large
+    if [ $((8#$3 & 4)) -ne 0 ] && [ "$(stat -c %s -- "$2")" -le 262144 ]; then
+      printf 'HOSTWRIGHT_LIVE %s %s\\n' "$(printf '%s' "$2" | base64 -w0)" "$(base64 -w0 < "$2")"
+    fi
+  fi
+  hw_is=$(stat -c '%a %U %G' -- "$2")
+  hw_want_meta="$(printf '%o' $((8#$3))) $4 $5"
+  [ "$hw_is" = "$hw_want_meta" ] || hw_drift "$2: mode and owner are $hw_is, declared $hw_want_meta"
+}
+hw_edit_source() {
+  hw_new=$(mktemp)
+  if [ -f "$1" ]; then hw_src=$1; else hw_src=/dev/null; fi
+}
+hw_edit_staged() {
+  # what the edit would change is what drifted: the managed settings
+  if ! cmp -s -- "$hw_src" "$hw_new"; then
+    hw_drift "$1: managed settings differ"
+    diff -u -- "$hw_src" "$hw_new" | tail -n +3 | head -n 60 | sed 's/^/HOSTWRIGHT_DIFF /'
+  fi
+  rm -f -- "$hw_new"
+}
+hw_phase() {
+  [ "$1" = activate ] || return 0
+  HW_PHASE=verify
+  set +e
+  ( set -e; hw_verify ) 9>&-
+  hw_rc=$?
+  set -e
+  HW_PHASE=
+  [ "$hw_rc" -eq 0 ] || hw_fail "the step's verification failed (exit $hw_rc)"
+}
+hw_commit() {
+  if [ "$HW_DRIFT" = 0 ]; then printf 'HOSTWRIGHT_CHECK ok\\n'; else printf 'HOSTWRIGHT_CHECK drifted\\n'; fi
+  exit 0
+}
+fi`;
 
 /** Values a step printed with `hw_output` and warnings from `hw_warn`. */
 export interface StepReport {

@@ -113,6 +113,10 @@ describe("renderStep scripts (run locally in a scratch directory)", () => {
         expect(a.status).not.toBe(0);
         expect(a.out).toContain("reactivated");
         expect(readFileSync(path, "utf8")).toBe("good\n");
+        // the failed resource still exists for Pulumi (init error) and holds its claim until deleted
+        expect(readFileSync(join(root, "state/t4/claims"), "utf8")).toBe(`${failing.generation}\n`);
+        expect(existsSync(join(root, "state/t4/generation"))).toBe(false);
+        expect(run(failing.delete, root).status).toBe(0);
         expect(existsSync(join(root, "state/t4"))).toBe(false);
     });
 });
@@ -250,9 +254,94 @@ describe("activation failure messages", () => {
             const noFiles = run(renderStep({ key: "t5", description: "runtime only", activate: "false" }).create, root);
             expect(noFiles.status).not.toBe(0);
             expect(noFiles.out).toContain("activation failed (exit 1)");
+            const exit3 = run(renderStep({ key: "t7", description: "exit 3", activate: "exit 3", reactivate: "true" }).create, root);
+            expect(exit3.out).toContain("activation failed (exit 3)");
             expect(noFiles.out).not.toContain("put back");
             const withFile = run(renderStep({ key: "t6", description: "file", files: [{ path: join(root, "f"), content: "x", ...me }], activate: "false" }).create, root);
             expect(withFile.out).toContain("the previous files were put back");
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("check mode (bash -s check): the create's own code, comparing instead of changing", () => {
+    let root: string;
+    beforeEach(() => (root = mkdtempSync(join(tmpdir(), "hw-check-"))));
+    afterEach(() => rmSync(root, { recursive: true, force: true }));
+    const lines = (out: string, prefix: string) => out.split("\n").filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length + 1));
+
+    it("reports not-applied, ok, then each kind of file drift, and changes nothing", () => {
+        const pub = join(root, "app.conf");
+        const key = join(root, "app.key");
+        const s = renderStep({ key: "chk", description: "d", files: [{ path: pub, content: "a=1\n", ...me }, { path: key, content: "SECRET\n", mode: "0600", ...me }] });
+        expect(lines(run(s.create, root, { mode: "check" }).out, "HOSTWRIGHT_CHECK")).toEqual(["not-applied"]);
+        expect(run(s.create, root).status).toBe(0);
+        expect(lines(run(s.create, root, { mode: "check" }).out, "HOSTWRIGHT_CHECK")).toEqual(["ok"]);
+        writeFileSync(pub, "a=2\n");
+        writeFileSync(key, "OTHER\n");
+        execFileSync("chmod", ["0640", key]);
+        const out = run(s.create, root, { mode: "check" }).out;
+        expect(lines(out, "HOSTWRIGHT_CHECK")).toEqual(["drifted"]);
+        expect(lines(out, "HOSTWRIGHT_DRIFT")).toEqual([`${pub}: content differs`, `${key}: content differs`, `${key}: mode and owner are 640 ${me.owner} ${me.group}, declared 600 ${me.owner} ${me.group}`]);
+        // the live content of a world-readable file comes back for a diff; a private one's never does
+        const live = lines(out, "HOSTWRIGHT_LIVE").map((l) => l.split(" ").map((w) => Buffer.from(w, "base64").toString()));
+        expect(live).toEqual([[pub, "a=2\n"]]);
+        expect(out).not.toContain("SECRET");
+        expect(readFileSync(pub, "utf8")).toBe("a=2\n");
+        rmSync(pub);
+        expect(lines(run(s.create, root, { mode: "check" }).out, "HOSTWRIGHT_DRIFT")[0]).toBe(`${pub}: missing`);
+    });
+
+    it("reports the managed settings an edit would change, as a diff, and a failing verify fragment's drift", () => {
+        const path = join(root, "nova.conf");
+        writeFileSync(path, "# keep\na=1\n");
+        const setA = `awk '/^a=/ { print "a=2"; next } { print }'`;
+        const s = renderStep({ key: "ed", description: "d", edits: [{ path, filter: setA }], verify: `[ -e ${join(root, "running")} ] || hw_drift "the service is not running"` });
+        expect(run(s.create, root).status).toBe(0);
+        writeFileSync(join(root, "running"), "");
+        expect(lines(run(s.create, root, { mode: "check" }).out, "HOSTWRIGHT_CHECK")).toEqual(["ok"]);
+        writeFileSync(path, "# keep\na=3\nb=hand\n");
+        rmSync(join(root, "running"));
+        const out = run(s.create, root, { mode: "check" }).out;
+        expect(lines(out, "HOSTWRIGHT_DRIFT")).toEqual([`${path}: managed settings differ`, "the service is not running"]);
+        expect(lines(out, "HOSTWRIGHT_DIFF")).toEqual(["@@ -1,3 +1,3 @@", " # keep", "-a=3", "+a=2", " b=hand"]);
+        expect(readFileSync(path, "utf8")).toBe("# keep\na=3\nb=hand\n");
+    });
+
+    it("reports a transaction a dead run left open, and a pending generation", async () => {
+        const path = join(root, "f.conf");
+        const v1 = renderStep({ key: "pend", description: "v1", files: [{ path, content: "1\n", ...me }] });
+        const v2 = renderStep({ key: "pend", description: "v2", files: [{ path, content: "2\n", ...me }] });
+        expect(run(v1.create, root).status).toBe(0);
+        expect(lines(run(v2.create, root, { mode: "check" }).out, "HOSTWRIGHT_DRIFT")).toEqual([`the host holds generation ${v1.generation} of this step, the stack declares ${v2.generation} (an apply is pending)`, `${path}: content differs`]);
+        const paused = await startPaused(v1.create, root, "switched");
+        process.kill(paused.pid, "SIGKILL");
+        await exited(paused.child);
+        releasePause(root);
+        expect(lines(run(v1.create, root, { mode: "check" }).out, "HOSTWRIGHT_DRIFT")[0]).toMatch(/^a run that died left its transaction open \(switching [0-9a-f]+ \S+\); the next apply or repair rolls it back$/);
+    });
+});
+
+describe("hand edits", () => {
+    it("an apply that replaces a file edited on the host keeps the operator's version, says where, and destroy leaves it", () => {
+        const root = mkdtempSync(join(tmpdir(), "hw-kept-"));
+        try {
+            const path = join(root, "app.conf");
+            const v1 = renderStep({ key: "kept", description: "v1", files: [{ path, content: "ours 1\n", ...me }] });
+            const v2 = renderStep({ key: "kept", description: "v2", files: [{ path, content: "ours 2\n", ...me }] });
+            expect(run(v1.create, root).status).toBe(0);
+            // an apply over our own content keeps nothing
+            expect(run(v2.create, root).out).not.toContain("kept the hand edit");
+            writeFileSync(path, "operator's fix\n");
+            const out = run(v1.create, root).out;
+            const keptPath = /kept the hand edit of \S+ in (\S+) \(2 line\(s\) differ from the new content\)/.exec(out)![1];
+            expect(keptPath).toMatch(new RegExp(`^${root}/kept/kept/app\\.conf\\.\\d{8}T\\d{6}Z\\.[0-9a-f]+$`));
+            expect(out).toContain(`HOSTWRIGHT_WARNING ${path} had been edited on the host since hostwright installed it; the edit is kept in ${keptPath} (2 line(s) differ)`);
+            expect(readFileSync(keptPath, "utf8")).toBe("operator's fix\n");
+            expect(readFileSync(path, "utf8")).toBe("ours 1\n");
+            for (const s of [v2, v1]) run(s.delete, root);
+            expect(readFileSync(keptPath, "utf8")).toBe("operator's fix\n");
         } finally {
             rmSync(root, { recursive: true, force: true });
         }

@@ -5,10 +5,10 @@
  */
 import { execFileSync, spawn, ChildProcess } from "child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "fs";
-import { RUN_DIR, STATE_ROOT } from "../../core/step";
+import { KEPT_ROOT, RUN_DIR, STATE_ROOT } from "../../core/step";
 
 export function localScript(script: string, root: string): string {
-    return script.split(STATE_ROOT).join(`${root}/state`).split(RUN_DIR).join(`${root}/run`);
+    return script.split(STATE_ROOT).join(`${root}/state`).split(KEPT_ROOT).join(`${root}/kept`).split(RUN_DIR).join(`${root}/run`);
 }
 
 /** Runs a script to the end; `mode` is the create script's argument ("update" for Pulumi's update). */

@@ -18,6 +18,9 @@ import { spawn } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
 import { BASE_ENV, run, RunResult, runOk } from "./proc";
+import { sshArgv } from "../../tools/ssh";
+
+export { sshArgv };
 
 /** Where every lab lives (a tmpfs per lab is mounted below it). */
 export const LAB_ROOT = "/run/hostwright-lab";
@@ -325,31 +328,6 @@ function makeHost(dir: string, name: string, address: string, initPid: number, c
     };
 }
 
-/**
- * OpenSSH client argv up to the remote command: no user config, pinned host key,
- * never prompts. One connection per call.
- */
-export function sshArgv(keyFile: string, knownHosts: string, address: string, port = 22, user = "root"): string[] {
-    return [
-        "ssh",
-        "-F", "/dev/null",
-        "-i", keyFile,
-        "-p", String(port),
-        "-o", "IdentitiesOnly=yes",
-        "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", `UserKnownHostsFile=${knownHosts}`,
-        "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "UpdateHostKeys=no",
-        // What the provider's Go SSH client negotiates; also skips the slower sntrup761 hybrid.
-        "-o", "KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org",
-        "-o", "ConnectTimeout=10",
-        "-o", "LogLevel=ERROR",
-        "-l", user,
-        address,
-        "--",
-    ];
-}
 
 /**
  * A comparable picture of a directory tree (e.g. a host's upper layer): per path its
