@@ -1,6 +1,8 @@
 /**
  * hostwright as a library: `import { H2oReverseProxy, ... } from "hostwright"`.
  * Each component works alone, given `Host`s (inventory entries) and its args.
+ * The stack-config machinery (zod schemas, sections) stays internal: it is the
+ * program's, and its types would pull zod's declarations into every consumer.
  */
 export * from "./core/host";
 export { ValidationError } from "./core/errors";
@@ -10,9 +12,6 @@ export { remoteStep, stepReport } from "./core/remoteStep";
 export type { RemoteStepArgs, StepInput } from "./core/remoteStep";
 export { renderStep, parseStepReport } from "./core/step";
 export type { ManagedFile, StepSpec } from "./core/step";
-export { validateStack, declareStack } from "./core/config/stack";
-export type { RawConfig } from "./core/config/stack";
-export type { StackSection, StackContext } from "./core/config/sections";
 // Components and the types of their arguments:
 export { LxdRemoteMesh } from "./components/lxd/component";
 export type { LxdRemoteMeshArgs, LxdMeshMember, TrustMethod, MigrationMode } from "./components/lxd/args";
