@@ -34,7 +34,7 @@ function main(argv: string[]): void {
     const [command, name] = positional;
     if (!stack || !command) throw new Error(USAGE);
     const path = stackFilePath(projectDir, stack);
-    readStackYaml(path, HOW_TO_CREATE.replace("`pulumi stack init NAME`", "`npm run stack -- init NAME` (or pulumi stack init NAME)"));
+    readStackYaml(path, HOW_TO_CREATE);
     const text = readFileSync(path, "utf8");
     if (command === "ls" && positional.length === 1) {
         for (const s of listSecrets(text, path)) console.log(s.encrypted ? s.name : `${s.name}  (in clear: remove it and set it again with npm run secret -- set)`);

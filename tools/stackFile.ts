@@ -22,7 +22,7 @@ export interface StackFile extends RawConfig {
 }
 
 /** What `no stack file` tells the user to do. */
-export const HOW_TO_CREATE = "create it with `pulumi stack init NAME` (it lands in stacks/ as Pulumi.yaml sets stackConfigDir), or start from a copy of stacks/Pulumi.example.yaml";
+export const HOW_TO_CREATE = "create it with `npm run stack -- init NAME` (or `pulumi stack init NAME`: Pulumi.yaml puts stack files in stacks/), then add the inventory and sections as in stacks/Pulumi.example.yaml";
 
 /**
  * @param passphrase PULUMI_CONFIG_PASSPHRASE. Without it, or for a stack whose secrets

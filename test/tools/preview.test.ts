@@ -157,7 +157,7 @@ describe("offline preview", () => {
     });
 
     it("says how to create a missing stack file", async () => {
-        await expect(previewStack("absent", PROJECT, PASSPHRASE)).rejects.toThrow(/no stack file .*Pulumi\.absent\.yaml; create it with `pulumi stack init NAME`/);
+        await expect(previewStack("absent", PROJECT, PASSPHRASE)).rejects.toThrow(/no stack file .*Pulumi\.absent\.yaml; create it with `npm run stack -- init NAME` \(or `pulumi stack init NAME`/);
     });
 
     it("leaves no partial output, and an earlier preview intact, when a file cannot be written", async () => {
