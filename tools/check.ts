@@ -23,7 +23,7 @@ import { readStackFile, stackFilePath } from "./stackFile";
 
 const PROJECT = "hostwright";
 
-export type StepStatus = "ok" | "drifted" | "not-applied" | "error" | "not-checked";
+export type StepStatus = "ok" | "drifted" | "not-applied" | "error";
 export type HostStatus = "ok" | "drifted" | "unreachable" | "error";
 
 export interface StepCheck {
@@ -34,7 +34,7 @@ export interface StepCheck {
     drift: string[];
     /** Unified diffs of drifted files and settings (live -> declared), secrets redacted. */
     diffs: string[];
-    /** Why it could not be checked (error, not-checked). */
+    /** Why it could not be checked (error). */
     reason?: string;
 }
 
@@ -53,6 +53,11 @@ export interface HostCheck {
 
 export interface CheckReport {
     hosts: HostCheck[];
+    /**
+     * Steps whose host or script depends on a value only an apply knows (an OpenStack
+     * look-up, another step's output such as an LXD trust token): not checked offline.
+     */
+    notChecked: Array<{ name: string; urn: string; reason: string }>;
     totals: Record<HostStatus, number> & { steps: number; driftedSteps: number };
     /** What re-runs the drifted steps through the real engine. */
     replaceCommand?: string;
@@ -208,17 +213,7 @@ export async function checkCommands(commands: RecordedResource[], opts: CheckOpt
         const status: HostStatus = steps.some((s) => s.status === "error") ? "error" : steps.some((s) => s.status !== "ok") ? "drifted" : "ok";
         return { ...base, status, steps, durationMs: Date.now() - t0 };
     });
-    if (unresolved.length > 0) {
-        checked.push({
-            host: "(known after apply)",
-            address: "",
-            status: "error",
-            sessions: 0,
-            bytesSent: 0,
-            durationMs: 0,
-            steps: unresolved.map((c) => ({ name: c.name, urn: c.urn, status: "not-checked", drift: [], diffs: [], reason: "its host or script depends on a look-up (e.g. OpenStack) that only a real apply answers" })),
-        });
-    }
+    const notChecked = unresolved.map((c) => ({ name: c.name, urn: c.urn, reason: "its host or script depends on a value only an apply knows (a look-up, another step's output)" }));
     const totals = { ok: 0, drifted: 0, unreachable: 0, error: 0, steps: 0, driftedSteps: 0 };
     for (const h of checked) {
         totals[h.status]++;
@@ -226,7 +221,7 @@ export async function checkCommands(commands: RecordedResource[], opts: CheckOpt
         totals.driftedSteps += h.steps.filter((s) => s.status === "drifted" || s.status === "not-applied").length;
     }
     const drifted = checked.flatMap((h) => h.steps.filter((s) => s.status === "drifted" || s.status === "not-applied"));
-    return { hosts: checked, totals, replaceCommand: drifted.length > 0 ? `pulumi up ${drifted.map((s) => `--replace '${s.urn}'`).join(" ")}` : undefined };
+    return { hosts: checked, notChecked, totals, replaceCommand: drifted.length > 0 ? `pulumi up ${drifted.map((s) => `--replace '${s.urn}'`).join(" ")}` : undefined };
 }
 
 /**
@@ -258,13 +253,14 @@ export function formatReport(report: CheckReport): string {
     const out: string[] = [];
     for (const h of report.hosts) {
         const counts = (st: StepStatus) => h.steps.filter((s) => s.status === st).length;
-        out.push(`${h.host}: ${h.status}${h.error ? ` (${h.error})` : ""} — ${counts("ok")} ok, ${counts("drifted")} drifted, ${counts("not-applied")} not applied${counts("error") ? `, ${counts("error")} error` : ""}${counts("not-checked") ? `, ${counts("not-checked")} not checked` : ""}`);
+        out.push(`${h.host}: ${h.status}${h.error ? ` (${h.error})` : ""} — ${counts("ok")} ok, ${counts("drifted")} drifted, ${counts("not-applied")} not applied${counts("error") ? `, ${counts("error")} error` : ""}`);
         for (const s of h.steps.filter((x) => x.status !== "ok")) {
             out.push(`  ${s.name}: ${s.status}${s.reason ? ` (${s.reason})` : ""}`);
             for (const d of s.drift) out.push(`    - ${d}`);
             for (const d of s.diffs) out.push(...d.trimEnd().split("\n").map((l) => `      ${l}`));
         }
     }
+    if (report.notChecked.length > 0) out.push(`not checked offline (${report.notChecked[0].reason}): ${report.notChecked.map((s) => s.name).join(", ")}`);
     const t = report.totals;
     out.push(`total: ${report.hosts.length} host(s), ${t.ok} ok, ${t.drifted} drifted, ${t.unreachable} unreachable, ${t.error} with errors; ${t.driftedSteps} of ${t.steps} step(s) drifted or not applied`);
     if (report.repaired) out.push(`repaired ${report.repaired.length} step(s), then checked again`);

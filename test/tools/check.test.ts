@@ -23,7 +23,7 @@ describe("npm run check: bad input is one line and exit 1, before any host is co
         ["an unknown stack", ["--stack", "nosuch"], /^error: .*Pulumi\.nosuch\.yaml.*(create it|pulumi stack init)/],
         ["a wrong passphrase", ["--stack", "example"], /^error: .*(passphrase|decrypt)/i, { PULUMI_CONFIG_PASSPHRASE: "wrong" }],
         ["no passphrase", ["--stack", "example"], /^error: the check needs the stack's secrets \(no passphrase/],
-    ])("%s", (_label, args, message, env = {}) => {
+    ] as Array<[string, string[], RegExp, Record<string, string>?]>)("%s", (_label, args, message, env = {}) => {
         const r = cli(args as string[], env as Record<string, string>);
         expect(r.code).toBe(1);
         expect(r.out.trim().split("\n")).toHaveLength(1);
