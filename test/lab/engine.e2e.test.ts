@@ -4,7 +4,8 @@
  * CLI when `pulumi` is on PATH, else the apply harness standing in for it. No Pulumi
  * CLI or plugin can be downloaded on the build machines, so here it is the harness:
  * every stage except the CLI calls themselves (lab, lab stack file with encrypted
- * secrets, apply, demo checks, no changes on a second look, destroy, files back).
+ * secrets, apply, demo checks, no changes on a second look, no drift on the hosts,
+ * destroy, files back).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -20,7 +21,7 @@ labDescribe("engine end to end (test/lab/engine.ts)", () => {
             const report = await runEngineE2e({ logDir, print: (l) => lines.push(l) });
             // the whole report when something is off
             expect({ failedStages: report.stages.filter((s) => !s.ok), failedFindings: report.findings.filter((f) => !f.ok) }).toEqual({ failedStages: [], failedFindings: [] });
-            const expected = ["lab", "stack file", "up", "checks", ...(report.engine === "pulumi" ? ["state holds no secret in clear"] : []), "preview --expect-no-changes", "destroy", "files back"];
+            const expected = ["lab", "stack file", "up", "checks", ...(report.engine === "pulumi" ? ["state holds no secret in clear"] : []), "preview --expect-no-changes", "drift check", "destroy", "files back"];
             expect(report.stages.map((s) => s.stage)).toEqual(expected);
             expect(report.ok).toBe(true);
             const components = new Set(report.findings.map((f) => f.component));

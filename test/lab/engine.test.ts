@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { engineValues, lxdInstall, pickEngine, providerPlugins } from "./engine";
+import { commandOutputsOfDeployment, engineValues, lxdInstall, pickEngine, providerPlugins } from "./engine";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const WORKFLOWS = path.join(ROOT, ".github", "workflows");
@@ -33,6 +33,27 @@ describe("providerPlugins", () => {
             { name: "openstack", version: pkg("openstack").version.replace(/^v/, "") },
         ]);
         expect(providerPlugins().map((p) => p.version)).toEqual(expect.arrayContaining([expect.stringMatching(/^1\.\d+\.\d+$/)]));
+    });
+});
+
+describe("commandOutputsOfDeployment", () => {
+    it("reads each live remote.Command's stdout/stderr from `pulumi stack export --show-secrets`, secret ones from their plaintext", () => {
+        const secret = (v: string) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify(v) });
+        const exported = {
+            version: 3,
+            deployment: {
+                resources: [
+                    { urn: "urn:pulumi:s::hostwright::pulumi:pulumi:Stack::hostwright-s", type: "pulumi:pulumi:Stack", outputs: {} },
+                    { urn: "urn:pulumi:s::hostwright::hostwright:lxd:RemoteMesh$command:remote:Command::lxd-lxd1-serve", type: "command:remote:Command", outputs: { stdout: "hw_output token abc", stderr: "" } },
+                    { urn: "urn:pulumi:s::hostwright::hostwright:h2o:ReverseProxy$command:remote:Command::front-proxy", type: "command:remote:Command", outputs: { stdout: secret("hw_output key x"), stderr: secret("") } },
+                    { urn: "urn:pulumi:s::hostwright::hostwright:h2o:ReverseProxy$command:remote:Command::front-proxy", type: "command:remote:Command", delete: true, outputs: { stdout: "old" } },
+                ],
+            },
+        };
+        expect([...commandOutputsOfDeployment(exported)]).toEqual([
+            ["lxd-lxd1-serve", { stdout: "hw_output token abc", stderr: "" }],
+            ["front-proxy", { stdout: "hw_output key x", stderr: "" }],
+        ]);
     });
 });
 

@@ -14,8 +14,11 @@ import * as os from "os";
 import * as path from "path";
 import { randomBytes } from "crypto";
 import * as yaml from "js-yaml";
+import * as pulumiSdk from "@pulumi/pulumi";
 import { readStackFile, stackFilePath } from "../../tools/stackFile";
 import { PassphraseCrypter } from "../../tools/passphrase";
+import { checkCommands, exitCode, formatReport, opensshSession } from "../../tools/check";
+import { recordProgram } from "../../tools/record";
 import { Lab, LabHost, startLab } from "./lab";
 import { Harness } from "./harness";
 import { BASE_ENV, run } from "./proc";
@@ -112,8 +115,16 @@ async function writeStackConfig(file: string, config: Record<string, string>, se
     for (const [name, value] of Object.entries(JSON.parse(config["hostwright:secrets"] ?? "{}") as Record<string, string>)) await setSecret(name, value);
 }
 
+/** What a command printed when it last ran, by resource name. */
+type CommandOutputs = Map<string, { stdout: string; stderr: string }>;
+
 /** What an engine does with the stack; `up` resolves to the stack outputs. */
 interface Engine {
+    /** The project directory whose `stacks/` holds the stack file, and the stack's passphrase. */
+    projectDir: string;
+    passphrase: string;
+    /** Each command's stdout/stderr from the engine's state. */
+    commandOutputs(): Promise<CommandOutputs>;
     /** Creates the stack and its (empty) stack file with its encryption salt; returns the file. */
     init(): Promise<string>;
     setSecret(name: string, value: string): Promise<void>;
@@ -141,11 +152,12 @@ export function providerPlugins(nodeModules = path.join(PROJECT_DIR, "node_modul
  * route out: the provider plugins are installed first, then every other call runs there.
  */
 function pulumiEngine(stack: string, work: string, logDir: string, print: Print, switchNs: string): Engine {
+    const passphrase = randomBytes(24).toString("base64");
     const env = {
         ...BASE_ENV,
         PATH: process.env.PATH ?? BASE_ENV.PATH,
         PULUMI_HOME: path.join(work, "pulumi-home"),
-        PULUMI_CONFIG_PASSPHRASE: randomBytes(24).toString("base64"),
+        PULUMI_CONFIG_PASSPHRASE: passphrase,
         PULUMI_SKIP_UPDATE_CHECK: "true",
     };
     type Call = { input?: string; outsideLab?: boolean; stdoutHoldsSecrets?: boolean };
@@ -168,6 +180,12 @@ function pulumiEngine(stack: string, work: string, logDir: string, print: Print,
     const file = stackFilePath(PROJECT_DIR, stack);
     const tail = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-3).join(" | ");
     return {
+        projectDir: PROJECT_DIR,
+        passphrase,
+        async commandOutputs() {
+            const exported = JSON.parse(await must(["stack", "export", "--stack", stack, "--show-secrets"], { stdoutHoldsSecrets: true }));
+            return commandOutputsOfDeployment(exported);
+        },
         async init() {
             for (const p of providerPlugins()) await must(["plugin", "install", "resource", p.name, p.version], { outsideLab: true });
             fs.mkdirSync(path.join(work, "backend"), { recursive: true });
@@ -220,6 +238,11 @@ function harnessEngine(lab: Lab, stack: string, work: string, print: Print): Eng
         return { project: PROJECT, stack, config: values, secretKeys: [...secretKeys], rootDirectory: projectDir };
     };
     return {
+        projectDir,
+        passphrase,
+        async commandOutputs() {
+            return new Map(harness.state().resources.map((r) => [r.name, { stdout: r.stdout, stderr: r.stderr }]));
+        },
         async init() {
             fs.mkdirSync(path.dirname(file), { recursive: true });
             fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(projectDir, "Pulumi.yaml"));
@@ -309,6 +332,8 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
             if (inClear !== undefined) stage("state holds no secret in clear", inClear.length === 0, `${inClear.length} of ${secrets.length} secrets found in \`pulumi stack export\``);
             const again = await engine.expectNoChanges();
             stage("preview --expect-no-changes", again.ok, again.detail);
+            const drift = await driftCheck(engine, stack, lab, print);
+            stage("drift check", drift.ok, drift.detail);
         }
         const destroyed = await engine.destroy();
         stage("destroy", destroyed.ok, destroyed.detail);
@@ -329,6 +354,43 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
     print(`engine e2e (${engineName}) ${ok ? "ok" : "FAILED"}: ${stages.filter((s) => s.ok).length}/${stages.length} stages ok; logs in ${logDir}`);
     transcript.end();
     return { engine: engineName, ok, stages, findings, leftOut, logDir };
+}
+
+/**
+ * `npm run check`'s checker (tools/check.ts) right after the apply: every step on
+ * every host as declared. The program is evaluated with the commands' outputs from
+ * the engine's state, so steps whose inputs come from another command's output are
+ * checked too (the check CLI alone, under mocks, cannot know them).
+ */
+async function driftCheck(engine: Engine, stack: string, lab: Lab, print: Print): Promise<{ ok: boolean; detail: string }> {
+    const outputs = await engine.commandOutputs();
+    const file = readStackFile(stackFilePath(engine.projectDir, stack), PROJECT, engine.passphrase);
+    const recording = await recordProgram(loadProgram(), {
+        project: PROJECT, stack, config: file.values, secretKeys: [...file.secretKeys], rootDirectory: engine.projectDir,
+        preview: true, printWarnings: false, commandState: (_type, name) => outputs.get(name),
+    });
+    // Let the evaluation's last RPCs reach this recording's mocks, not a later one's.
+    await pulumiSdk.runtime.disconnect();
+    const report = await checkCommands(recording.commands, {
+        session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]),
+        hostNames: (recording.outputs.hosts ?? {}) as Record<string, string>,
+        secretTexts: file.secretTexts,
+    });
+    print(formatReport(report));
+    const { steps, driftedSteps } = report.totals;
+    return { ok: exitCode(report) === 0, detail: `${steps} step(s) on ${report.hosts.length} host(s) checked, ${driftedSteps} drifted (exit ${exitCode(report)})` };
+}
+
+/** Each `remote.Command`'s stdout/stderr in a `pulumi stack export --show-secrets` deployment (secrets as `plaintext`). */
+export function commandOutputsOfDeployment(exported: Json): CommandOutputs {
+    const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+    const text = (v: Json): string => (v && typeof v === "object" && v[SECRET_SIG] ? String(JSON.parse(v.plaintext ?? '""')) : String(v ?? ""));
+    const resources: Json[] = exported.deployment?.resources ?? [];
+    return new Map(
+        resources
+            .filter((r) => r.type === "command:remote:Command" && !r.delete)
+            .map((r) => [String(r.urn).split("::").pop()!, { stdout: text(r.outputs?.stdout), stderr: text(r.outputs?.stderr) }]),
+    );
 }
 
 /** The stack file as written reads back (tools/stackFile.ts) to the config, with every secret `secure:`. */
