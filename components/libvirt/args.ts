@@ -48,6 +48,17 @@ export interface LiveMigrationNode {
     listenAddress?: string;
     /** TLS material of this node; required with transport `tls`, refused otherwise. @default undefined */
     tls?: NodeTls;
+    /**
+     * libvirt's host UUID for this node (`host_uuid` in libvirtd.conf; virtqemud.conf
+     * under modular daemons), as puppet-nova's `host_uuid`. Needed when nodes were
+     * cloned with one SMBIOS UUID or machine-id: libvirt then reports the same UUID on
+     * both and migrations fail with "Attempt to migrate guest to the same host" (the
+     * peer check refuses such a group, naming both nodes). Must differ across the
+     * group; libvirt rejects a UUID of one repeated digit. Unset: the file's own
+     * setting (or libvirt's SMBIOS default) is left alone.
+     * @default undefined
+     */
+    hostUuid?: string;
 }
 
 /** SASL credentials shared by the group (auth `sasl`). */
@@ -152,6 +163,17 @@ export interface LiveMigrationArgs {
     tcpPort?: number;
     /** TCP port of libvirt for transport tls (`tls_port`); see `tcpPort` for what a non-default port implies. @default 16514 */
     tlsPort?: number;
+    /**
+     * Lowest TCP port QEMU listens on for an incoming migration's memory stream
+     * (`migration_port_min` in /etc/libvirt/qemu.conf; written only when set, with
+     * `migrationPortMax`'s default then). Besides libvirt's own port these ports must be
+     * open between the nodes: the peer check opens a listener in the range on every
+     * node and connects to it from every peer. Must not include `tlsPort`/`tcpPort`.
+     * @default 49152 (QEMU's default; qemu.conf untouched)
+     */
+    migrationPortMin?: number;
+    /** Highest port of that range (`migration_port_max`); see `migrationPortMin`. @default 49215 (QEMU's default) */
+    migrationPortMax?: number;
     /** nova options; unset: nova.conf is not touched (libvirt only). @default undefined */
     nova?: NovaMigrationOptions;
     /**
@@ -162,9 +184,14 @@ export interface LiveMigrationArgs {
      */
     restartLibvirt?: boolean;
     /**
-     * After every node is configured, each node opens each peer with the URI nova
-     * uses (`virsh -c URI uri`); a node that cannot is named with the error and
-     * the deploy fails.
+     * After every node is configured, each node checks each peer: the control
+     * connection with the URI nova uses (`virsh -c URI uri`), QEMU's migration ports
+     * (a listener in `migrationPortMin..Max` on the peer), the peer's name as this node
+     * resolves it, and CPU compatibility; the group's host UUIDs must differ. A node
+     * whose control connection, migration ports or name resolution fails, or a
+     * duplicate host UUID, fails the deploy naming the nodes; CPU differences and a
+     * name resolving to an address the peer does not have are warnings. Results per
+     * pair in the `pairs` output.
      * @default true
      */
     verifyPeers?: boolean;

@@ -9,6 +9,7 @@ import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 import type { LiveMigrationArgs, NodeTls } from "./args";
 import { NEWTON, NEWTON_OPTIONS, novaMajor, releaseNames, STEIN } from "./nova";
+import { migrationPorts } from "./dataplane";
 
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -226,6 +227,23 @@ function checkNova(args: LiveMigrationArgs, transport: string, out: Found): void
     }
 }
 
+/** QEMU's migration port range: ports, in order, apart from libvirt's own port. */
+function checkMigrationPorts(args: LiveMigrationArgs, transport: string, out: Found): void {
+    const { min, max } = migrationPorts(args);
+    let valid = true;
+    for (const key of ["migrationPortMin", "migrationPortMax"] as const) {
+        const v = args[key];
+        if (v !== undefined && (!Number.isInteger(v) || v < 1024 || v > 65535)) {
+            out.error(key, `${JSON.stringify(v)} must be a TCP port 1024-65535`);
+            valid = false;
+        }
+    }
+    if (!valid) return;
+    if (min > max) out.error("migrationPortMax", `${max} is below migrationPortMin ${min}`);
+    const libvirtPort = transport === "tcp" ? (args.tcpPort ?? 16509) : transport === "tls" ? (args.tlsPort ?? 16514) : undefined;
+    if (libvirtPort !== undefined && libvirtPort >= min && libvirtPort <= max) out.error("migrationPortMin", `the range ${min}-${max} holds libvirt's own port ${libvirtPort}; QEMU would take it`);
+}
+
 /** Every problem in the args; warnings carry `severity: "warning"`. `now` is injectable for tests. */
 export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date()): Issue[] {
     const out = collector();
@@ -239,6 +257,7 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
     const nodes = Array.isArray(args.nodes) ? args.nodes : [];
     const hostSeen = new Map<string, number>();
     const addressSeen = new Map<string, number>();
+    const uuidSeen = new Map<string, number>();
     nodes.forEach((node, i) => {
         const at = `nodes[${i}]`;
         if (hostSeen.has(node.host.name)) out.error(`${at}.host`, `host ${node.host.name} is already nodes[${hostSeen.get(node.host.name)}]`);
@@ -251,6 +270,13 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
         if (node.listenAddress !== undefined && transport === "ssh") out.error(`${at}.listenAddress`, "has no effect with transport ssh (libvirt does not listen on the network)");
         if (node.tls && transport !== "tls") out.error(`${at}.tls`, `TLS material is only used with transport tls, not ${transport}`);
         if (!node.tls && transport === "tls") out.error(`${at}.tls`, "is required with transport tls: serverCertificate, serverKey, clientCertificate, clientKey");
+        if (node.hostUuid !== undefined) {
+            const uuid = node.hostUuid.toLowerCase();
+            if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid)) out.error(`${at}.hostUuid`, `${JSON.stringify(node.hostUuid)} must be a UUID like 8e2b8ac2-6f5a-4a4c-9d38-2f0f2b3c9a11 (uuidgen)`);
+            else if (/^(.)\1*$/.test(uuid.replace(/-/g, ""))) out.error(`${at}.hostUuid`, `${uuid} repeats one digit; libvirt rejects such a host UUID`);
+            else if (uuidSeen.has(uuid)) out.error(`${at}.hostUuid`, `${uuid} is also the hostUuid of nodes[${uuidSeen.get(uuid)}] (${nodes[uuidSeen.get(uuid)!].host.name}); migrations between them would fail with "Attempt to migrate guest to the same host"`);
+            uuidSeen.set(uuid, i);
+        }
     });
 
     if (transport === "tcp" && auth === "none") {
@@ -322,6 +348,7 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
         if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) out.error(key, "must be a TCP port 1-65535");
     }
     if ((args.tcpPort ?? 16509) === (args.tlsPort ?? 16514)) out.error("tlsPort", "must differ from tcpPort");
+    checkMigrationPorts(args, transport, out);
     checkNova(args, transport, out);
     // A node's problem names its host as well as its path.
     return out.issues.map((issue) => {

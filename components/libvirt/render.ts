@@ -21,6 +21,7 @@ import type { LiveMigrationArgs, LiveMigrationNode, MigrationAuth, MigrationTran
 import { migrationAddressOf } from "./checks";
 import { IniEdit, iniEditFilter, iniEditorFunction } from "./ini";
 import { novaEdits } from "./nova";
+import { cpuCompatibility, dataPlaneChecks, migrationPorts, NodeFacts } from "./dataplane";
 
 export const PATHS = {
     caCert: "/etc/pki/CA/cacert.pem",
@@ -36,6 +37,8 @@ export const PATHS = {
     saslPassword: "/etc/libvirt/hostwright-sasl-password",
     clientAuth: "/etc/libvirt/auth.conf",
     novaConf: "/etc/nova/nova.conf",
+    qemuConf: "/etc/libvirt/qemu.conf",
+    virtqemudConf: "/etc/libvirt/virtqemud.conf",
 } as const;
 
 const DEFAULT_PORT: Record<"tls" | "tcp", number> = { tls: 16514, tcp: 16509 };
@@ -106,6 +109,10 @@ function daemonConfEdits(p: Plan, node: Plan["nodes"][number]): IniEdit[] {
         set("ca_file", q(PATHS.caCert)),
         dns ? set("tls_allowed_dn_list", `[${dns.map(q).join(", ")}]`) : unset("tls_allowed_dn_list"),
     ];
+}
+
+function hostUuidEdit(uuid: string): IniEdit {
+    return { op: "set", section: "", key: "host_uuid", value: q(uuid.toLowerCase()) };
 }
 
 /** `/etc/libvirt/auth.conf` (GKeyFile): the SASL credentials this node's clients use for its peers. */
@@ -222,7 +229,9 @@ export function renderNodeStep(args: LiveMigrationArgs, index: number): Rendered
     if (listening) {
         const confEdits = daemonConfEdits(p, node);
         for (const [daemon, path] of [["libvirtd", PATHS.libvirtdConf], ["virtproxyd", PATHS.virtproxydConf]] as const) {
-            edits.push({ path, filter: sh`if [ "$HW_LIBVIRT_DAEMON" = ${daemon} ]; then ${raw(iniEditFilter(confEdits))}; else cat; fi` });
+            // libvirtd's QEMU driver reads host_uuid from its own file (virtproxyd's does not: virtqemud.conf below)
+            const daemonEdits = daemon === "libvirtd" && node.hostUuid ? [...confEdits, hostUuidEdit(node.hostUuid)] : confEdits;
+            edits.push({ path, filter: sh`if [ "$HW_LIBVIRT_DAEMON" = ${daemon} ]; then ${raw(iniEditFilter(daemonEdits))}; else cat; fi` });
             libvirtPaths.push(path);
         }
         const sysconfig = os === "rhel" ? "/etc/sysconfig/libvirtd" : "/etc/default/libvirtd";
@@ -242,6 +251,19 @@ export function renderNodeStep(args: LiveMigrationArgs, index: number): Rendered
                 libvirtPaths.push(path);
             }
         }
+    }
+    if (args.migrationPortMin !== undefined || args.migrationPortMax !== undefined) {
+        const { min, max } = migrationPorts(args);
+        // read by the QEMU driver when the daemon starts: a change restarts it like the others
+        edits.push({ path: PATHS.qemuConf, filter: iniEditFilter([{ op: "set", section: "", key: "migration_port_min", value: String(min) }, { op: "set", section: "", key: "migration_port_max", value: String(max) }]) });
+        libvirtPaths.push(PATHS.qemuConf);
+    }
+    if (node.hostUuid !== undefined) {
+        const uuid = iniEditFilter([hostUuidEdit(node.hostUuid)]);
+        // the QEMU driver's UUID: libvirtd's own file, or virtqemud's under modular daemons
+        if (!listening) edits.push({ path: PATHS.libvirtdConf, filter: sh`if [ "$HW_LIBVIRT_DAEMON" = libvirtd ]; then ${raw(uuid)}; else cat; fi` });
+        edits.push({ path: PATHS.virtqemudConf, filter: sh`if [ "$HW_LIBVIRT_DAEMON" = virtproxyd ]; then ${raw(uuid)}; else cat; fi` });
+        libvirtPaths.push(...(listening ? [] : [PATHS.libvirtdConf]), PATHS.virtqemudConf);
     }
     if (args.nova) {
         const customPort = p.transport !== "ssh" && p.port !== DEFAULT_PORT[p.transport] ? p.port : undefined;
@@ -352,28 +374,57 @@ fi`;
 }
 
 /**
- * The peer check of node `index`: opens every other node with the URI nova uses.
+ * The peer check of node `index`: opens every other node with the URI nova uses and
+ * compares the host UUID the peer serves over that connection with its own (the
+ * comparison libvirt makes when migrating: a duplicate fails naming both nodes); with
+ * the nodes' data-plane facts also QEMU's migration ports, the peers' names and CPUs.
  * The component adds a file holding the configuration's fingerprint, so that it
  * runs again whenever any node changes.
  */
-export function renderPeerCheck(args: LiveMigrationArgs, index: number): RenderedStep {
+export function renderPeerCheck(args: LiveMigrationArgs, index: number, facts?: NodeFacts[]): RenderedStep {
     const p = plan(args);
     const node = p.nodes[index];
     const peers = p.nodes.filter((_, i) => i !== index);
     const checks = peers
         .map((peer) => sh`hw_check_peer ${peer.host.name} ${peer.uri}`)
         .join("\n");
+    const dataPlane = facts
+        ? [
+              dataPlaneChecks(p.nodes.flatMap((peer, i) => (i === index ? [] : [{ host: peer.host.name, address: peer.migrationAddress, listenAddress: peer.listenAddress, facts: facts[i] }]))),
+              ...p.nodes.flatMap((peer, i) => {
+                  if (i === index) return [];
+                  const cpu = cpuCompatibility(facts[index], facts[i]);
+                  return [sh`hw_output ${`cpu.${peer.host.name}`} ${cpu}`, ...(cpu === "ok" ? [] : [sh`hw_warn ${`CPU towards ${peer.host.name}: ${cpu}`}`])];
+              }),
+          ].join("\n")
+        : "";
+    const who = node.host.name.replace(/[^A-Za-z0-9._-]/g, "");
     return {
-        description: `live migration: ${node.host.name} opens its peers over ${p.transport}`,
+        description: `live migration: ${node.host.name} checks its peers over ${p.transport}${facts ? " (control, QEMU migration ports, names, CPU)" : ""}`,
         files: [],
         edits: [],
-        preflight: `command -v virsh >/dev/null 2>&1 || hw_fail "virsh is not installed on ${node.host.name.replace(/[^A-Za-z0-9._-]/g, "")} (package libvirt-clients / libvirt-client)"`,
+        preflight: [
+            `command -v virsh >/dev/null 2>&1 || hw_fail "virsh is not installed on ${who} (package libvirt-clients / libvirt-client)"`,
+        ].join("\n"),
         activate: `hw_failed=""
+hw_uuid_failed=""
+hw_uuid_of() { timeout 20 virsh -c "$1" capabilities 2>/dev/null </dev/null | sed -n '/<host>/,/<\\/host>/s/.*<uuid>\\(.*\\)<\\/uuid>.*/\\1/p' | head -n 1; }
+hw_own_uuid=$(hw_uuid_of qemu:///system)
+hw_same_uuid() {
+  # the UUID the peer's libvirt serves over the connection a migration uses, against this node's
+  hw_peer_uuid=$(hw_uuid_of "$2")
+  if [ -n "$hw_own_uuid" ] && [ "$hw_peer_uuid" = "$hw_own_uuid" ]; then
+    hw_output "uuid.$1" "same as ${who}: $hw_own_uuid"
+    hw_uuid_failed="$hw_uuid_failed; nodes ${who} and $1 have the same host UUID $hw_own_uuid (cloned images?): a migration between them fails with 'Attempt to migrate guest to the same host'; set hostUuid on one of them (a new uuidgen) or give it its own SMBIOS UUID / machine-id"
+  else
+    hw_output "uuid.$1" "\${hw_peer_uuid:-unknown}"
+  fi
+}
 hw_check_peer() {
   # several tries: a daemon that was just restarted may still be starting
   hw_try=0
   while :; do
-    if hw_out=$(timeout 20 virsh -c "$2" uri 2>&1 </dev/null); then hw_log "opened $1 as $hw_out"; hw_output "peer.$1" ok; return 0; fi
+    if hw_out=$(timeout 20 virsh -c "$2" uri 2>&1 </dev/null); then hw_log "opened $1 as $hw_out"; hw_output "peer.$1" ok; hw_same_uuid "$1" "$2"; return 0; fi
     hw_try=$((hw_try + 1))
     [ "$hw_try" -lt 6 ] || break
     sleep 2
@@ -383,7 +434,11 @@ hw_check_peer() {
   hw_failed="$hw_failed; $2: $hw_out"
 }
 ${checks}
-${sh`[ -z "$hw_failed" ] || hw_fail ${`node ${node.host.name} cannot open its peers with the URI nova uses`}"$hw_failed"`}`,
+${sh`[ -z "$hw_uuid_failed" ] || hw_fail ${`duplicate host UUID in the migration group`}"$hw_uuid_failed"`}
+hw_data_failed=""
+${dataPlane}
+${sh`[ -z "$hw_failed" ] || hw_fail ${`node ${node.host.name} cannot open its peers with the URI nova uses`}"$hw_failed$hw_data_failed"`}
+${sh`[ -z "$hw_data_failed" ] || hw_fail ${`node ${node.host.name} cannot reach its peers the way a migration's data does`}"$hw_data_failed"`}`,
     };
 }
 

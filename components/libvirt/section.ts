@@ -17,6 +17,7 @@ const node = z.strictObject({
     host: name(),
     migrationAddress: address().optional(),
     listenAddress: ipAddress().optional(),
+    hostUuid: z.string().optional(),
     tls: z
         .strictObject({
             serverCertificate: pem("CERTIFICATE"),
@@ -48,6 +49,8 @@ const group = z.strictObject({
         .optional(),
     tcpPort: port().optional(),
     tlsPort: port().optional(),
+    migrationPortMin: port().optional(),
+    migrationPortMax: port().optional(),
     nova: z
         .strictObject({
             release: z.string(),
@@ -131,6 +134,6 @@ export const libvirtSection: StackSection<GroupConfig> = {
     },
     declare(g, ctx) {
         const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx));
-        return { nodes: group.nodes, warnings: group.warnings, commands: group.commands };
+        return { nodes: group.nodes, pairs: group.pairs, warnings: group.warnings, commands: group.commands };
     },
 };

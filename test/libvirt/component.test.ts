@@ -1,4 +1,4 @@
-import { recordProgram } from "../../tools/record";
+import { recordProgram, UNKNOWN_PLACEHOLDER } from "../../tools/record";
 import { ValidationError } from "../../core/errors";
 import { declareStack } from "../../core/config/stack";
 import { sections } from "../../components/registry";
@@ -10,16 +10,38 @@ const g = groupPki([
     { name: "b", names: ["b.example.test"] },
 ]);
 
+const SAME_UUID = "0be258c5-e2e5-4e64-8731-cb5fe78b9fc0";
+/** What the data-plane steps "printed" (the peer checks have not run). */
+function dataPlaneState(o: { uuid?: Record<string, string>; features?: Record<string, string> }) {
+    return (_type: string, name: string) => {
+        const m = /^cell1-(\w+)-dataplane$/.exec(name);
+        if (!m) return undefined;
+        const n = m[1];
+        const values = {
+            hostUuid: o.uuid?.[n] ?? (n === "a" ? SAME_UUID : "a3379adc-3c47-49a1-8a13-6b130d5dce15"),
+            "cpu.source": "capabilities",
+            "cpu.vendor": "AMD",
+            "cpu.model": "EPYC",
+            "cpu.features": o.features?.[n] ?? "sse2 avx2",
+            addresses: n === "a" ? "10.0.0.1 127.0.0.1" : "10.0.0.2 127.0.0.1",
+            dataPort: "49160",
+        };
+        return { stdout: `hostwright[${name}]: data plane\n${Object.entries(values).map(([k, v]) => `HOSTWRIGHT_OUTPUT ${k}=${v}`).join("\n")}`, stderr: "" };
+    };
+}
+
 describe("LibvirtLiveMigration under Pulumi mocks", () => {
-    it("declares one configuration step per node, then one peer check per node after all of them", async () => {
+    it("declares one configuration step per node, then a data-plane step and a peer check per node after all of them", async () => {
         const rec = await recordProgram(() => {
             const group = new LibvirtLiveMigration("cell1", tlsArgs(g, { nova: { release: "2023.1" } }));
             return { nodes: group.nodes, commands: group.commands, warnings: group.warnings };
         });
-        expect(rec.commands.map((c) => c.name)).toEqual(["cell1-a-libvirt", "cell1-b-libvirt", "cell1-a-peers", "cell1-b-peers"]);
-        const [a, b, checkA, checkB] = rec.commands;
-        expect(checkA.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn]));
-        expect(checkB.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn]));
+        expect(rec.commands.map((c) => c.name)).toEqual(["cell1-a-libvirt", "cell1-b-libvirt", "cell1-a-dataplane", "cell1-b-dataplane", "cell1-a-peers", "cell1-b-peers"]);
+        const [a, b, planeA, planeB, checkA, checkB] = rec.commands;
+        expect(planeA.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn]));
+        expect(checkA.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn, planeA.urn, planeB.urn]));
+        expect(checkB.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn, planeA.urn, planeB.urn]));
+        expect(planeA.inputs.stdin).toContain("hostwright-migration-port-listener");
         const component = rec.resources.find((r) => r.type === "hostwright:libvirt:LiveMigration")!;
         expect(component.name).toBe("cell1");
         expect(a.parentUrn).toBe(component.urn);
@@ -29,13 +51,39 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
         for (const c of rec.commands) {
             for (const [k, v] of Object.entries(c.inputs)) if (!c.secretInputs.includes(k)) expect(JSON.stringify(v)).not.toContain("PRIVATE KEY");
         }
-        expect(checkA.inputs.stdin).toContain("hw_check_peer b qemu+tls://b.example.test/system");
-        expect(checkA.secretInputs).toContain("stdin"); // the fingerprint covers the keys
+        // the peer check is rendered from the data-plane facts: unknown in a preview
+        const recorded = await recordProgram(
+            () => {
+                const group = new LibvirtLiveMigration("cell1", tlsArgs(g, { nova: { release: "2023.1" } }));
+                return { pairs: group.pairs };
+            },
+            { preview: false, commandState: dataPlaneState({}) },
+        );
+        expect(recorded.commands.find((c) => c.name === "cell1-a-peers")!.inputs.stdin).toContain("hw_check_peer b qemu+tls://b.example.test/system");
+        // the fingerprint covers the keys
+        expect(recorded.commands.find((c) => c.name === "cell1-a-peers")!.secretInputs).toContain("stdin");
+        expect(planeA.secretInputs).toContain("stdin");
+        expect(checkA.inputs.stdin).toBe(UNKNOWN_PLACEHOLDER);
         expect(rec.outputs.commands).toEqual({
             checkPeer: ["virsh -c 'qemu+tls://a.example.test/system' uri", "virsh -c 'qemu+tls://b.example.test/system' uri"],
             migrate: "openstack server migrate --live-migration --block-migration --host TARGET_HOST SERVER",
             progress: "virsh domjobinfo DOMAIN   # on the source node",
         });
+    });
+
+    it("renders each node's check from every node's data-plane facts: data ports and CPU per pair", async () => {
+        const rec = await recordProgram(
+            () => {
+                const group = new LibvirtLiveMigration("cell1", tlsArgs(g));
+                return { pairs: group.pairs, nodes: group.nodes };
+            },
+            { preview: false, commandState: dataPlaneState({ uuid: { a: SAME_UUID, b: SAME_UUID }, features: { a: "sse2 avx2", b: "sse2" } }) },
+        );
+        const checkA: string = rec.commands.find((c) => c.name === "cell1-a-peers")!.inputs.stdin;
+        expect(checkA).toContain("hw_data b b.example.test 49160");
+        expect(checkA).toMatch(/hw_output cpu\.b 'incompatible: b lacks 1 CPU feature\(s\) of a \(avx2\)/);
+        expect(rec.commands.find((c) => c.name === "cell1-b-peers")!.inputs.stdin).toContain("hw_output cpu.a ok");
+        expect((rec.outputs.nodes as any)[0]).toMatchObject({ hostUuid: SAME_UUID, cpu: { source: "capabilities", vendor: "AMD", model: "EPYC" }, dataPort: 49160 });
     });
 
     it("legacy nova gets the seed's command; verifyPeers false declares no check", async () => {
@@ -96,7 +144,7 @@ describe("the hostwright:libvirt stack section", () => {
     it("is registered and declares the group from the config, keys from hostwright:secrets", async () => {
         expect(sections.map((s) => s.key)).toContain("libvirt");
         const rec = await recordProgram(() => declareStack({ values: config(section).config, secretKeys: new Set(["hostwright:secrets"]) }, sections), config(section));
-        expect(rec.commands.map((c) => c.name)).toEqual(["cell1-compute-a-libvirt", "cell1-compute-b-libvirt", "cell1-compute-a-peers", "cell1-compute-b-peers"]);
+        expect(rec.commands.map((c) => c.name)).toEqual(["cell1-compute-a-libvirt", "cell1-compute-b-libvirt", "cell1-compute-a-dataplane", "cell1-compute-b-dataplane", "cell1-compute-a-peers", "cell1-compute-b-peers"]);
         expect(rec.commands[0].inputs.stdin).toContain(pki.tls["compute-a"].serverKey.trim());
         expect(rec.commands[0].inputs.connection.host).toBe("10.0.0.11");
     });

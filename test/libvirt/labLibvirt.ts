@@ -145,6 +145,8 @@ export const WATCHED_FILES = [
     "/etc/libvirt/auth.conf",
     "/etc/libvirt/passwd.db",
     "/etc/libvirt/hostwright-sasl-password",
+    "/etc/libvirt/qemu.conf",
+    "/etc/libvirt/virtqemud.conf",
 ];
 
 async function ok(host: LabHost, cmd: string, input?: string): Promise<string> {
@@ -205,6 +207,8 @@ export async function nodeSnapshot(host: LabHost): Promise<Record<string, string
     }
     out.libvirtd = (await host.exec("service libvirtd status && echo running || echo stopped")).stdout.trim();
     out.listening = (await host.exec("ss -Hltn '( sport = :16509 or sport = :16514 )' | awk '{ print $4 }' | sort | tr '\\n' ' '")).stdout.trim();
+    // data-plane listeners of the peer check (the bracket keeps pgrep from matching its own shell)
+    out.migrationPortListeners = (await host.exec("pgrep -fc 'hostwright-migration-port-liste[n]er' || true")).stdout.trim();
     return out;
 }
 

@@ -266,10 +266,14 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         const h = harness();
         // an address h1 does not have: libvirtd --listen cannot bind it and exits
         const group = tlsGroup({ name: "cell6", nodes: [{ ...tlsNode("h1"), listenAddress: "192.0.2.99" }, tlsNode("h2")] });
-        const up = await h.apply(program, stack(group));
-        expect(up.error).toMatch(/cell6-h1-libvirt.*activation failed \(exit 1\); the previous files were put back/s);
-        expect(await nodeSnapshot(lab.host("h1"))).toEqual(originals.h1);
-        expect((await h.destroy()).error).toBeUndefined();
+        try {
+            const up = await h.apply(program, stack(group));
+            expect(up.error).toMatch(/cell6-h1-libvirt.*activation failed \(exit 1\); the previous files were put back/s);
+            expect(await nodeSnapshot(lab.host("h1"))).toEqual(originals.h1);
+        } finally {
+            // whatever happened, the next tests start from the nodes' own state
+            expect((await h.destroy()).error).toBeUndefined();
+        }
         await expectRestored();
     }, 300_000);
 
@@ -283,4 +287,109 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
         expect((await h.destroy()).error).toBeUndefined();
         await expectRestored();
     }, 300_000);
+
+    describe("the migration data plane", () => {
+        const capsUuid = async (h: string) => (await lab.host(h).exec("virsh -c qemu:///system capabilities | sed -n 's/.*<uuid>\\(.*\\)<\\/uuid>.*/\\1/p' | head -n 1")).stdout.trim();
+
+        it("QEMU's migration ports from the args, a listener in them reached from every peer, names, CPUs and host UUIDs per pair", async () => {
+            const h = harness();
+            // migration addresses by name: each node resolves its peers' names (lab /etc/hosts)
+            const group = tlsGroup({ name: "plane", migrationPortMin: 49400, migrationPortMax: 49410, nodes: HOSTS.map((n) => ({ ...tlsNode(n), migrationAddress: n })) });
+            const up = await h.apply(program, stack(group));
+            expect(up.error).toBeUndefined();
+            const out = (up.outputs.libvirt as any).plane;
+            for (const s of HOSTS) {
+                for (const t of HOSTS.filter((x) => x !== s)) {
+                    expect([`${s}->${t}`, out.pairs[`${s}->${t}`]]).toEqual([
+                        `${s}->${t}`,
+                        { control: "ok", dataPorts: expect.stringMatching(/^ok \(port 49(40\d|410)\)$/), cpu: "ok", name: `ok (${t} -> ${lab.host(t).address})` },
+                    ]);
+                }
+            }
+            // what QEMU's driver reads, and what each node serves
+            for (const n of HOSTS) {
+                const qemuConf = parseIni((await lab.host(n).exec("cat /etc/libvirt/qemu.conf")).stdout)[""];
+                expect([n, qemuConf.migration_port_min, qemuConf.migration_port_max]).toEqual([n, "49400", "49410"]);
+            }
+            const uuids = out.nodes.map((x: any) => x.hostUuid);
+            expect(await Promise.all(HOSTS.map(capsUuid))).toEqual(uuids);
+            expect(new Set(uuids).size).toBe(3);
+            expect(out.nodes[0].cpu.source).toBe("capabilities");
+            // the listener is live: h1 reads h2's greeting on the reported port
+            const greeting = await lab.host("h1").exec(`timeout 5 bash -c 'exec 3<>/dev/tcp/h2/${out.nodes[1].dataPort} && head -c 25 <&3'`);
+            expect(greeting.stdout).toBe("hostwright migration port");
+            expect((await h.destroy()).error).toBeUndefined();
+            await expectRestored(); // qemu.conf gone again, no listener left
+        }, 300_000);
+
+        it("a node that cannot reach its peers' migration ports fails the deploy naming the pairs; control still works", async () => {
+            const h1 = lab.host("h1");
+            // h1 may reach h2 and h3, but not on 49400-49410 (the kernel refuses: EACCES)
+            await h1.exec("ip rule add ipproto tcp dport 49400-49410 prohibit");
+            try {
+                const h = harness();
+                const up = await h.apply(program, stack(tlsGroup({ name: "blocked", migrationPortMin: 49400, migrationPortMax: 49410 })));
+                expect(up.failure?.resource).toBe("blocked-h1-peers");
+                expect(up.failure?.stderr).toMatch(/node h1 cannot reach its peers the way a migration's data does; QEMU migration port 494\d\d on h2 \(198\.18\.0\.11\): .*Permission denied.*; QEMU migration port 494\d\d on h3 \(198\.18\.0\.12\)/s);
+                expect(up.failure?.stdout).toContain("HOSTWRIGHT_OUTPUT peer.h2=ok");
+                for (const other of ["blocked-h2-peers", "blocked-h3-peers"]) expect(up.operations.find((o) => o.resource === other)?.code ?? 0).toBe(0);
+                expect((await h.destroy()).error).toBeUndefined();
+            } finally {
+                await h1.exec("ip rule del ipproto tcp dport 49400-49410 prohibit");
+            }
+            await expectRestored();
+        }, 300_000);
+
+        it("cloned nodes with one host UUID are refused naming both; hostUuid management fixes it and libvirt serves the new UUID", async () => {
+            // h1 and h2 take libvirt's UUID from /etc/machine-id, which the lab hosts share: a cloned image
+            for (const n of ["h1", "h2"]) await lab.host(n).exec(`printf 'host_uuid_source = "machine-id"\\n' >> /etc/libvirt/libvirtd.conf`);
+            const h = harness();
+            try {
+                const group = tlsGroup({ name: "clones", nodes: [tlsNode("h1"), tlsNode("h2")] });
+                const up = await h.apply(program, stack(group));
+                const machineId = (await lab.host("h1").exec("cat /etc/machine-id")).stdout.trim().replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
+                expect(up.failure?.resource).toMatch(/^clones-h[12]-peers$/);
+                expect(up.failure?.stderr).toMatch(new RegExp(`duplicate host UUID in the migration group; nodes (h1 and h2|h2 and h1) have the same host UUID ${machineId} \\(cloned images\\?\\): a migration between them fails with 'Attempt to migrate guest to the same host'`));
+                expect(await capsUuid("h2")).toBe(machineId);
+
+                const fixed = "6c1f0e7a-3b59-4d0e-8a6f-0d2b9e51c7a4";
+                const again = await h.apply(program, stack({ ...group, nodes: [tlsNode("h1"), { ...tlsNode("h2"), hostUuid: fixed }] }));
+                expect(again.error).toBeUndefined();
+                expect(await capsUuid("h2")).toBe(fixed);
+                expect((again.outputs.libvirt as any).clones.nodes.map((x: any) => x.hostUuid)).toEqual([machineId, fixed]);
+                expect((again.outputs.libvirt as any).clones.pairs["h1->h2"]).toMatchObject({ control: "ok", dataPorts: expect.stringMatching(/^ok/) });
+            } finally {
+                expect((await h.destroy()).error).toBeUndefined();
+                for (const n of ["h1", "h2"]) await lab.host(n).exec("sed -i '/^host_uuid_source = \"machine-id\"$/d' /etc/libvirt/libvirtd.conf");
+            }
+            expect((await lab.host("h2").exec("grep -c '^host_uuid ' /etc/libvirt/libvirtd.conf || true")).stdout.trim()).toBe("0");
+            await expectRestored();
+        }, 300_000);
+
+        it("a peer name that resolves elsewhere on one node is reported with where it leads", async () => {
+            const h1 = lab.host("h1");
+            // on h1 only, "h3" leads to h2's address (a stale /etc/hosts line ahead of the right one)
+            await h1.exec("cp /etc/hosts /tmp/hosts.orig && { echo '198.18.0.11 h3'; cat /tmp/hosts.orig; } > /etc/hosts");
+            const h = harness();
+            try {
+                const up = await h.apply(program, stack(tlsGroup({ name: "names", nodes: HOSTS.map((n) => ({ ...tlsNode(n), migrationAddress: n })) })));
+                // h1 reaches h2 when it dials h3: h2's certificate does not cover h3, so the control check fails too
+                expect(up.failure?.resource).toBe("names-h1-peers");
+                // /etc/hosts gives both lines (multi on): the first one is h2's
+                expect(up.failure?.stdout).toContain("HOSTWRIGHT_OUTPUT name.h3=elsewhere: h3 resolves to 198.18.0.11 198.18.0.12 here; 198.18.0.11 not an address of h3 (");
+                expect(up.failure?.stdout).toContain("HOSTWRIGHT_OUTPUT name.h2=ok (h2 -> 198.18.0.11)");
+                expect(up.failure?.stderr).toMatch(/node h1 cannot open its peers with the URI nova uses; qemu\+tls:\/\/h3\/system: /);
+            } finally {
+                expect((await h.destroy()).error).toBeUndefined();
+                await h1.exec("cp /tmp/hosts.orig /etc/hosts && rm -f /tmp/hosts.orig");
+            }
+            await expectRestored();
+        }, 300_000);
+
+        it("what the lab cannot show: CPUs differ nowhere here (every lab host is this machine) and no VM migrates (no QEMU installed)", async () => {
+            const cpus = await Promise.all(HOSTS.map(async (n) => (await lab.host(n).exec("virsh -c qemu:///system capabilities | sed -n '/<host>/,/<\\/host>/p' | grep -E '<(vendor|model)>|<feature ' | md5sum")).stdout));
+            expect(new Set(cpus).size).toBe(1);
+            expect((await lab.host("h1").exec("command -v qemu-system-x86_64 qemu-kvm /usr/libexec/qemu-kvm || echo none")).stdout.trim()).toBe("none");
+        });
+    });
 });

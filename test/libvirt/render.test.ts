@@ -270,6 +270,22 @@ esac`;
         expect(r.err).toContain("ERROR: node a cannot open its peers with the URI nova uses; qemu+tcp://c.example.test/system: error: authentication failed: wrong password");
     });
 
+    it("the peer check compares the host UUID each peer serves with its own and refuses a duplicate naming both nodes", () => {
+        const args: LiveMigrationArgs = { nodes: ["a", "b", "c"].map((n) => ({ host: testHost(n) })), transport: "tcp", sasl: { password: "long enough" } };
+        const check = renderPeerCheck(args, 0);
+        // a and c were cloned: both serve one UUID; b has its own
+        const virsh = `case "$2 $3" in
+  *b.example.test*capabilities) printf '<capabilities>\\n<host>\\n<uuid>2be258c5-e2e5-4e64-8731-cb5fe78b9fc0</uuid>\\n</host>\\n</capabilities>\\n';;
+  *capabilities) printf '<capabilities>\\n<host>\\n<uuid>0be258c5-e2e5-4e64-8731-cb5fe78b9fc0</uuid>\\n</host>\\n</capabilities>\\n';;
+  *) echo "$2";;
+esac`;
+        const r = bash(check.activate, { virsh, timeout: 'shift; exec "$@"' });
+        expect(r.status).toBe(1);
+        expect(r.out).toContain("HOSTWRIGHT_OUTPUT uuid.b=2be258c5-e2e5-4e64-8731-cb5fe78b9fc0");
+        expect(r.out).toContain("HOSTWRIGHT_OUTPUT uuid.c=same as a: 0be258c5-e2e5-4e64-8731-cb5fe78b9fc0");
+        expect(r.err).toContain("ERROR: duplicate host UUID in the migration group; nodes a and c have the same host UUID 0be258c5-e2e5-4e64-8731-cb5fe78b9fc0 (cloned images?): a migration between them fails with 'Attempt to migrate guest to the same host'; set hostUuid on one of them");
+    });
+
     it.each<[string, "tls" | "tcp" | "ssh", number | undefined, string]>([
         ["tls", "tls", undefined, "qemu+tls://h/system"],
         ["tls on another port", "tls", 16600, "qemu+tls://h:16600/system"],
