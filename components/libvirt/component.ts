@@ -5,7 +5,7 @@ import type { LiveMigrationArgs } from "./args";
 import { checkLiveMigration } from "./checks";
 import { novaMajor, NEWTON } from "./nova";
 import { configurationFingerprint, plan, RenderedStep, renderNodeStep, renderPeerCheck } from "./render";
-import { factsFromReport, renderDataPlane } from "./dataplane";
+import { commonCpuFeatures, factsFromReport, renderDataPlane } from "./dataplane";
 
 /** What one node reported. */
 export interface LiveMigrationNodeStatus {
@@ -55,6 +55,12 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
     readonly nodes: pulumi.Output<LiveMigrationNodeStatus[]>;
     /** Per ordered pair `SOURCE->TARGET`: control, data ports, CPU, name; each `ok` or why not. Empty when verifyPeers is off. */
     readonly pairs: pulumi.Output<Record<string, LiveMigrationPair>>;
+    /**
+     * CPU features every node has (from the data-plane facts): what a common
+     * `cpu_mode=custom` model may use; `virsh hypervisor-cpu-baseline` on the nodes'
+     * capabilities names that model. Empty when verifyPeers is off.
+     */
+    readonly cpuCommonFeatures: pulumi.Output<string[]>;
     /** Warnings from validation and from the hosts (e.g. QEMU without block migration). */
     readonly warnings: pulumi.Output<string[]>;
     /** Ready-to-run commands: check a peer, start a migration, follow its progress. */
@@ -106,6 +112,7 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
                 dataPort: fs[i]?.dataPort ?? "",
             })),
         );
+        this.cpuCommonFeatures = facts.apply(commonCpuFeatures);
         this.pairs = checkReports.apply((cs) => {
             const pairs: Record<string, LiveMigrationPair> = {};
             cs.forEach((c, i) =>
@@ -130,6 +137,6 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
                 : "nova live-migration --block-migrate SERVER TARGET_HOST",
             progress: "virsh domjobinfo DOMAIN   # on the source node",
         };
-        this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, warnings: this.warnings, commands: this.commands });
+        this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands });
     }
 }

@@ -134,6 +134,6 @@ export const libvirtSection: StackSection<GroupConfig> = {
     },
     declare(g, ctx) {
         const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx));
-        return { nodes: group.nodes, pairs: group.pairs, warnings: group.warnings, commands: group.commands };
+        return { nodes: group.nodes, pairs: group.pairs, cpuCommonFeatures: group.cpuCommonFeatures, warnings: group.warnings, commands: group.commands };
     },
 };

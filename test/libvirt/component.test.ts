@@ -75,7 +75,7 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
         const rec = await recordProgram(
             () => {
                 const group = new LibvirtLiveMigration("cell1", tlsArgs(g));
-                return { pairs: group.pairs, nodes: group.nodes };
+                return { pairs: group.pairs, nodes: group.nodes, common: group.cpuCommonFeatures };
             },
             { preview: false, commandState: dataPlaneState({ uuid: { a: SAME_UUID, b: SAME_UUID }, features: { a: "sse2 avx2", b: "sse2" } }) },
         );
@@ -84,6 +84,7 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
         expect(checkA).toMatch(/hw_output cpu\.b 'incompatible: b lacks 1 CPU feature\(s\) of a \(avx2\)/);
         expect(rec.commands.find((c) => c.name === "cell1-b-peers")!.inputs.stdin).toContain("hw_output cpu.a ok");
         expect((rec.outputs.nodes as any)[0]).toMatchObject({ hostUuid: SAME_UUID, cpu: { source: "capabilities", vendor: "AMD", model: "EPYC" }, dataPort: 49160 });
+        expect(rec.outputs.common).toEqual(["sse2"]);
     });
 
     it("legacy nova gets the seed's command; verifyPeers false declares no check", async () => {

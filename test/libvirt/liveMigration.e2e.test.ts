@@ -315,6 +315,8 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
             expect(await Promise.all(HOSTS.map(capsUuid))).toEqual(uuids);
             expect(new Set(uuids).size).toBe(3);
             expect(out.nodes[0].cpu.source).toBe("capabilities");
+            // every lab host is this machine: the common features are all of them
+            expect(out.cpuCommonFeatures).toEqual(expect.arrayContaining(["avx2", "sse4.2"]));
             // the listener is live: h1 reads h2's greeting on the reported port
             const greeting = await lab.host("h1").exec(`timeout 5 bash -c 'exec 3<>/dev/tcp/h2/${out.nodes[1].dataPort} && head -c 25 <&3'`);
             expect(greeting.stdout).toBe("hostwright migration port");
