@@ -691,13 +691,16 @@ hw_edit_staged() {
   rm -f -- "$hw_new"
 }
 hw_phase() {
+  # the verify fragment runs in a subshell: its drift lines are seen here
   [ "$1" = activate ] || return 0
   HW_PHASE=verify
   set +e
-  ( set -e; hw_verify ) 9>&-
+  hw_verify_out=$( ( set -e; hw_verify ) 9>&- </dev/null 2>&1 )
   hw_rc=$?
   set -e
   HW_PHASE=
+  [ -z "$hw_verify_out" ] || printf '%s\\n' "$hw_verify_out"
+  case "$hw_verify_out" in *HOSTWRIGHT_DRIFT*) HW_DRIFT=1 ;; esac
   [ "$hw_rc" -eq 0 ] || hw_fail "the step's verification failed (exit $hw_rc)"
 }
 hw_commit() {

@@ -227,28 +227,36 @@ function createdNames(plan: MirrorPlan): { ovs: string[]; links: string[] } {
     return { ovs: [o.peer ?? o.name], links: o.peer ? [o.name, o.peer] : [o.name] };
 }
 
-/** True (exit 0) when the step's own mirror, port and link are exactly as planned. */
+/**
+ * `hwo_in_sync`: true (exit 0) when the step's own mirror, port and link are exactly
+ * as planned; otherwise false with the first difference in `$hwo_why`. The apply
+ * converges on it, the drift check reports it.
+ */
 function inSyncFunction(plan: MirrorPlan, spec: string): string {
     const selected: string[] = [];
     if (!plan.wholeBridge && plan.direction !== "egress") selected.push("select_src_port");
     if (!plan.wholeBridge && plan.direction !== "ingress") selected.push("select_dst_port");
+    // `why` is one shell word: double-quoted text of this file, or shq() of a value
+    const unless = (why: string) => `|| { hwo_why=${why}; return 1; }`;
     const lines = [
         `hwo_in_sync() {`,
-        `  set -- $(hwo_own Mirror); [ $# -eq 1 ] || return 1; hwo_m=$1`,
-        `  set -- $(hwo_own Port); [ $# -eq 1 ] || return 1; hwo_op=$1`,
-        sh`  [ "$(hwo_vsctl --bare --columns=_uuid find Mirror "$hwo_mark" ${`external_ids:hostwright-spec=${atom(spec)}`})" = "$hwo_m" ] || return 1`,
-        `  [ "$(hwo_vsctl --bare --columns=output_port list Mirror "$hwo_m")" = "$hwo_op" ] || return 1`,
-        `  hwo_vsctl --bare --columns=mirrors list Bridge "$hwo_br" | grep -qw -- "$hwo_m" || return 1`,
-        `  hwo_vsctl --bare --columns=ports list Bridge "$hwo_br" | grep -qw -- "$hwo_op" || return 1`,
+        `  set -- $(hwo_own Mirror); [ $# -eq 1 ] ${unless(`"$# mirrors of this step on the node, 1 declared"`)}; hwo_m=$1`,
+        `  set -- $(hwo_own Port); [ $# -eq 1 ] ${unless(`"$# output ports of this step on the node, 1 declared"`)}; hwo_op=$1`,
+        sh`  [ "$(hwo_vsctl --bare --columns=_uuid find Mirror "$hwo_mark" ${`external_ids:hostwright-spec=${atom(spec)}`})" = "$hwo_m" ] ${raw(unless(`"the mirror was made from other settings than the declared ones"`))}`,
+        `  [ "$(hwo_vsctl --bare --columns=output_port list Mirror "$hwo_m")" = "$hwo_op" ] ${unless(`"the mirror sends to another port than its own output port"`)}`,
+        `  hwo_vsctl --bare --columns=mirrors list Bridge "$hwo_br" | grep -qw -- "$hwo_m" ${unless(`"the mirror is not on bridge $hwo_br"`)}`,
+        `  hwo_vsctl --bare --columns=ports list Bridge "$hwo_br" | grep -qw -- "$hwo_op" ${unless(`"the output port is not on bridge $hwo_br"`)}`,
         `  hwo_kind=$(hwo_vsctl get Mirror "$hwo_m" external_ids:hostwright-capture-kind 2>/dev/null | tr -d '"') || hwo_kind=""`,
     ];
     if (selected.length > 0) {
         // A VM's port re-created (reboot, migration back) is a new row: the old selection is gone.
         lines.push(sh`  hwo_want=$(hwo_port_uuids ${plan.ports})`);
-        for (const column of selected) lines.push(`  [ "$(hwo_sorted "$(hwo_vsctl --bare --columns=${column} list Mirror "$hwo_m")")" = "$hwo_want" ] || return 1`);
+        for (const column of selected) {
+            lines.push(`  [ "$(hwo_sorted "$(hwo_vsctl --bare --columns=${column} list Mirror "$hwo_m")")" = "$hwo_want" ] ${unless(`"the mirror's ${column} is not the declared ports (a port removed, or a VM's port plugged again)"`)}`);
+        }
     }
     if (plan.output.type === "capture") {
-        for (const link of createdNames(plan).links) lines.push(sh`  ip link show dev ${link} 2>/dev/null | grep -q '[<,]UP[,>]' || return 1`);
+        for (const link of createdNames(plan).links) lines.push(sh`  ip link show dev ${link} 2>/dev/null | grep -q '[<,]UP[,>]' ${raw(unless(shq(`capture interface ${link} is missing or down`)))}`);
     }
     lines.push(`  return 0`, `}`);
     return lines.join("\n");
@@ -516,5 +524,15 @@ export function renderMirrorStep(plan: MirrorPlan, node: string): StepInput {
         preflight: preflight(plan),
         activate: activate(plan, spec),
         undo: [HELPERS, variables(plan), LIFECYCLE_HELPERS, undo()].join("\n"),
+        // read-only: the mirror, its output port and capture link as declared (a capture
+        // whose time is over was removed on purpose and is no drift)
+        verify: [
+            HELPERS,
+            variables(plan),
+            LIFECYCLE_HELPERS,
+            inSyncFunction(plan, spec),
+            `hwo_require_db`,
+            sh`[ -e "$hwo_cap/expired" ] || hwo_in_sync || hw_drift ${`mirror ${plan.mirrorName} on ${plan.bridge}:`} "$hwo_why"`,
+        ].join("\n"),
     };
 }

@@ -309,6 +309,19 @@ describe("check mode (bash -s check): the create's own code, comparing instead o
         expect(readFileSync(path, "utf8")).toBe("# keep\na=3\nb=hand\n");
     });
 
+    it("a drift only the verify fragment sees makes the step drifted; a failing verify is an error", () => {
+        const runtime = renderStep({ key: "rt", description: "runtime only", verify: `[ -e ${join(root, "object")} ] || hw_drift "the object is gone"` });
+        expect(run(runtime.create, root).status).toBe(0);
+        writeFileSync(join(root, "object"), "");
+        expect(lines(run(runtime.create, root, { mode: "check" }).out, "HOSTWRIGHT_CHECK")).toEqual(["ok"]);
+        rmSync(join(root, "object"));
+        const out = run(runtime.create, root, { mode: "check" }).out;
+        expect(lines(out, "HOSTWRIGHT_DRIFT")).toEqual(["the object is gone"]);
+        expect(lines(out, "HOSTWRIGHT_CHECK")).toEqual(["drifted"]);
+        const broken = renderStep({ key: "rt", description: "runtime only", verify: `hw_fail "cannot reach the daemon"` });
+        expect(lines(run(broken.create, root, { mode: "check" }).out, "HOSTWRIGHT_CHECK")[0]).toBe("error cannot reach the daemon");
+    });
+
     it("reports a transaction a dead run left open, and a pending generation", async () => {
         const path = join(root, "f.conf");
         const v1 = renderStep({ key: "pend", description: "v1", files: [{ path, content: "1\n", ...me }] });
