@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "os";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { renderStep, parseStepReport, STATE_ROOT, StepSpec } from "../../core/step";
+import { renderStep, parseStepReport, StepSpec } from "../../core/step";
+import { localScript } from "../core/stepRunner";
 import { resolveMesh, ResolvedMesh } from "../../components/lxd/args";
 import { factsFromProbe, decidePreflight } from "../../components/lxd/preflight";
 import { moveCommand, renderProbe, renderRemotes, renderServe, renderTrust, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
@@ -20,11 +21,13 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
     let root: string;
     let mesh: ResolvedMesh;
     const env = () => ({ ...process.env, PATH: `${root}/bin:/usr/bin:/bin`, FAKE_LXC_LOG: `${root}/lxc.log`, FAKE_LXC_STATE: `${root}/lxd`, FAKE_LXC_QUERY: `${root}/query.json` });
-    const run = (spec: Omit<StepSpec, "key">, op: "create" | "delete" = "create") => {
+    // "update": how Pulumi runs the create of a resource it already has (the step keeps its one claim)
+    const run = (spec: Omit<StepSpec, "key">, op: "create" | "update" | "delete" = "create") => {
         // one state directory per step, as on a host
         const scripts = renderStep({ ...spec, key: spec.description.replace(/[^A-Za-z0-9]/g, "").slice(0, 40) } as StepSpec);
-        const script = (op === "create" ? scripts.create : scripts.delete).split(STATE_ROOT).join(`${root}/state`);
-        return execFileSync("bash", ["-s"], { input: script, encoding: "utf8", env: env(), cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+        // State and run directories (host lock) in the scratch root: runs as any user.
+        const script = localScript(op === "delete" ? scripts.delete : scripts.create, root);
+        return execFileSync("bash", ["-s", ...(op === "update" ? ["update"] : [])], { input: script, encoding: "utf8", env: env(), cwd: root, stdio: ["pipe", "pipe", "pipe"] });
     };
     const log = () => readFileSync(`${root}/lxc.log`, "utf8");
 
@@ -74,7 +77,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(readFileSync(`${root}/lxd/trust-remote`, "utf8").split("\n").filter(Boolean)).toHaveLength(2);
 
         // Unchanged: left alone. The undo scripts carry no token (they go on a command line).
-        expect(run(remotes)).toContain("remote h2 is right; left alone");
+        expect(run(remotes, "update")).toContain("remote h2 is right; left alone");
         expect(renderStep({ ...remotes, key: "t" }).delete).not.toContain("FROMh");
 
         run(remotes, "delete");
