@@ -221,6 +221,13 @@ exit 75
 `;
 }
 
+/**
+ * How much older than `ocsp-update-interval` a staple may be before the drift check reports
+ * it: h2o fetches a new response every interval; one older than that plus the fetch's own
+ * time means its updates fail (after `ocsp-max-failures` it stops stapling).
+ */
+export const STAPLE_AGE_MARGIN_SECONDS = 300;
+
 /** File content that is either text or an opaque secret value (the private key). */
 export type RenderedFile<K> = Omit<ManagedFile, "content"> & { content: string | K };
 
@@ -256,23 +263,43 @@ export function trustRootPath(settings: Settings, rootPem: string): string {
 }
 
 /**
- * Shell function `hw_h2o_relink`: makes the trust directory's hash links (`<subject
- * hash>.N`, how OpenSSL finds a CA in a directory) agree with the hostwright-*.pem roots
- * present: a link to a missing one is removed (the last link of the same hash moves into
- * the gap: OpenSSL stops looking at the first missing N), a present one without a link
- * gets one (.N skips other CAs with the same hash). Idempotent, so the activation, the
- * rollback and the undo all run it after the files changed, and no link is ever left dangling.
+ * Shell functions over the trust directory's hash links (`<subject hash>.N`, how OpenSSL
+ * finds a CA in a directory), shared by the activation, the rollback, the undo and the
+ * drift check:
+ * - `hw_h2o_dangling LINK`: LINK is a symlink to a hostwright-*.pem that is gone;
+ * - `hw_h2o_link_of CA`: sets `hw_link_at` to the link that reaches CA (OpenSSL tries
+ *   .0, .1, ... and stops at the first missing N) and succeeds; else sets it to that first
+ *   free `<hash>.N` and fails (1), or fails with 2 when CA is not a certificate;
+ * - `hw_h2o_relink`: makes the links agree with the hostwright-*.pem roots present: a link
+ *   to a missing one is removed (the last link of the same hash moves into the gap), a
+ *   present one without a link gets one (.N skips other CAs with the same hash).
+ *   Idempotent, so the activation, the rollback and the undo all run it after the files
+ *   changed, and no link is ever left dangling.
  */
 export function relinkFunction(trustDirectory: string): string {
-    return `hw_h2o_relink() {
-  hw_dir=${shq(trustDirectory)}
-  [ -d "$hw_dir" ] || return 0
+    return `hw_h2o_trust=${shq(trustDirectory)}
+hw_h2o_dangling() {
+  [ -L "$1" ] && [ ! -e "$1" ] || return 1
+  case $(readlink -- "$1") in hostwright-*.pem|*/hostwright-*.pem) return 0 ;; *) return 1 ;; esac
+}
+hw_h2o_link_of() {
+  hw_hash=$(openssl x509 -noout -hash -in "$1") || return 2
+  hw_n=0
+  while [ -e "$hw_h2o_trust/$hw_hash.$hw_n" ] || [ -L "$hw_h2o_trust/$hw_hash.$hw_n" ]; do
+    hw_link_at=$hw_h2o_trust/$hw_hash.$hw_n
+    [ "$(readlink -- "$hw_link_at")" != "\${1##*/}" ] || return 0
+    hw_n=$((hw_n + 1))
+  done
+  hw_link_at=$hw_h2o_trust/$hw_hash.$hw_n
+  return 1
+}
+hw_h2o_relink() {
+  [ -d "$hw_h2o_trust" ] || return 0
   hw_gone=1
   while [ -n "$hw_gone" ]; do
     hw_gone=
-    for hw_link in "$hw_dir"/*; do
-      [ -L "$hw_link" ] && [ ! -e "$hw_link" ] || continue
-      case $(readlink -- "$hw_link") in hostwright-*.pem|*/hostwright-*.pem) ;; *) continue ;; esac
+    for hw_link in "$hw_h2o_trust"/*; do
+      hw_h2o_dangling "$hw_link" || continue
       rm -f -- "$hw_link"
       hw_log "removed hash link $hw_link (its root CA is gone)"
       # OpenSSL stops at the first missing <hash>.N: the last link of this hash fills the gap.
@@ -284,17 +311,16 @@ export function relinkFunction(trustDirectory: string): string {
       break
     done
   done
-  for hw_ca in "$hw_dir"/hostwright-*.pem; do
+  for hw_ca in "$hw_h2o_trust"/hostwright-*.pem; do
     [ -f "$hw_ca" ] && [ ! -L "$hw_ca" ] || continue
-    hw_base=\${hw_ca##*/}
-    hw_hash=$(openssl x509 -noout -hash -in "$hw_ca") || { hw_warn "$hw_ca is not a certificate; not linked"; continue; }
-    hw_n=0
-    while [ -e "$hw_dir/$hw_hash.$hw_n" ] || [ -L "$hw_dir/$hw_hash.$hw_n" ]; do
-      [ "$(readlink -- "$hw_dir/$hw_hash.$hw_n")" = "$hw_base" ] && continue 2
-      hw_n=$((hw_n + 1))
-    done
-    ln -s -- "$hw_base" "$hw_dir/$hw_hash.$hw_n"
-    hw_log "linked $hw_dir/$hw_hash.$hw_n -> $hw_base"
+    hw_rc=0
+    hw_h2o_link_of "$hw_ca" || hw_rc=$?
+    case $hw_rc in
+      0) continue ;;
+      2) hw_warn "$hw_ca is not a certificate; not linked"; continue ;;
+    esac
+    ln -s -- "\${hw_ca##*/}" "$hw_link_at"
+    hw_log "linked $hw_link_at -> \${hw_ca##*/}"
   done
 }`;
 }
@@ -396,6 +422,34 @@ hw_h2o_bound() {
     done
   done | sort -u | tr '\\n' ' ' | sed 's/ $//'
 }
+hw_h2o_sni() { [ "$1" = - ] || printf '%s' "-servername $1"; }
+hw_h2o_served_leaf() {
+  # hw_h2o_served_leaf HOST:PORT SNI: the SHA-256 fingerprint of the leaf served there ("" when none)
+  timeout 5 openssl s_client -connect "$1" $(hw_h2o_sni "$2") </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'
+}
+hw_h2o_answers_http() {
+  # hw_h2o_answers_http HOST PORT: h2o answers HTTP there. A connect alone proves nothing:
+  # the kernel accepts on a socket the supervisor holds even when no worker serves it.
+  # The request is malformed on purpose: h2o answers 400 itself, whatever the backend does.
+  [ "$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "hostwright-probe\\r\\n\\r\\n" >&3 && head -c 5 <&3' "$1" "$2" 2>/dev/null)" = "HTTP/" ]
+}
+hw_h2o_staple_seen() {
+  # hw_h2o_staple_seen HOST:PORT SNI FINGERPRINT: one look at the staple, as a client sees it.
+  # Sets hw_st (good, revoked, unknown, "no staple", or "another certificate" when the leaf
+  # served is not FINGERPRINT) and hw_st_time (the response's thisUpdate, "" without one).
+  hw_s=$(timeout 5 openssl s_client -connect "$1" $(hw_h2o_sni "$2") -status </dev/null 2>&1 || true)
+  # The staple printed above it holds the responder's certificate: take the one after "Server certificate".
+  hw_fp=$(printf '%s\\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
+  hw_st_time=
+  if [ "$hw_fp" != "$3" ]; then hw_st="another certificate"; return 0; fi
+  case "$hw_s" in
+    *"Cert Status: good"*) hw_st=good ;;
+    *"Cert Status: revoked"*) hw_st=revoked ;;
+    *"Cert Status: unknown"*) hw_st=unknown ;;
+    *) hw_st="no staple"; return 0 ;;
+  esac
+  hw_st_time=$(printf '%s\\n' "$hw_s" | sed -n 's/^ *This Update: //p' | head -n 1)
+}
 hw_h2o_wait_bound() {
   # hw_h2o_wait_bound SET: until h2o listens on exactly SET (a removed port is closed again)
   hw_end=$(( $(date +%s) + 10 ))
@@ -455,37 +509,30 @@ case "$hw_h2o_out" in *": revoked"*) hw_fail "the OCSP responder reports a certi
 printf '%s\\n' "$hw_h2o_out" | grep -E 'OCSP Stapling\\] (temporary failed|does not work|.*disabled)' | while IFS= read -r hw_line; do hw_warn "h2o -t: $hw_line"; done
 true`;
 
-    const waits = args.listeners
-        .map((l) => {
-            const v = views.find((x) => x.name === l.name);
-            if (v) return sh`hw_h2o_wait_tls ${l.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${checked.tls.get(l.name)!.main.leafFingerprint ?? "-"}`;
-            const local = l.address === undefined || l.address === "0.0.0.0" ? "127.0.0.1" : l.address === "::" ? "::1" : l.address;
-            return sh`hw_h2o_wait_plain ${l.name} ${local} ${l.port}`;
-        })
-        .join("\n");
-    const staples = views
-        .filter((v) => v.stapling === "applicable")
-        .map((v) => {
-            const plan = checked.tls.get(v.name)!;
-            return sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${plan.requireGoodStaple ? 1 : 0} ${plan.main.leafFingerprint ?? "-"}`;
-        })
+    // Each listener's probe arguments: the activation waits until they pass, the drift check looks once.
+    const probes = args.listeners.map((l) => {
+        const v = views.find((x) => x.name === l.name);
+        if (v) return sh`tls ${l.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${checked.tls.get(l.name)!.main.leafFingerprint ?? "-"}`;
+        const local = l.address === undefined || l.address === "0.0.0.0" ? "127.0.0.1" : l.address === "::" ? "::1" : l.address;
+        return sh`plain ${l.name} ${local} ${l.port}`;
+    });
+    const stapled = views.filter((v) => v.stapling === "applicable").map((v) => ({ view: v, plan: checked.tls.get(v.name)! }));
+    const staples = stapled
+        .map(({ view: v, plan }) => sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${plan.requireGoodStaple ? 1 : 0} ${plan.main.leafFingerprint ?? "-"}`)
         .join("\n");
     const activate = `${helpers}
-hw_h2o_sni() { [ "$1" = - ] || printf '%s' "-servername $1"; }
 hw_h2o_wait_tls() {
   # hw_h2o_wait_tls NAME HOST:PORT SNI FINGERPRINT: until the listener serves the new leaf
   hw_end=$(( $(date +%s) + hw_h2o_wait_limit ))
-  until [ "$(timeout 5 openssl s_client -connect "$2" $(hw_h2o_sni "$3") </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')" = "$4" ]; do
+  until [ "$(hw_h2o_served_leaf "$2" "$3")" = "$4" ]; do
     [ "$(date +%s)" -lt "$hw_end" ] || hw_fail "listener $1 ($2) does not serve the new certificate $hw_h2o_wait_limit s after h2o was (re)started or reloaded; see $hw_h2o_errlog"
     sleep 0.2
   done
 }
 hw_h2o_wait_plain() {
-  # hw_h2o_wait_plain NAME HOST PORT: until h2o answers HTTP there. A connect alone proves
-  # nothing: the kernel accepts on a socket the supervisor holds even when no worker serves it.
-  # The request is malformed on purpose: h2o answers 400 itself, whatever the backend does.
+  # hw_h2o_wait_plain NAME HOST PORT: until h2o answers HTTP there
   hw_end=$(( $(date +%s) + hw_h2o_wait_limit ))
-  until [ "$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "hostwright-probe\\r\\n\\r\\n" >&3 && head -c 5 <&3' "$2" "$3" 2>/dev/null)" = "HTTP/" ]; do
+  until hw_h2o_answers_http "$2" "$3"; do
     [ "$(date +%s)" -lt "$hw_end" ] || hw_fail "listener $1 ($2:$3) does not answer HTTP $hw_h2o_wait_limit s after h2o was (re)started or reloaded; see $hw_h2o_errlog"
     sleep 0.2
   done
@@ -494,21 +541,9 @@ hw_h2o_staple() {
   # hw_h2o_staple NAME HOST:PORT SNI WAIT REQUIRE-GOOD FINGERPRINT: what h2o staples, as a client sees it
   hw_end=$(( $(date +%s) + $4 ))
   while :; do
-    hw_s=$(timeout 5 openssl s_client -connect "$2" $(hw_h2o_sni "$3") -status </dev/null 2>&1 || true)
+    hw_h2o_staple_seen "$2" "$3" "$6"
     # Only a connection that presents the new leaf counts (an old worker may still answer).
-    # The staple printed above it holds the responder's certificate: take the one after "Server certificate".
-    hw_fp=$(printf '%s\\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
-    if [ "$hw_fp" != "$6" ]; then
-      hw_st="no staple"
-      if [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
-      break
-    fi
-    case "$hw_s" in
-      *"Cert Status: good"*) hw_st=good ;;
-      *"Cert Status: revoked"*) hw_st=revoked ;;
-      *"Cert Status: unknown"*) hw_st=unknown ;;
-      *) hw_st="no staple" ;;
-    esac
+    [ "$hw_st" != "another certificate" ] || hw_st="no staple"
     if [ "$hw_st" = "no staple" ] && [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
     break
   done
@@ -538,7 +573,7 @@ elif [ "$HW_CHANGED" -gt 0 ]; then
   hw_log "reloading h2o"
   hw_h2o_reload || hw_fail "reloading h2o failed; see $hw_h2o_errlog"
 fi
-${waits}
+${probes.map((p) => `hw_h2o_wait_${p}`).join("\n")}
 if [ -n "$hw_h2o_t0" ]; then
   hw_h2o_gap=$(( ($(date +%s%N) - hw_h2o_t0) / 1000000 ))
   hw_output downtimeMs "$hw_h2o_gap"
@@ -552,6 +587,60 @@ else
 fi
 ${staples}
 hw_output config ${shq(s.configPath)}
+true`;
+
+    // Read-only (npm run check): one look at what the activation waits for, each difference a drift line.
+    const verify = `${helpers}
+hw_h2o_verify_tls() {
+  # hw_h2o_verify_tls NAME HOST:PORT SNI FINGERPRINT
+  hw_fp=$(hw_h2o_served_leaf "$2" "$3")
+  if [ -z "$hw_fp" ]; then hw_drift "listener $1 ($2) does not complete a TLS handshake"
+  elif [ "$hw_fp" != "$4" ]; then hw_drift "listener $1 ($2) serves the certificate with SHA-256 fingerprint $hw_fp, declared $4"
+  fi
+}
+hw_h2o_verify_plain() {
+  # hw_h2o_verify_plain NAME HOST PORT
+  hw_h2o_answers_http "$2" "$3" || hw_drift "listener $1 ($2:$3) does not answer HTTP"
+}
+hw_h2o_verify_staple() {
+  # hw_h2o_verify_staple NAME HOST:PORT SNI FINGERPRINT MAX-AGE
+  hw_h2o_staple_seen "$2" "$3" "$4"
+  case "$hw_st" in
+    good) ;;
+    # the listener's own check reports the wrong certificate
+    "another certificate") return 0 ;;
+    *) hw_drift "listener $1 ($2): OCSP staple is '$hw_st', not good; see $hw_h2o_errlog"; return 0 ;;
+  esac
+  hw_at=$(date -d "$hw_st_time" +%s 2>/dev/null) || hw_fail "listener $1 ($2): the staple's thisUpdate '$hw_st_time' is not a date"
+  hw_age=$(( $(date +%s) - hw_at ))
+  [ "$hw_age" -le "$5" ] || hw_drift "listener $1 ($2): OCSP staple is $hw_age s old (thisUpdate $hw_st_time), more than ocsp-update-interval + ${STAPLE_AGE_MARGIN_SECONDS} s: h2o's updates fail; see $hw_h2o_errlog"
+}
+hw_h2o_verify_root() {
+  # hw_h2o_verify_root CA: OpenSSL finds CA through a hash link (a missing CA is the file check's)
+  [ -f "$1" ] || return 0
+  hw_rc=0
+  hw_h2o_link_of "$1" || hw_rc=$?
+  case $hw_rc in
+    1) hw_drift "root CA $1 has no hash link: OpenSSL does not find it (a repair links it as $hw_link_at)" ;;
+    2) hw_drift "root CA $1 is not a certificate" ;;
+  esac
+}
+if ! hw_h2o_running; then
+  hw_drift ${shq(`h2o is not running (no live process in its pid file ${pid})`)}
+else
+${probes.map((p) => `  hw_h2o_verify_${p}`).join("\n")}
+  hw_h2o_is=$(hw_h2o_bound)
+  hw_h2o_want=${shq(wanted)}
+  # Empty where ss cannot name h2o's sockets: the apply warned about it.
+  if [ -n "$hw_h2o_is" ] && [ "$hw_h2o_is" != "$hw_h2o_want" ]; then
+    hw_drift "h2o listens on '$hw_h2o_is', declared '$hw_h2o_want' (started with another configuration?)"
+  fi
+${stapled.map(({ view: v, plan }) => `  ${sh`hw_h2o_verify_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.main.leafFingerprint ?? "-"} ${plan.updateInterval + STAPLE_AGE_MARGIN_SECONDS}`}`).join("\n")}
+fi
+for hw_link in "$hw_h2o_trust"/*; do
+  if hw_h2o_dangling "$hw_link"; then hw_drift "trust link $hw_link points at $(readlink -- "$hw_link"), which is gone"; fi
+done
+${trustRoots.map((r) => sh`hw_h2o_verify_root ${r}`).join("\n")}
 true`;
 
     const reactivate = `${helpers}
@@ -591,6 +680,7 @@ id -u ${shq(s.user)} >/dev/null 2>&1 || hw_fail ${shq(`h2o user ${s.user} does n
             activate,
             reactivate,
             afterRestore,
+            verify,
         },
         trustRoots,
         listeners: views,

@@ -7,6 +7,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { X509Certificate } from "crypto";
 import type { H2oReverseProxyArgs } from "../../components/h2o/args";
 import { checkH2oArgs } from "../../components/h2o/checks";
 import { renderH2o } from "../../components/h2o/render";
@@ -40,7 +41,7 @@ tr ' ' '\\n' < "$STUB_DIR/bound" | while read -r s; do echo "LISTEN 0 4096 $s 0.
 if [ "$1" = s_client ]; then
   if printf '%s\\n' "$@" | grep -qx -- -status; then
     # Like openssl: the staple's responder certificate is printed before the server's.
-    if [ "$STUB_STATUS" = none ]; then echo "OCSP response: no response sent"; else printf 'OCSP response:\\n    Cert Status: %s\\n' "$STUB_STATUS"; cat "$STUB_DIR/responder.pem"; fi
+    if [ "$STUB_STATUS" = none ]; then echo "OCSP response: no response sent"; else printf 'OCSP response:\\n    Cert Status: %s\\n    This Update: %s\\n' "$STUB_STATUS" "\${STUB_THIS_UPDATE:-$(date -u '+%b %e %H:%M:%S %Y GMT')}"; cat "$STUB_DIR/responder.pem"; fi
   fi
   echo "Server certificate"
   cat "$STUB_DIR/served.pem"
@@ -94,11 +95,11 @@ function scripts(a: H2oReverseProxyArgs) {
     return step;
 }
 
-function run(script: string, status: string, more: Record<string, string> = {}): { code: number; out: string } {
+function run(script: string, status: string, more: Record<string, string> = {}, mode: string[] = []): { code: number; out: string } {
     const local = script.split(STATE_ROOT).join(`${dir}/state`);
     const env = { ...process.env, PATH: `${dir}/bin:${process.env.PATH}`, STUB_DIR: dir, STUB_PID: String(sleeper.pid), STUB_STATUS: status, ...more };
     try {
-        return { code: 0, out: execFileSync("bash", ["-s"], { input: local, encoding: "utf8", env, stdio: ["pipe", "pipe", "pipe"] }) };
+        return { code: 0, out: execFileSync("bash", ["-s", ...mode], { input: local, encoding: "utf8", env, stdio: ["pipe", "pipe", "pipe"] }) };
     } catch (e: any) {
         return { code: e.status, out: `${e.stdout}${e.stderr}` };
     }
@@ -211,5 +212,80 @@ describe("proxy step after the switch (local run, stand-in h2o)", () => {
         expect(existsSync(`${dir}/etc/tls/https.key`)).toBe(false);
         expect(serviceLog().slice(-1)).toEqual(["h2o stop"]);
         expect(existsSync(`${dir}/state/h2o-t.h2o-started`)).toBe(false);
+    });
+});
+
+describe("drift check of the proxy step (bash -s check, stand-in h2o)", () => {
+    const ERRLOG = () => `${dir}/error.log`;
+    let create: string;
+    const check = (status: string, more: Record<string, string> = {}) => {
+        const r = run(create, status, more, ["check"]);
+        return { ...r, drift: r.out.split("\n").filter((l) => l.startsWith("HOSTWRIGHT_DRIFT ")).map((l) => l.slice("HOSTWRIGHT_DRIFT ".length)), status: /^HOSTWRIGHT_CHECK (.*)$/m.exec(r.out)?.[1] };
+    };
+    const fingerprint = () => new X509Certificate(p.leaf.certPem).fingerprint256;
+
+    beforeAll(() => {
+        writeFileSync(`${dir}/served.pem`, p.leaf.certPem);
+        writeFileSync(`${dir}/responder.pem`, p.inter.certPem);
+        create = scripts(args({ maxConnections: 90 })).create;
+        expect(run(create, "good").code).toBe(0);
+    });
+    beforeEach(() => writeFileSync(`${dir}/served.pem`, p.leaf.certPem));
+
+    it("all as declared: ok, no drift line, and the check ran no init command", () => {
+        const before = serviceLog();
+        const c = check("good");
+        expect(c.drift).toEqual([]);
+        expect(c.status).toBe("ok");
+        expect(serviceLog()).toEqual(before);
+    });
+
+    it.each([
+        ["revoked", "revoked"],
+        ["unknown", "unknown"],
+        ["none", "no staple"],
+    ])("a staple the client sees as %s is drift", (status, seen) => {
+        const c = check(status);
+        expect(c.drift).toEqual([`listener https (127.0.0.1:18443): OCSP staple is '${seen}', not good; see ${ERRLOG()}`]);
+        expect(c.status).toBe("drifted");
+    });
+
+    it("a good staple older than ocsp-update-interval + margin is drift (h2o's updates fail)", () => {
+        const c = check("good", { STUB_THIS_UPDATE: "Jan  1 00:00:00 2020 GMT" });
+        expect(c.drift).toHaveLength(1);
+        expect(c.drift[0]).toMatch(/^listener https \(127\.0\.0\.1:18443\): OCSP staple is \d+ s old \(thisUpdate Jan  1 00:00:00 2020 GMT\), more than ocsp-update-interval \+ 300 s: h2o's updates fail; see /);
+        // one within the interval is fine
+        const recent = new Date(Date.now() - 3600_000).toUTCString().replace(/^\w+, (\d+) (\w+) (\d+) (\S+) GMT$/, "$2 $1 $4 $3 GMT");
+        expect(check("good", { STUB_THIS_UPDATE: recent }).drift).toEqual([]);
+    });
+
+    it("another certificate served: the listener's line names both fingerprints (no staple line)", () => {
+        writeFileSync(`${dir}/served.pem`, p.plain.certPem);
+        const served = new X509Certificate(p.plain.certPem).fingerprint256;
+        expect(check("good").drift).toEqual([`listener https (127.0.0.1:18443) serves the certificate with SHA-256 fingerprint ${served}, declared ${fingerprint()}`]);
+    });
+
+    it("h2o listening on another set than declared (started by hand with another config) is drift", () => {
+        const bound = readFileSync(`${dir}/bound`, "utf8");
+        writeFileSync(`${dir}/bound`, "127.0.0.1:18443 127.0.0.1:18444\n");
+        try {
+            expect(check("good").drift).toEqual(["h2o listens on '127.0.0.1:18443 127.0.0.1:18444', declared '127.0.0.1:18443' (started with another configuration?)"]);
+        } finally {
+            writeFileSync(`${dir}/bound`, bound);
+        }
+    });
+
+    it("h2o not running: one line naming the pid file, and the check starts nothing", () => {
+        const pid = readFileSync(`${dir}/h2o.pid`, "utf8");
+        const before = serviceLog();
+        rmSync(`${dir}/h2o.pid`);
+        try {
+            const c = check("good");
+            expect(c.drift).toEqual([`h2o is not running (no live process in its pid file ${dir}/h2o.pid)`]);
+            expect(serviceLog()).toEqual(before);
+            expect(existsSync(`${dir}/h2o.pid`)).toBe(false);
+        } finally {
+            writeFileSync(`${dir}/h2o.pid`, pid);
+        }
     });
 });
