@@ -253,6 +253,9 @@ hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
 ${untrust}
 ${forEachOwned('"$HW_OWN"', "hw_untrust")}
 ${FORGET_OWNED}`,
+        verify: `${env(mesh)}
+hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${sources.map((src) => sh`hw_trusted ${src.fingerprint} || hw_drift ${`the client certificate of ${src.name} (${src.fingerprint.slice(0, 12)}...) is no longer trusted on ${target.name}`}`).join("\n")}`,
     };
 }
 
@@ -320,8 +323,22 @@ fi`,
     const fieldReader = `hw_remote_field() {
   lxc remote list --format yaml | awk -v n="$1:" -v k="  $2: " '$0 == n { f = 1; next } /^[^ ]/ { f = 0 } f && index($0, k) == 1 { print substr($0, length(k) + 1); exit }'
 }`;
+    // read-only: each remote as declared, and trusted by its server
+    const verifyRemotes = targets
+        .map(
+            (t) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
+if [ -z "$hw_cur_url" ]; then hw_drift ${`remote ${t.name} is missing on ${source.name}`}
+elif [ "$hw_cur_url" != ${t.url} ]; then hw_drift ${`remote ${t.name} points to `}"$hw_cur_url"${`, declared ${t.url}`}
+elif [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" != ${t.fingerprint} ]; then hw_drift ${`remote ${t.name}: the pinned server certificate is not ${t.name}'s`}
+elif ! timeout 10 lxc query ${`${t.name}:/1.0`} 2>/dev/null | grep -q '"auth": "trusted"'; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
+fi`,
+        )
+        .join("\n");
     return {
         description: `LXD mesh: remotes ${names.join(", ")} on ${source.name}`,
+        verify: `${env(mesh)}
+${fieldReader}
+${verifyRemotes}`,
         activate: `${env(mesh)}
 ${OWNED}
 mkdir -p "$HW_OWN/remotes" "$HW_OWN/trust" "$LXD_CONF/servercerts"
