@@ -4,7 +4,8 @@ import { tmpdir } from "os";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
-import { renderStep, STATE_ROOT, StepSpec } from "../../core/step";
+import { renderStep, StepSpec } from "../../core/step";
+import { localScript } from "../core/stepRunner";
 import type { OvsPortMirrorArgs } from "../../components/ovs/args";
 import { fetchCommand, MirrorPlan, outputPortName, planHash, planMirror, planPcap, renderMirrorStep, rotatingCaptureCommand, tcpdumpCommand } from "../../components/ovs/render";
 import { shq } from "../../core/shell";
@@ -118,7 +119,8 @@ exit 0`),
     writeFileSync(join(dir, "ip"), stub(`case " $* " in *" show "*) exit 1 ;; *" type dummy"*) exit 2 ;; esac; exit 0`));
     chmodSync(join(dir, "ovs-vsctl"), 0o755);
     chmodSync(join(dir, "ip"), 0o755);
-    const local = script.split(STATE_ROOT).join(join(dir, "state"));
+    // State and run directories (host lock) in the scratch directory: runs as any user.
+    const local = localScript(script, dir);
     let status = 0;
     let out: string;
     try {
