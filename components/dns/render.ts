@@ -101,6 +101,16 @@ export function renderGuardStep(componentName: string, os: OsFamily, rc: ResolvC
         // Editing a missing ifcfg file would create a configuration for an interface that has none.
         ...ifcfg.map((path) => sh`[ -f ${path} ] || hw_fail ${`${path} does not exist: declare only interfaces configured with network-scripts`}`),
     ].join("\n");
+    const nmInstalled = `{ [ -x /usr/sbin/NetworkManager ] || [ -x /sbin/NetworkManager ]; }`;
+    // The drop-in holds exactly what the step writes (the activation rewrites it otherwise, the check reports it).
+    const dropInCurrent = sh`{ [ -f ${NETWORK_MANAGER_DROP_IN} ] && [ "$(cat ${NETWORK_MANAGER_DROP_IN})" = ${dropIn.replace(/\n$/, "")} ]; }`;
+    const verify = [
+        sh`if [ -L ${RESOLV_CONF} ]; then hw_drift "${raw(RESOLV_CONF)} is a symlink to $(readlink ${RESOLV_CONF}), not the declared file: whatever writes there (resolvconf, systemd-resolved, NetworkManager) decides the resolver"; fi`,
+        os === "debian" ? dhclientHookVerify() : "",
+        `if ${nmInstalled} && ! ${dropInCurrent}; then`,
+        sh`  hw_drift ${`${NETWORK_MANAGER_DROP_IN} is missing or changed: NetworkManager may rewrite ${RESOLV_CONF} (declared: [main] dns=none)`}`,
+        `fi`,
+    ].join("\n");
     return {
         description: `resolver guard on ${os === "rhel" ? "RHEL" : "Debian"}: ${RESOLV_CONF} kept (${rc.nameservers.join(", ")})${ifcfg.length > 0 ? `, PEERDNS=no for ${interfaces.join(", ")}` : ""}`,
         files,
@@ -110,8 +120,8 @@ export function renderGuardStep(componentName: string, os: OsFamily, rc: ResolvC
         // is written here (the step's own file) rather than declared: a declared file
         // would create /etc/NetworkManager on every host.
         activate: [
-            `if [ -x /usr/sbin/NetworkManager ] || [ -x /sbin/NetworkManager ]; then`,
-            sh`  if ! { [ -f ${NETWORK_MANAGER_DROP_IN} ] && [ "$(cat ${NETWORK_MANAGER_DROP_IN})" = ${dropIn.replace(/\n$/, "")} ]; }; then`,
+            `if ${nmInstalled}; then`,
+            `  if ! ${dropInCurrent}; then`,
             sh`    mkdir -p ${NETWORK_MANAGER_DROP_IN.replace(/\/[^/]*$/, "")}`,
             sh`    printf '%s' ${dropIn} > ${`${NETWORK_MANAGER_DROP_IN}.hostwright-new`}`,
             sh`    mv -f ${`${NETWORK_MANAGER_DROP_IN}.hostwright-new`} ${NETWORK_MANAGER_DROP_IN}`,
@@ -122,7 +132,28 @@ export function renderGuardStep(componentName: string, os: OsFamily, rc: ResolvC
             GLIBC_REPORT,
         ].join("\n"),
         undo: sh`if [ -f ${NETWORK_MANAGER_DROP_IN} ]; then rm -f ${NETWORK_MANAGER_DROP_IN}; ${raw(NM_RELOAD)}; fi`,
+        verify,
     };
+}
+
+/**
+ * Drift check of the enter hook (a missing or changed hook is the file check's): dhclient-script
+ * sources what `run-parts --list` lists, in order, so the hook must be listed, and no hook
+ * listed after it may define make_resolv_conf again (its definition would win).
+ */
+function dhclientHookVerify(): string {
+    const dir = DHCLIENT_HOOK.replace(/\/[^/]*$/, "");
+    return sh`if [ -f ${DHCLIENT_HOOK} ]; then
+  hwd_after=
+  hwd_listed=0
+  for hwd_hook in $(run-parts --list ${dir}); do
+    if [ "$hwd_hook" = ${DHCLIENT_HOOK} ]; then hwd_listed=1
+    elif [ "$hwd_listed" = 1 ] && grep -Eq '(^|[^A-Za-z0-9_])make_resolv_conf[[:space:]]*[(][[:space:]]*[)]' "$hwd_hook"; then hwd_after="$hwd_after $hwd_hook"
+    fi
+  done
+  [ "$hwd_listed" = 1 ] || hw_drift ${`${DHCLIENT_HOOK} is not among the hooks run-parts lists in ${dir}: dhclient-script does not source it`}
+  [ -z "$hwd_after" ] || hw_drift "hook(s)$hwd_after run after ${raw(DHCLIENT_HOOK)} and define make_resolv_conf again: DHCP rewrites ${raw(RESOLV_CONF)}"
+fi`;
 }
 
 /** A pinned domain with the defaults applied. */
@@ -249,15 +280,65 @@ export function renderPinsStep(componentName: string, plan: CachePlan, serviceCo
     }
     if (plan.verify) preflight += `\ncommand -v dig >/dev/null 2>&1 || hw_fail "dig is not installed (dnsutils / bind-utils); install it or set cache.verify: false"`;
     const probes = plan.verify ? plan.pins.map((pin) => probeCommand(plan.address, pin)).join("\n") : "";
+    // Also restarted when nothing changed but the cache does not serve the pins (stopped, or
+    // restarted by hand with another configuration): what a repair needs.
+    const serving = [`hwd_problem=`, ...plan.pins.map((pin) => `[ -n "$hwd_problem" ] || ${pinCheck(plan, pin)}`)].map((l) => `  ${l}`);
     return {
         description: `per-domain name servers in ${plan.kind} (${plan.pins.map((p) => p.domain).join(", ")})`,
         files: files.map((f) => ({ ...f, mode: "0644" })),
         preflight,
         validate,
-        activate: [`if [ "$HW_CHANGED" -gt 0 ]; then`, `  ${reload}`, `fi`, probes, GLIBC_REPORT].join("\n"),
+        activate: plan.verify
+            ? [PIN_CHECK_FUNCTION, `if [ "$HW_CHANGED" -gt 0 ]; then`, `  ${reload}`, `else`, ...serving, `  if [ -n "$hwd_problem" ]; then`, `    hw_log "$hwd_problem: restarting the cache"`, `    ${reload}`, `  fi`, `fi`, probes, GLIBC_REPORT].join("\n")
+            : [`if [ "$HW_CHANGED" -gt 0 ]; then`, `  ${reload}`, `fi`, GLIBC_REPORT].join("\n"),
         reactivate: reload,
         afterRestore: `if [ "$HW_CHANGED" -gt 0 ]; then ${reload}; fi`,
+        // Read-only: one look per pin, each problem a drift line.
+        verify: plan.verify ? [PIN_CHECK_FUNCTION, ...plan.pins.map((pin) => `${pinCheck(plan, pin)}\n[ -z "$hwd_problem" ] || hw_drift "$hwd_problem"`)].join("\n") : "",
     };
+}
+
+/**
+ * Shell functions over one query each (a try of 1 s: callers that wait loop):
+ * - `hwd_probe @SERVER NAME TYPE`: succeeds on NOERROR with at least one record; the whole
+ *   answer is in `hwd_out`, `hwd_why` says in a few words why it failed;
+ * - `hwd_records TYPE`: the records of that answer, sorted, one line (SOA: the two names
+ *   only, serials move);
+ * - `hwd_pin_check KIND @CACHE NAME TYPE SERVER...`: sets `hwd_problem` ("" when the cache
+ *   answers NAME as one of the pinned servers does; a cache serving without the pins answers
+ *   from elsewhere). Servers that do not answer leave the comparison out: the host is not at
+ *   fault then.
+ */
+const PIN_CHECK_FUNCTION = `hwd_probe() {
+  hwd_out=$(dig +time=1 +tries=1 "$1" "$2" "$3" 2>&1) || true
+  printf '%s\\n' "$hwd_out" | grep -q 'status: NOERROR' && printf '%s\\n' "$hwd_out" | grep -Eq 'ANSWER: [1-9]'
+}
+hwd_why() {
+  printf '%s\\n' "$hwd_out" | grep -oE 'status: [A-Z]+|communications error.*|connection timed out.*|no servers could be reached' | head -n 1 | sed 's/^status: NOERROR$/no records (NOERROR)/'
+}
+hwd_records() {
+  printf '%s\\n' "$hwd_out" | sed -n '/^;; ANSWER SECTION:/,/^$/p' | grep -v '^;;' | grep . \\
+    | if [ "$1" = SOA ]; then awk '{ print $5, $6 }'; else awk '{ $1 = $2 = $3 = ""; sub(/^ +/, ""); print }'; fi | sort | tr '\\n' ' ' | sed 's/ $//'
+}
+hwd_pin_check() {
+  hwd_kind=$1 hwd_cache=$2 hwd_name=$3 hwd_type=$4
+  shift 4
+  hwd_problem=
+  if ! hwd_probe "$hwd_cache" "$hwd_name" "$hwd_type"; then
+    hwd_problem="the $hwd_kind cache at \${hwd_cache#@} does not answer $hwd_name $hwd_type: $(hwd_why)"
+    return 0
+  fi
+  hwd_cached=$(hwd_records "$hwd_type")
+  for hwd_server in "$@"; do
+    hwd_probe "@$hwd_server" "$hwd_name" "$hwd_type" || continue
+    hwd_pinned=$(hwd_records "$hwd_type")
+    [ "$hwd_pinned" = "$hwd_cached" ] || hwd_problem="the $hwd_kind cache at \${hwd_cache#@} answers $hwd_name $hwd_type with '$hwd_cached', the pinned servers ($(printf '%s' "$*" | sed 's/ /, /g')) with '$hwd_pinned': it does not serve the pins (restarted with another configuration?)"
+    return 0
+  done
+}`;
+
+function pinCheck(plan: CachePlan, pin: PinPlan): string {
+    return sh`hwd_pin_check ${plan.kind} ${`@${plan.address}`} ${pin.probe.name} ${pin.probe.type} ${pin.servers}`;
 }
 
 /**
@@ -270,11 +351,10 @@ function probeCommand(address: string, pin: PinPlan): string {
     return [
         `hwd_ok=0`,
         `for hwd_try in 1 2 3 4 5 6 7 8 9 10; do`,
-        sh`  hwd_out=$(dig +time=1 +tries=1 ${at} ${pin.probe.name} ${pin.probe.type} 2>&1) || true`,
-        `  if printf '%s\\n' "$hwd_out" | grep -q 'status: NOERROR' && printf '%s\\n' "$hwd_out" | grep -Eq 'ANSWER: [1-9]'; then hwd_ok=1; break; fi`,
+        sh`  if hwd_probe ${at} ${pin.probe.name} ${pin.probe.type}; then hwd_ok=1; break; fi`,
         `  sleep 0.5`,
         `done`,
-        sh`[ "$hwd_ok" -eq 1 ] || hw_fail ${`no answer for ${what}: `}"$(printf '%s' "$hwd_out" | grep -E 'status:|timed out|refused' | head -n 1)"`,
+        sh`[ "$hwd_ok" -eq 1 ] || hw_fail ${`no answer for ${what}: `}"$(hwd_why)"`,
         sh`hw_output ${`answer.${pin.domain}`} "$(dig +short +time=1 +tries=1 ${at} ${pin.probe.name} ${pin.probe.type} | head -n 3 | tr '\\n' ' ')"`,
         sh`hw_log ${`answered: ${what}`}`,
     ].join("\n");

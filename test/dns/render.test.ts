@@ -141,11 +141,17 @@ describe("per-domain servers", () => {
     ])("%s: validated before the switch, reloaded only when a file changed, every probe asked", (kind, reload, validate) => {
         const step = renderPinsStep("edge", planCache("edge", cache(kind, kind === "dnscache" ? { domains: [{ domain: "twitch.tv", servers: ["208.78.70.18"] }] } : {})), service);
         expect(step.validate ?? "").toContain(validate);
-        expect(step.activate).toMatch(/^if \[ "\$HW_CHANGED" -gt 0 \]; then\n/);
+        expect(step.activate).toMatch(/\nif \[ "\$HW_CHANGED" -gt 0 \]; then\n/);
         expect(step.activate).toContain(reload);
+        // nothing changed but the cache does not serve the pins (stopped, restarted by hand): restarted too
+        const restart = step.activate!.split(`  if [ -n "$hwd_problem" ]; then\n    hw_log "$hwd_problem: restarting the cache"\n`)[1] ?? "";
+        expect(restart.split("\n")[0]).toContain(reload);
         expect(step.afterRestore).toContain(reload);
-        expect(step.activate).toContain("dig +time=1 +tries=1 @127.0.0.1 twitch.tv SOA");
+        expect(step.activate).toContain("hwd_probe @127.0.0.1 twitch.tv SOA");
         expect(step.activate).toContain("hw_output answer.twitch.tv");
+        // the drift check looks once, as the activation does before deciding on a restart
+        expect(step.verify).toContain(`hwd_pin_check ${kind} @127.0.0.1 twitch.tv SOA 208.78.70.18`);
+        expect(step.activate).toContain(`[ -n "$hwd_problem" ] || hwd_pin_check ${kind} @127.0.0.1 twitch.tv SOA 208.78.70.18`);
         expect(step.preflight).toContain("command -v dig");
     });
 
@@ -153,6 +159,56 @@ describe("per-domain servers", () => {
         const step = renderPinsStep("edge", planCache("edge", cache("dnsmasq", { verify: false })), service);
         expect(step.activate).not.toContain("dig");
         expect(step.preflight).not.toContain("dig");
+        expect(step.verify).toBe("");
+    });
+});
+
+describe("the pins step's drift check, run by bash against a stand-in dig", () => {
+    const answer = (name: string, type: string, ...data: string[]) =>
+        `;; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n;; flags: qr rd ra; QUERY: 1, ANSWER: ${data.length}, AUTHORITY: 0, ADDITIONAL: 1\n\n;; ANSWER SECTION:\n${data.map((d) => `${name}.\t300\tIN\t${type}\t${d}\n`).join("")}\n;; Query time: 0 msec\n`;
+    /** Runs the verify fragment; `answers`: server -> dig output (a server without one refuses). */
+    function verify(answers: Record<string, string>, pin = { domain: "pinned.example", servers: ["192.0.2.1", "192.0.2.2"], probe: { name: "www.pinned.example" } }): string[] {
+        const stubs = mkdtempSync(join(dir, "dig-"));
+        for (const [server, out] of Object.entries(answers)) writeFileSync(join(stubs, `answer-${server}`), out);
+        writeFileSync(
+            join(stubs, "dig"),
+            `#!/bin/bash\nfor a; do case $a in @*) s=\${a#@} ;; esac; done\nif [ -f "${stubs}/answer-$s" ]; then cat "${stubs}/answer-$s"; else echo ";; communications error to $s#53: connection refused"; echo ";; no servers could be reached"; exit 9; fi\n`,
+            { mode: 0o755 },
+        );
+        const step = renderPinsStep("edge", planCache("edge", { kind: "dnsmasq", domains: [pin] }), service);
+        const out = execFileSync("bash", ["-c", `set -eu\nhw_drift() { printf 'DRIFT %s\\n' "$*"; }\n${step.verify}`], { encoding: "utf8", env: { ...process.env, PATH: `${stubs}:${process.env.PATH}` } });
+        return out.split("\n").filter((l) => l.startsWith("DRIFT ")).map((l) => l.slice(6));
+    }
+    const pinnedA = answer("www.pinned.example", "A", "10.1.1.1", "10.1.1.2");
+
+    it("the cache answers what a pinned server answers (records in any order): no drift", () => {
+        expect(verify({ "127.0.0.1": answer("www.pinned.example", "A", "10.1.1.2", "10.1.1.1"), "192.0.2.1": pinnedA })).toEqual([]);
+    });
+    it("the first pinned server silent, the second answers the same: no drift", () => {
+        expect(verify({ "127.0.0.1": pinnedA, "192.0.2.2": pinnedA })).toEqual([]);
+    });
+    it("no pinned server answers the check: nothing to compare, no drift", () => {
+        expect(verify({ "127.0.0.1": pinnedA })).toEqual([]);
+    });
+    it("the cache answers from elsewhere: drift naming both answers", () => {
+        expect(verify({ "127.0.0.1": answer("www.pinned.example", "A", "10.2.2.2"), "192.0.2.1": pinnedA })).toEqual([
+            "the dnsmasq cache at 127.0.0.1 answers www.pinned.example A with 'A 10.2.2.2', the pinned servers (192.0.2.1, 192.0.2.2) with 'A 10.1.1.1 A 10.1.1.2': it does not serve the pins (restarted with another configuration?)",
+        ]);
+    });
+    it.each<[string, string | undefined, string]>([
+        ["refuses", undefined, "communications error to 127.0.0.1#53: connection refused"],
+        ["fails", answer("x", "A").replace("NOERROR", "SERVFAIL"), "status: SERVFAIL"],
+        ["has no record", answer("x", "A"), "no records (NOERROR)"],
+    ])("a cache that %s: drift saying so", (_what, cache, why) => {
+        expect(verify(cache === undefined ? { "192.0.2.1": pinnedA } : { "127.0.0.1": cache, "192.0.2.1": pinnedA })).toEqual([`the dnsmasq cache at 127.0.0.1 does not answer www.pinned.example A: ${why}`]);
+    });
+    it("SOA: the names are compared, not the serial (a zone updated within the TTL is not drift)", () => {
+        const soa = (serial: number) => answer("twitch.tv", "SOA", `ns1.p18.dynect.net. hostmaster.twitch.tv. ${serial} 3600 600 604800 1800`);
+        const pin = { domain: "twitch.tv", servers: ["192.0.2.1"], probe: { name: "twitch.tv", type: "SOA" as const } };
+        expect(verify({ "127.0.0.1": soa(41), "192.0.2.1": soa(42) }, pin)).toEqual([]);
+        expect(verify({ "127.0.0.1": answer("twitch.tv", "SOA", "ns.other.example. root.other.example. 1 1 1 1 1"), "192.0.2.1": soa(42) }, pin)).toEqual([
+            "the dnsmasq cache at 127.0.0.1 answers twitch.tv SOA with 'ns.other.example. root.other.example.', the pinned servers (192.0.2.1) with 'ns1.p18.dynect.net. hostmaster.twitch.tv.': it does not serve the pins (restarted with another configuration?)",
+        ]);
     });
 });
 

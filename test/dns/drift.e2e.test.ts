@@ -1,0 +1,163 @@
+/**
+ * The drift check of a ResolverGuard (tools/check.ts running the steps' `verify` in check
+ * mode) against real programs: the real dhclient-script, dnsmasq as the host's cache, two
+ * test name servers. Each kind of drift is planted on the lab host as a package or an
+ * operator would; the check must name it with the exact line and exit 2, the repair must
+ * fix it (asserted by what the host resolves), and a second check must be clean.
+ */
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { dnsSection } from "../../components/dns/section";
+import { DHCLIENT_HOOK } from "../../components/dns/render";
+import { declareStack } from "../../core/config/stack";
+import { sh } from "../../core/shell";
+import { checkCommands, CheckOptions, CheckReport, exitCode, opensshSession, repairCommands, StepCheck } from "../../tools/check";
+import { recordProgram, RecordedResource } from "../../tools/record";
+import { Harness, labStackConfig } from "../lab/harness";
+import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
+import { dhcpBound, installDnsmasqService, must, RESOLVCONF_HOOK, startTestServer, waitForCache } from "./dns-lab";
+
+const PINNED_ANSWER = "10.1.1.1";
+const DEFAULT_ANSWER = "10.2.2.2";
+const HOOKS = "/etc/dhcp/dhclient-enter-hooks.d";
+/** A later hook a package might bring: it defines make_resolv_conf again. */
+const VENDOR_HOOK = `${HOOKS}/zzz-vendor`;
+
+labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-default)", () => {
+    let lab: Lab;
+    let client: LabHost;
+    let pinnedServer: LabHost;
+    let harness: Harness;
+    let checkOpts: CheckOptions;
+    let program: () => unknown;
+    let declared: string;
+    let workDir: string;
+
+    async function commands(): Promise<RecordedResource[]> {
+        const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
+        return (await recordProgram(program as () => void, { preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
+    }
+    const check = async (): Promise<CheckReport> => checkCommands(await commands(), checkOpts);
+    const step = (report: CheckReport, name: string): StepCheck => report.hosts.find((h) => h.host === "client")!.steps.find((s) => s.name === name)!;
+    const driftOf = (report: CheckReport) => ({ resolv: step(report, "resolver-resolv").drift, pins: step(report, "resolver-pins").drift });
+    const resolvConf = () => must(client, "cat /etc/resolv.conf");
+    const pinsNotServed = (name: string, cached: string) =>
+        `the dnsmasq cache at 127.0.0.1 answers ${name} A with '${cached}', the pinned servers (${pinnedServer.address}) with 'A ${PINNED_ANSWER}': it does not serve the pins (restarted with another configuration?)`;
+
+    /** What the host resolves: through /etc/resolv.conf (a real file, as declared) and the cache, the pinned server's answers. */
+    async function expectResolvedAsDeclared(): Promise<void> {
+        expect((await client.exec("readlink /etc/resolv.conf")).stdout).toBe("");
+        expect(await resolvConf()).toBe(declared);
+        await waitForCache(client, "www.pinned.example");
+        for (const name of ["www.pinned.example", "www.lab.test"]) expect((await must(client, sh`getent ahostsv4 ${name} | head -n 1`)).split(/\s+/)[0]).toBe(PINNED_ANSWER);
+        expect((await must(client, "getent ahostsv4 www.other.example | head -n 1")).split(/\s+/)[0]).toBe(DEFAULT_ANSWER);
+    }
+
+    /** The check names exactly `expected` and exits 2; the repair fixes it; a second check is clean. */
+    async function checkRepairCheck(expected: { resolv: string[]; pins: string[] }, afterRepair: () => Promise<void> = async () => undefined): Promise<void> {
+        const drifted = await check();
+        expect(driftOf(drifted)).toEqual(expected);
+        expect(exitCode(drifted)).toBe(2);
+        const repaired = await repairCommands(await commands(), drifted, checkOpts);
+        expect(exitCode(repaired)).toBe(0);
+        await expectResolvedAsDeclared();
+        await afterRepair();
+        const again = await check();
+        expect(driftOf(again)).toEqual({ resolv: [], pins: [] });
+        expect(exitCode(again)).toBe(0);
+    }
+
+    beforeAll(async () => {
+        lab = await startLab({ hosts: ["client", "ns-pinned", "ns-default"] });
+        const defaultServer = lab.host("ns-default");
+        [client, pinnedServer] = lab.hosts;
+        const records = (ip: string) => ({ "www.pinned.example": ip, "www.lab.test": ip, "www.other.example": ip });
+        await Promise.all([startTestServer(pinnedServer, records(PINNED_ANSWER)), startTestServer(defaultServer, records(DEFAULT_ANSWER))]);
+        // The client as resolvconf leaves it (resolv.conf a symlink into /run, its enter hook), with dnsmasq as its cache.
+        await client.exec("mkdir -p /run/resolvconf && echo 'nameserver 198.18.0.99' > /run/resolvconf/resolv.conf && ln -sfn ../run/resolvconf/resolv.conf /etc/resolv.conf");
+        await client.exec(sh`cat > ${`${HOOKS}/resolvconf`}`, { input: RESOLVCONF_HOOK });
+        await installDnsmasqService(client, defaultServer.address);
+        await waitForCache(client, "www.pinned.example");
+
+        const guard = {
+            name: "resolver",
+            host: "client",
+            resolvConf: { nameservers: ["127.0.0.1"], search: ["lab.test"] },
+            cache: {
+                kind: "dnsmasq",
+                domains: [
+                    { domain: "pinned.example", servers: [pinnedServer.address], probe: { name: "www.pinned.example" } },
+                    { domain: "lab.test", servers: [pinnedServer.address], probe: { name: "www.lab.test" } },
+                ],
+            },
+        };
+        const { config, secretKeys } = labStackConfig(lab, { dns: [guard] }, ["client"]);
+        program = () => declareStack({ values: config, secretKeys: new Set(secretKeys) }, [dnsSection]);
+        workDir = mkdtempSync(join(tmpdir(), "hw-dns-drift-"));
+        harness = new Harness(lab, join(workDir, "state.json"));
+        checkOpts = { session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]), hostNames: { client: `${client.address}:22` } };
+        const up = await harness.apply(program as () => void);
+        if (!up.ok) throw new Error(up.error);
+        declared = await resolvConf();
+    }, 120_000);
+
+    afterAll(async () => {
+        await lab?.down();
+        if (workDir) rmSync(workDir, { recursive: true, force: true });
+    }, 60_000);
+
+    it("after the apply: ok (exit 0), both steps verified in one session, well under a second", async () => {
+        const report = await check();
+        expect(driftOf(report)).toEqual({ resolv: [], pins: [] });
+        expect(step(report, "resolver-resolv").status).toBe("ok");
+        expect(step(report, "resolver-pins").status).toBe("ok");
+        expect(exitCode(report)).toBe(0);
+        expect(report.hosts[0].sessions).toBe(1);
+        console.log(`dns drift e2e: check of client in ${report.hosts[0].durationMs} ms`);
+        expect(report.hosts[0].durationMs).toBeLessThan(3_000);
+        await expectResolvedAsDeclared();
+    }, 60_000);
+
+    it("resolv.conf turned back into a symlink (a package enabling systemd-resolved)", async () => {
+        await must(client, "mkdir -p /run/systemd/resolve && echo 'nameserver 127.0.0.53' > /run/systemd/resolve/stub-resolv.conf && ln -sfn ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf");
+        await checkRepairCheck({
+            resolv: [
+                "/etc/resolv.conf: not a regular file",
+                "/etc/resolv.conf is a symlink to ../run/systemd/resolve/stub-resolv.conf, not the declared file: whatever writes there (resolvconf, systemd-resolved, NetworkManager) decides the resolver",
+            ],
+            pins: [],
+        });
+    }, 120_000);
+
+    it("the dhclient hook removed; after the repair a DHCP renewal leaves resolv.conf alone again", async () => {
+        await must(client, sh`rm ${DHCLIENT_HOOK}`);
+        await checkRepairCheck({ resolv: [`${DHCLIENT_HOOK}: missing`], pins: [] }, async () => {
+            await dhcpBound(client);
+            expect(await resolvConf()).toBe(declared);
+        });
+    }, 120_000);
+
+    it("a later hook that defines make_resolv_conf again: named, and true (a renewal rewrites resolv.conf); once it is gone the repair puts the file back", async () => {
+        await client.exec(sh`cat > ${VENDOR_HOOK}`, { input: RESOLVCONF_HOOK });
+        const shadowed = await check();
+        expect(driftOf(shadowed)).toEqual({ resolv: [`hook(s) ${VENDOR_HOOK} run after ${DHCLIENT_HOOK} and define make_resolv_conf again: DHCP rewrites /etc/resolv.conf`], pins: [] });
+        expect(exitCode(shadowed)).toBe(2);
+        await dhcpBound(client);
+        expect(await resolvConf()).toBe("nameserver 203.0.113.53\nnameserver 203.0.113.54\n");
+        await must(client, sh`rm ${VENDOR_HOOK}`);
+        await checkRepairCheck({ resolv: ["/etc/resolv.conf: content differs"], pins: [] });
+    }, 120_000);
+
+    it("dnsmasq stopped: each pin unanswered; the repair restarts it", async () => {
+        await must(client, "service dnsmasq stop");
+        const refused = (name: string) => `the dnsmasq cache at 127.0.0.1 does not answer ${name} A: communications error to 127.0.0.1#53: connection refused`;
+        await checkRepairCheck({ resolv: [], pins: [refused("www.pinned.example"), refused("www.lab.test")] });
+    }, 120_000);
+
+    it("dnsmasq restarted by hand without its conf.d (no pins): answers from the default server; the repair restarts it with the pins", async () => {
+        await must(client, "service dnsmasq stop && dnsmasq -x /run/dnsmasq/dnsmasq.pid --conf-file=/etc/dnsmasq.conf");
+        await waitForCache(client, "www.pinned.example");
+        await checkRepairCheck({ resolv: [], pins: [pinsNotServed("www.pinned.example", `A ${DEFAULT_ANSWER}`), pinsNotServed("www.lab.test", `A ${DEFAULT_ANSWER}`)] });
+    }, 120_000);
+});
