@@ -99,6 +99,12 @@ export interface StepSpec {
     files?: ManagedFile[];
     /** Files edited in place on the host (after `preflight`, which may define the filters' helpers). */
     edits?: EditedFile[];
+    /**
+     * Shell functions every fragment of the step may call (preflight, validate,
+     * activate, reactivate, undo, afterRestore, verify): defined once at the top of
+     * both scripts instead of repeated in each fragment. Definitions only.
+     */
+    helpers?: string;
     /** Preconditions, before anything is staged. Fail with `hw_fail`. */
     preflight?: string;
     /** Validation of the staged files (use `hw_staged PATH`); on failure nothing is switched. */
@@ -176,6 +182,7 @@ export function renderStep(spec: StepSpec): StepScripts {
         spec.description,
         JSON.stringify(files.map((f) => [f.path, f.mode ?? "0644", f.owner ?? "root", f.group ?? "root", contentHash(f.content)])),
         JSON.stringify(edits.map((e) => [e.path, e.mode ?? "0644", e.owner ?? "root", e.group ?? "root", e.filter])),
+        spec.helpers ?? "",
         spec.preflight ?? "",
         spec.validate ?? "",
         spec.activate ?? "",
@@ -194,7 +201,8 @@ export function renderStep(spec: StepSpec): StepScripts {
 
     // The component's fragments run with the host lock's descriptor closed, so a
     // daemon they start never holds the lock.
-    const create = `${preamble(spec.key, generation, spec.description, "create")}
+    const helpers = spec.helpers ? `\n${spec.helpers}` : "";
+    const create = `${preamble(spec.key, generation, spec.description, "create")}${helpers}
 hw_validate() {
 :
 ${spec.validate ?? ""}
@@ -242,7 +250,7 @@ hw_main </dev/null
 exit 0
 `;
 
-    const del = `${preamble(spec.key, generation, spec.description, "undo")}
+    const del = `${preamble(spec.key, generation, spec.description, "undo")}${helpers}
 hw_main() {
 hw_log ${shq(`undo: ${spec.description}`)}
 hw_begin
@@ -346,11 +354,24 @@ hw_put_back() {
   elif [ -e "$1.absent" ]; then
     rm -f -- "$2"
   fi
-}${helpers === "create" ? CREATE_HELPERS + CHECK_HELPERS : UNDO_HELPERS}`;
+}${helpers === "create" ? CREATE_HELPERS : UNDO_HELPERS}`;
+}
+
+/**
+ * The core's shell helpers as the scripts carry them: without comment-only lines
+ * (they are for readers of this file; scripts are stored per resource in state and
+ * sent on every run). Only for the core's own text: a component's fragment may hold
+ * a here-document, whose lines must stay as they are.
+ */
+function compact(text: string): string {
+    return text
+        .split("\n")
+        .filter((line) => !/^\s*#/.test(line))
+        .join("\n");
 }
 
 /** Helpers only the undo script uses. */
-const UNDO_HELPERS = `
+const UNDO_HELPERS = compact(`
 hw_interrupted() {
   # the client is gone: finish the undo (it is idempotent) without a report
   exec >/dev/null 2>&1
@@ -374,10 +395,10 @@ hw_restore_all() {
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "restored $hw_p"
   done
-}`;
+}`);
 
 /** Helpers only the create script uses: the transaction (journal, staging, switch, rollback, commit). */
-const CREATE_HELPERS = `
+const CREATE_HELPERS = compact(`
 hw_staged() { printf '%s/.%s.hostwright-%s' "$(dirname -- "$1")" "$(basename -- "$1")" "$HW_RUN"; }
 hw_put_staged() {
   # hw_put_staged DEST BYTES < text: writes text naming staged paths (stagedPath()) with this run's id
@@ -633,17 +654,17 @@ hw_txn_finish() {
     [ ! -e "$hw_f" ] || mv -f -- "$hw_f" "$HW_STATE/files/$(basename -- "$hw_f").installed"
   done
   rm -rf -- "$HW_TXN"
-}`;
+}`);
 
 
 /**
- * Check mode (`bash -s check`): the create's own hw_main, with every helper that
- * would change the host replaced by one that compares. Reports `HOSTWRIGHT_DRIFT`
- * lines, `HOSTWRIGHT_LIVE PATH BASE64` (a drifted file's live content, when it is
- * world-readable and small, for the caller's diff) and one `HOSTWRIGHT_CHECK STATUS`.
+ * Check mode: the create's own hw_main, with every helper that would change the
+ * host replaced by one that compares (see {@link checkScript}). Reports
+ * `HOSTWRIGHT_DRIFT` lines, `HOSTWRIGHT_LIVE PATH BASE64` (a drifted file's live
+ * content, when it is world-readable and small, for the caller's diff) and one
+ * `HOSTWRIGHT_CHECK STATUS`.
  */
-const CHECK_HELPERS = `
-if [ "$HW_MODE" = check ]; then
+const CHECK_HELPERS = compact(`
 HW_DRIFT=0
 hw_drift() { HW_DRIFT=1; printf 'HOSTWRIGHT_DRIFT %s\\n' "$*"; }
 hw_fail() { printf 'HOSTWRIGHT_CHECK error %s\\n' "$*"; exit 1; }
@@ -707,7 +728,18 @@ hw_commit() {
   if [ "$HW_DRIFT" = 0 ]; then printf 'HOSTWRIGHT_CHECK ok\\n'; else printf 'HOSTWRIGHT_CHECK drifted\\n'; fi
   exit 0
 }
-fi`;
+`);
+
+/**
+ * A create script in check mode (run it with `bash -s check`): the check helpers go
+ * in just before `hw_main` runs, so the check runs the create's own code and the
+ * create scripts do not carry them.
+ */
+export function checkScript(create: string): string {
+    const run = create.lastIndexOf("\nhw_main </dev/null\n");
+    if (run < 0) throw new Error("not a hostwright create script (no hw_main call)");
+    return `${create.slice(0, run)}\n${CHECK_HELPERS}${create.slice(run)}`;
+}
 
 /** Values a step printed with `hw_output` and warnings from `hw_warn`. */
 export interface StepReport {

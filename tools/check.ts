@@ -14,7 +14,7 @@ import { tmpdir } from "os";
 import { join, resolve } from "path";
 import { endpointOf } from "../core/config/stack";
 import { ValidationError } from "../core/errors";
-import { stagedFilesOf } from "../core/step";
+import { checkScript, stagedFilesOf } from "../core/step";
 import { passphraseFromEnv } from "./passphrase";
 import { recordProgram, orderCommands, RecordedResource, UNKNOWN_PLACEHOLDER } from "./record";
 import { redact } from "./redact";
@@ -117,7 +117,7 @@ function delimiter(base: string, text: string): string {
 export function hostScript(steps: RecordedResource[], mode: "check" | "update"): string {
     const parts = ["#!/bin/bash", "# hostwright: every step of this host, in order, in one session"];
     steps.forEach((s, i) => {
-        const script = String(s.inputs.stdin);
+        const script = mode === "check" ? checkScript(String(s.inputs.stdin)) : String(s.inputs.stdin);
         const end = delimiter(`HOSTWRIGHT_STEP_SCRIPT_${i}`, script);
         parts.push(
             `printf 'HOSTWRIGHT_STEP ${i}\\n'`,

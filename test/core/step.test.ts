@@ -228,6 +228,24 @@ describe("state written before ownership claims", () => {
     });
 });
 
+describe("helpers shared by a step's fragments", () => {
+    it("are defined once in each script and callable from every fragment", () => {
+        const root = mkdtempSync(join(tmpdir(), "hw-helpers-"));
+        try {
+            const log = join(root, "log");
+            const s = renderStep({ key: "hl", description: "d", helpers: `hw_note() { echo "$1" >> ${log}; }`, preflight: "hw_note preflight", activate: "hw_note activate", undo: "hw_note undo", verify: "hw_note verify" });
+            expect(s.create.match(/^hw_note\(\) \{/gm)).toHaveLength(1);
+            expect(s.delete.match(/^hw_note\(\) \{/gm)).toHaveLength(1);
+            expect(run(s.create, root).status).toBe(0);
+            expect(run(s.create, root, { mode: "check" }).status).toBe(0);
+            expect(run(s.delete, root).status).toBe(0);
+            expect(readFileSync(log, "utf8")).toBe("preflight\nactivate\npreflight\nverify\nundo\n");
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("stagedFilesOf", () => {
     it.each([
         ["plain", "/etc/h2o/h2o.conf", "user: www-data\n"],

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, ChildProcess } from "child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "fs";
-import { KEPT_ROOT, RUN_DIR, STATE_ROOT } from "../../core/step";
+import { checkScript, KEPT_ROOT, RUN_DIR, STATE_ROOT } from "../../core/step";
 
 export function localScript(script: string, root: string): string {
     return script.split(STATE_ROOT).join(`${root}/state`).split(KEPT_ROOT).join(`${root}/kept`).split(RUN_DIR).join(`${root}/run`);
@@ -14,7 +14,8 @@ export function localScript(script: string, root: string): string {
 /** Runs a script to the end; `mode` is the create script's argument ("update" for Pulumi's update). */
 export function runStep(script: string, root: string, opts: { mode?: string; env?: Record<string, string> } = {}): { status: number; out: string } {
     try {
-        const out = execFileSync("bash", ["-s", ...(opts.mode ? [opts.mode] : [])], { input: localScript(script, root), encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+        const text = opts.mode === "check" ? checkScript(script) : script;
+        const out = execFileSync("bash", ["-s", ...(opts.mode ? [opts.mode] : [])], { input: localScript(text, root), encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
         return { status: 0, out };
     } catch (e: any) {
         return { status: e.status, out: `${e.stdout}${e.stderr}` };
