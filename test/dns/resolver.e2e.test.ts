@@ -107,6 +107,8 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
         expect(up.error).toContain("the previous files were put back");
         await waitForCache(client, "www.pinned.example");
         expect(await digA(client, "www.pinned.example")).toBe(DEFAULT_ANSWER);
+        // The failed create keeps its claim until the engine deletes the failed resource (core/README.md, ownership).
+        expect((await harness.destroy()).error).toBeUndefined();
         expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
         await must(client, "service dnsmasq stop");
     }, 60_000);
@@ -125,6 +127,7 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
 
         const missing = await harness.apply(guardOn(["eth0", "eth1"]));
         expect(missing.error).toContain("/etc/sysconfig/network-scripts/ifcfg-eth1 does not exist");
+        expect((await harness.destroy()).error).toBeUndefined();
         expect(withoutCopiedUpDirs(snapshotTree(client.upperDir), before)).toEqual(before);
 
         const up = await harness.apply(guardOn(["eth0"]));
@@ -154,6 +157,7 @@ labDescribe("ResolverGuard on lab hosts (dhclient-script, dnsmasq, unbound)", ()
             const harness = new Harness(lab, join(workDir, "mounted.json"));
             const up = await harness.apply(program([{ name: "resolver", host: "client", resolvConf: { nameservers: ["127.0.0.1"] } }]));
             expect(up.error).toContain("/etc/resolv.conf is a mount point");
+            expect((await harness.destroy()).error).toBeUndefined();
         } finally {
             await must(client, "umount /etc/resolv.conf");
         }
