@@ -118,6 +118,24 @@ export interface NovaMigrationOptions {
     nativeTls?: boolean;
     /** Group of the QEMU processes, which must read `/etc/pki/qemu` keys with `nativeTls`. @default "qemu" on rhel, "libvirt-qemu" on debian */
     qemuGroup?: string;
+    /**
+     * `[libvirt] cpu_mode` (newton+): the CPU nova gives its guests, which decides what
+     * the peer check's `cpu` result means per pair. `host-model` (nova's default with
+     * KVM): a guest may move to a node with at least the source's CPU features.
+     * `host-passthrough`: only to a node with the identical CPU. `custom`: every node
+     * must run every model of `cpuModels` (checked on each node with `virsh
+     * cpu-compare`). `none`: the hypervisor's default model. Unset: nova.conf's own
+     * setting is left alone and pairs are judged as host-model.
+     * @default undefined
+     */
+    cpuMode?: "host-model" | "host-passthrough" | "custom" | "none";
+    /**
+     * CPU models for `cpuMode: "custom"` (`[libvirt] cpu_models`; stein and later take a
+     * list, earlier releases one model in `cpu_model`), e.g. `["Skylake-Server-IBRS"]`.
+     * Only with `cpuMode: "custom"`, which needs at least one.
+     * @default undefined
+     */
+    cpuModels?: string[];
 }
 
 export interface LiveMigrationArgs {

@@ -221,6 +221,16 @@ function checkNova(args: LiveMigrationArgs, transport: string, out: Found): void
     if (nova.configPath !== undefined && (!/^\/[^\0\n]*[^/]$/.test(nova.configPath) || nova.configPath.split("/").includes(".."))) out.error("nova.configPath", "must be an absolute file path without '..'");
     if (nova.service !== undefined && !/^[A-Za-z0-9@._-]+$/.test(nova.service)) out.error("nova.service", "must be a service name (letters, digits, '@', '.', '_', '-')");
     if (nova.qemuGroup !== undefined && !/^[a-z_][a-z0-9_-]*$/i.test(nova.qemuGroup)) out.error("nova.qemuGroup", "must be a group name");
+    if (nova.cpuMode !== undefined && !["host-model", "host-passthrough", "custom", "none"].includes(nova.cpuMode)) out.error("nova.cpuMode", 'must be "host-model", "host-passthrough", "custom" or "none"');
+    if (nova.cpuModels !== undefined && nova.cpuMode !== "custom") out.error("nova.cpuModels", 'is only used with cpuMode "custom"');
+    if (nova.cpuMode === "custom") {
+        const models = nova.cpuModels ?? [];
+        if (models.length === 0) out.error("nova.cpuModels", 'needs at least one CPU model with cpuMode "custom" (e.g. Skylake-Server-IBRS; virsh cpu-models x86_64)');
+        else if (major < STEIN && models.length > 1) out.error("nova.cpuModels", `nova ${nova.release} takes one model (cpu_model); lists need stein (19) or later`);
+        models.forEach((m, i) => {
+            if (!/^[A-Za-z0-9_.-]{1,64}$/.test(m)) out.error(`nova.cpuModels[${i}]`, `${JSON.stringify(m)} must be a libvirt CPU model name (letters, digits, '_', '.', '-')`);
+        });
+    }
     for (const key of ["bandwidthMiBps", "maxDowntimeMs", "completionTimeoutSeconds"] as const) {
         const v = nova[key];
         if (v !== undefined && (!Number.isInteger(v) || v < 0)) out.error(`nova.${key}`, "must be a whole number >= 0");

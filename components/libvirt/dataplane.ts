@@ -95,6 +95,14 @@ rm -f -- "$hw_listener/pid"`;
 export function renderDataPlane(args: LiveMigrationArgs, index: number): RenderedStep {
     const node = args.nodes[index];
     const ports = migrationPorts(args);
+    // cpu_mode custom: can this node run each model? (libvirt compares it with the host CPU)
+    const models = args.nova?.cpuMode === "custom" ? (args.nova.cpuModels ?? []) : [];
+    const modelChecks = models
+        .map(
+            (m) => sh`printf '%s' ${`<cpu mode='custom' match='exact'><model fallback='forbid'>${m}</model></cpu>`} > "$hw_listener/cpu.xml"
+if hw_cmp=$(timeout 30 virsh -c qemu:///system cpu-compare "$hw_listener/cpu.xml" 2>&1 </dev/null); then hw_output ${`cpuModel.${m}`} ok; else hw_output ${`cpuModel.${m}`} "incompatible: $(printf '%s' "$hw_cmp" | sed "s|$hw_listener/cpu.xml|the model|" | tr '\n' ' ')"; fi`,
+        )
+        .join("\n");
     return {
         description: `live migration data plane on ${node.host.name}: host UUID, CPU, a listener in QEMU's migration ports ${ports.min}-${ports.max}`,
         files: [],
@@ -117,6 +125,7 @@ else
   hw_output cpu.model "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
   hw_output cpu.features "$(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1 | tr ' ' '\\n' | sort -u | tr '\\n' ' ')"
 fi
+${modelChecks}
 hw_output addresses "$(ip -o addr show 2>/dev/null | awk '{ split($4, a, "/"); print a[1] }' | sort -u | tr '\\n' ' ')"
 if command -v python3 >/dev/null 2>&1; then
   hw_port=$(python3 -c ${shq(LISTENER_PY)} ${ports.min} ${ports.max} ${LISTENER_SECONDS} 2>&1 </dev/null) || hw_port="none: the listener failed: $hw_port"
@@ -140,6 +149,8 @@ export interface NodeFacts {
     addresses: string[];
     /** The listener's port, or why there is none (`none: ...`). */
     dataPort: number | string;
+    /** cpu_mode custom: per model, `ok` or why this node cannot run it (`virsh cpu-compare`). */
+    cpuModels: Record<string, string>;
 }
 
 export function factsFromReport(host: string, values: Record<string, string>): NodeFacts {
@@ -151,6 +162,7 @@ export function factsFromReport(host: string, values: Record<string, string>): N
         cpu: { source: values["cpu.source"] ?? "", vendor: values["cpu.vendor"] ?? "", model: values["cpu.model"] ?? "", features: words(values["cpu.features"]) },
         addresses: words(values.addresses),
         dataPort: Number.isInteger(port) && port > 0 ? port : values.dataPort || "none: the data-plane step reported no port",
+        cpuModels: Object.fromEntries(Object.entries(values).filter(([k]) => k.startsWith("cpuModel.")).map(([k, v]) => [k.slice("cpuModel.".length), v])),
     };
 }
 
@@ -162,6 +174,27 @@ export function cpuCompatibility(source: NodeFacts, target: NodeFacts): string {
     const missing = source.cpu.features.filter((f) => !target.cpu.features.includes(f));
     if (missing.length > 0) {
         return `incompatible: ${target.host} lacks ${missing.length} CPU feature(s) of ${source.host} (${missing.slice(0, 12).join(" ")}${missing.length > 12 ? " ..." : ""}): guests with cpu_mode host-model/host-passthrough started on ${source.host} cannot move there; use a common cpu_mode=custom model (virsh hypervisor-cpu-baseline)`;
+    }
+    return "ok";
+}
+
+/**
+ * The pair's CPU result for nova's `cpu_mode`: host-model (and unset) needs the source's
+ * features on the target, host-passthrough the identical CPU, custom every model runnable
+ * on the target; none uses the hypervisor's default model.
+ */
+export function pairCpu(mode: NonNullable<LiveMigrationArgs["nova"]>["cpuMode"], source: NodeFacts, target: NodeFacts): string {
+    if (mode === "none") return "ok (cpu_mode none: the hypervisor's default model)";
+    if (mode === "custom") {
+        const bad = Object.entries(target.cpuModels).filter(([, v]) => v !== "ok");
+        if (Object.keys(target.cpuModels).length === 0) return "unknown: the target reported no model check";
+        return bad.length === 0 ? "ok" : `incompatible: ${target.host} cannot run cpu_models ${bad.map(([m, why]) => `${m} (${why.replace(/^incompatible: /, "")})`).join(", ")}: guests with that model can neither start nor arrive there`;
+    }
+    const forward = cpuCompatibility(source, target);
+    if (mode !== "host-passthrough" || forward !== "ok") return forward;
+    const backward = cpuCompatibility(target, source);
+    if (backward !== "ok" || source.cpu.model !== target.cpu.model) {
+        return `incompatible: cpu_mode host-passthrough gives guests the exact host CPU, and ${target.host}'s (${target.cpu.model}) is not ${source.host}'s (${source.cpu.model}); use host-model or a custom model`;
     }
     return "ok";
 }

@@ -39,7 +39,7 @@ export function releaseNames(): string {
 }
 
 /** Options of `NovaMigrationOptions` that only newton and later understand. */
-export const NEWTON_OPTIONS = ["permitAutoConverge", "permitPostCopy", "maxDowntimeMs", "completionTimeoutSeconds"] as const;
+export const NEWTON_OPTIONS = ["permitAutoConverge", "permitPostCopy", "maxDowntimeMs", "completionTimeoutSeconds", "cpuMode", "cpuModels"] as const;
 
 const LEGACY_FLAGS = ["live_migration_flag", "block_migration_flag"];
 const MODERN_KEYS = [
@@ -93,5 +93,13 @@ export function novaEdits(nova: NovaMigrationOptions, target: NovaTarget): IniEd
         nova.completionTimeoutSeconds === undefined ? unset("libvirt", "live_migration_completion_timeout") : set("live_migration_completion_timeout", String(nova.completionTimeoutSeconds)),
     ];
     if (major >= STEIN) edits.push(nova.nativeTls ? set("live_migration_with_native_tls", "true") : unset("libvirt", "live_migration_with_native_tls"));
+    if (nova.cpuMode !== undefined) {
+        // one of cpu_model (before stein) and cpu_models, and only with custom
+        const models = nova.cpuMode === "custom" ? (nova.cpuModels ?? []) : [];
+        edits.push(set("cpu_mode", nova.cpuMode));
+        if (models.length > 0 && major >= STEIN) edits.push(set("cpu_models", models.join(",")), unset("libvirt", "cpu_model"));
+        else if (models.length > 0) edits.push(set("cpu_model", models[0]), unset("libvirt", "cpu_models"));
+        else edits.push(unset("libvirt", "cpu_model"), unset("libvirt", "cpu_models"));
+    }
     return edits;
 }

@@ -21,7 +21,7 @@ import type { LiveMigrationArgs, LiveMigrationNode, MigrationAuth, MigrationTran
 import { migrationAddressOf } from "./checks";
 import { IniEdit, iniEditFilter, iniEditorFunction } from "./ini";
 import { novaEdits } from "./nova";
-import { cpuCompatibility, dataPlaneChecks, migrationPorts, NodeFacts } from "./dataplane";
+import { dataPlaneChecks, migrationPorts, NodeFacts, pairCpu } from "./dataplane";
 
 export const PATHS = {
     caCert: "/etc/pki/CA/cacert.pem",
@@ -393,7 +393,7 @@ export function renderPeerCheck(args: LiveMigrationArgs, index: number, facts?: 
               dataPlaneChecks(p.nodes.flatMap((peer, i) => (i === index ? [] : [{ host: peer.host.name, address: peer.migrationAddress, listenAddress: peer.listenAddress, facts: facts[i] }]))),
               ...p.nodes.flatMap((peer, i) => {
                   if (i === index) return [];
-                  const cpu = cpuCompatibility(facts[index], facts[i]);
+                  const cpu = pairCpu(args.nova?.cpuMode, facts[index], facts[i]);
                   return [sh`hw_output ${`cpu.${peer.host.name}`} ${cpu}`, ...(cpu === "ok" ? [] : [sh`hw_warn ${`CPU towards ${peer.host.name}: ${cpu}`}`])];
               }),
           ].join("\n")

@@ -64,6 +64,8 @@ const group = z.strictObject({
             completionTimeoutSeconds: z.number().int().min(0).optional(),
             nativeTls: z.boolean().optional(),
             qemuGroup: z.string().optional(),
+            cpuMode: z.enum(["host-model", "host-passthrough", "custom", "none"]).optional(),
+            cpuModels: z.array(z.string()).optional(),
         })
         .optional(),
     restartLibvirt: z.boolean().optional(),

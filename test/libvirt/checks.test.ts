@@ -103,6 +103,12 @@ const table: Array<[string, Mutate, Array<[string, string, "error" | "warning"]>
     ["native TLS over tcp", (a) => ({ ...tcp({ sasl })(a), nova: { release: "2024.1", nativeTls: true } }), [["nova.nativeTls", "needs transport tls", "error"], ["sasl.mechanism", "not encrypted", "warning"]]],
     ["hostile nova service and path", nova({ release: "zed", service: "nova;reboot", configPath: "/etc/../nova.conf" }), [["nova.configPath", "absolute file path", "error"], ["nova.service", "service name", "error"]]],
     ["negative bandwidth", nova({ release: "zed", bandwidthMiBps: -1 }), [["nova.bandwidthMiBps", "whole number", "error"]]],
+    ["custom CPU models on zed", nova({ release: "zed", cpuMode: "custom", cpuModels: ["Skylake-Server-IBRS", "Cascadelake-Server"] }), []],
+    ["custom without models", nova({ release: "zed", cpuMode: "custom" }), [["nova.cpuModels", 'needs at least one CPU model with cpuMode "custom"', "error"]]],
+    ["models without custom", nova({ release: "zed", cpuMode: "host-model", cpuModels: ["EPYC"] }), [["nova.cpuModels", 'is only used with cpuMode "custom"', "error"]]],
+    ["two models before stein", nova({ release: "rocky", cpuMode: "custom", cpuModels: ["a", "b"] }), [["nova.cpuModels", "takes one model (cpu_model)", "error"]]],
+    ["a hostile model name", nova({ release: "zed", cpuMode: "custom", cpuModels: ["EPYC</model><x>"] }), [["nova.cpuModels[0]", "must be a libvirt CPU model name", "error"]]],
+    ["cpu_mode on liberty", nova({ release: "liberty", cpuMode: "host-model" }), [["nova.cpuMode", "needs nova newton", "error"]]],
 ];
 
 describe("checkLiveMigration", () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "child_process";
-import { commonCpuFeatures, cpuCompatibility, dataPlaneChecks, factsFromReport, LISTENER_GREETING, LISTENER_PY, migrationPorts, NodeFacts } from "../../components/libvirt/dataplane";
+import { commonCpuFeatures, cpuCompatibility, dataPlaneChecks, factsFromReport, pairCpu, LISTENER_GREETING, LISTENER_PY, migrationPorts, NodeFacts } from "../../components/libvirt/dataplane";
 import { checkLiveMigration } from "../../components/libvirt/checks";
 import { PATHS, renderNodeStep } from "../../components/libvirt/render";
 import { groupPki, tlsArgs } from "./fixtures";
@@ -10,6 +10,7 @@ const facts = (host: string, over: Partial<NodeFacts> = {}, cpu: Partial<NodeFac
     cpu: { source: "capabilities", vendor: "Intel", model: "Skylake-Server-IBRS", features: ["sse2", "avx2", "avx512f"], ...cpu },
     addresses: ["10.0.0.1"],
     dataPort: 49152,
+    cpuModels: {},
     ...over,
 });
 
@@ -17,7 +18,8 @@ describe("data-plane facts and pair decisions", () => {
     it("reads what the data-plane step printed", () => {
         expect(
             factsFromReport("a", { hostUuid: "0BE258C5-E2E5-4E64-8731-CB5FE78B9FC0", "cpu.source": "capabilities", "cpu.vendor": "AMD", "cpu.model": "EPYC", "cpu.features": "avx2  sse2 ", addresses: "10.0.0.1 fe80::1 ", dataPort: "49160" }),
-        ).toEqual({ host: "a", hostUuid: "0be258c5-e2e5-4e64-8731-cb5fe78b9fc0", cpu: { source: "capabilities", vendor: "AMD", model: "EPYC", features: ["avx2", "sse2"] }, addresses: ["10.0.0.1", "fe80::1"], dataPort: 49160 });
+        ).toEqual({ host: "a", hostUuid: "0be258c5-e2e5-4e64-8731-cb5fe78b9fc0", cpu: { source: "capabilities", vendor: "AMD", model: "EPYC", features: ["avx2", "sse2"] }, addresses: ["10.0.0.1", "fe80::1"], dataPort: 49160, cpuModels: {} });
+        expect(factsFromReport("a", { "cpuModel.Skylake-Server": "incompatible: CPU described in the model is incompatible with host CPU", "cpuModel.kvm64": "ok" }).cpuModels).toEqual({ "Skylake-Server": "incompatible: CPU described in the model is incompatible with host CPU", kvm64: "ok" });
         expect(factsFromReport("a", { dataPort: "none: python3 is not installed on a, so no listener could be opened" }).dataPort).toBe("none: python3 is not installed on a, so no listener could be opened");
         expect(factsFromReport("a", {}).dataPort).toBe("none: the data-plane step reported no port");
     });
@@ -31,6 +33,18 @@ describe("data-plane facts and pair decisions", () => {
         ["no features reported", {}, { features: [] }, /^unknown: a node reported no CPU features$/],
     ])("CPU: %s", (_what, a, b, expected) => {
         expect(cpuCompatibility(facts("a", {}, a), facts("b", {}, b))).toMatch(expected);
+    });
+
+    it.each<[string, "host-model" | "host-passthrough" | "custom" | "none" | undefined, Partial<NodeFacts>, Partial<NodeFacts["cpu"]>, RegExp]>([
+        ["unset: judged as host-model", undefined, {}, { features: ["sse2", "avx2", "avx512f", "more"] }, /^ok$/],
+        ["host-model, a target with more features", "host-model", {}, { features: ["sse2", "avx2", "avx512f", "more"] }, /^ok$/],
+        ["host-passthrough, a target with more features", "host-passthrough", {}, { features: ["sse2", "avx2", "avx512f", "more"] }, /^incompatible: cpu_mode host-passthrough gives guests the exact host CPU, and b's \(Skylake-Server-IBRS\) is not a's/],
+        ["host-passthrough, the identical CPU", "host-passthrough", {}, {}, /^ok$/],
+        ["custom, every model runs on the target", "custom", { cpuModels: { kvm64: "ok" } }, {}, /^ok$/],
+        ["custom, a model the target cannot run", "custom", { cpuModels: { kvm64: "ok", "Cascadelake-Server": "incompatible: CPU described in the model is incompatible with host CPU" } }, {}, /^incompatible: b cannot run cpu_models Cascadelake-Server \(CPU described in the model is incompatible with host CPU\): guests with that model can neither start nor arrive there$/],
+        ["none", "none", {}, { vendor: "AMD" }, /^ok \(cpu_mode none/],
+    ])("CPU for nova's cpu_mode: %s", (_what, mode, target, targetCpu, expected) => {
+        expect(pairCpu(mode, facts("a"), facts("b", target, targetCpu))).toMatch(expected);
     });
 
     it("the common CPU features of the group", () => {

@@ -388,6 +388,28 @@ labDescribe("LibvirtLiveMigration with real libvirtd", () => {
             await expectRestored();
         }, 300_000);
 
+        it("nova's cpu_mode custom: every node runs kvm64, none runs Cascadelake-Server (virsh cpu-compare on each node); a warning per pair, not a failure", async () => {
+            const h = harness();
+            const group = (cpuModels: string[]) => tlsGroup({ name: "models", nova: { release: "2023.1", cpuMode: "custom", cpuModels }, nodes: [tlsNode("h1"), tlsNode("h2")] });
+            try {
+                const ok = await h.apply(program, stack(group(["kvm64"])));
+                expect(ok.error).toBeUndefined();
+                expect((ok.outputs.libvirt as any).models.pairs["h1->h2"].cpu).toBe("ok");
+                const nova = parseIni((await lab.host("h2").exec("cat /etc/nova/nova.conf")).stdout).libvirt;
+                expect([nova.cpu_mode, nova.cpu_models]).toEqual(["custom", "kvm64"]);
+
+                const bad = await h.apply(program, stack(group(["kvm64", "Cascadelake-Server"])));
+                expect(bad.error).toBeUndefined();
+                const out = (bad.outputs.libvirt as any).models;
+                expect(out.pairs["h1->h2"].cpu).toMatch(/^incompatible: h2 cannot run cpu_models Cascadelake-Server \(CPU described in the model is incompatible with host CPU/);
+                expect(out.pairs["h2->h1"].cpu).toMatch(/^incompatible: h1 cannot run cpu_models Cascadelake-Server/);
+                expect(out.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^h1: CPU towards h2: incompatible: h2 cannot run cpu_models Cascadelake-Server/)]));
+            } finally {
+                expect((await h.destroy()).error).toBeUndefined();
+            }
+            await expectRestored();
+        }, 300_000);
+
         it("what the lab cannot show: CPUs differ nowhere here (every lab host is this machine) and no VM migrates (no QEMU installed)", async () => {
             const cpus = await Promise.all(HOSTS.map(async (n) => (await lab.host(n).exec("virsh -c qemu:///system capabilities | sed -n '/<host>/,/<\\/host>/p' | grep -E '<(vendor|model)>|<feature ' | md5sum")).stdout));
             expect(new Set(cpus).size).toBe(1);

@@ -93,6 +93,20 @@ describe("nova options by release", () => {
     });
 });
 
+describe("nova's cpu_mode", () => {
+    const libvirtOf = (nova: Parameters<typeof novaEdits>[0], conf = NOVA_CONF) => parseIni(editIni(conf, novaEdits(nova, { transport: "tls", migrationAddress: "a" }))).libvirt;
+    it.each<[string, Parameters<typeof novaEdits>[0], Record<string, string | undefined>]>([
+        ["unset: nova.conf's own setting stays", { release: "2024.1" }, { cpu_mode: "host-passthrough", cpu_model: "kvm64" }],
+        ["custom models on stein and later: cpu_models, cpu_model removed", { release: "2024.1", cpuMode: "custom", cpuModels: ["Skylake-Server-IBRS", "kvm64"] }, { cpu_mode: "custom", cpu_models: "Skylake-Server-IBRS,kvm64", cpu_model: undefined }],
+        ["one custom model before stein: cpu_model", { release: "rocky", cpuMode: "custom", cpuModels: ["kvm64"] }, { cpu_mode: "custom", cpu_model: "kvm64", cpu_models: undefined }],
+        ["host-model: the models go", { release: "2024.1", cpuMode: "host-model" }, { cpu_mode: "host-model", cpu_model: undefined, cpu_models: undefined }],
+    ])("%s", (_what, nova, expected) => {
+        const conf = NOVA_CONF.replace("virt_type = kvm\n", "virt_type = kvm\ncpu_mode = host-passthrough\ncpu_model = kvm64\n");
+        const libvirt = libvirtOf(nova, conf);
+        for (const [key, value] of Object.entries(expected)) expect([key, libvirt[key]]).toEqual([key, value]);
+    });
+});
+
 describe("renderNodeStep", () => {
     it("TLS: installs the material at libvirt's paths, keys secret and 0600, edits the daemon config per detected daemon", () => {
         const step = renderNodeStep(tlsArgs(g, { nova: { release: "2023.1" } }), 0);
