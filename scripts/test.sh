@@ -12,6 +12,9 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 if [ ! -d node_modules ]; then
   echo "== installing npm dependencies (npm ci: exactly package-lock.json)"
   npm ci --no-audit --no-fund
+elif ! npm ls --depth=0 >/dev/null 2>&1; then
+  # Not reinstalled here: npm ci empties node_modules first, under anything else running from it.
+  echo "== warning: node_modules does not match package-lock.json; run npm ci"
 fi
 
 if [ "$(id -u)" -eq 0 ]; then
