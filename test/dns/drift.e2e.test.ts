@@ -9,14 +9,15 @@ import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { dnsSection } from "../../components/dns/section";
-import { DHCLIENT_HOOK } from "../../components/dns/render";
+import { ResolverGuard } from "../../components/dns/component";
+import { DHCLIENT_HOOK, NETWORK_MANAGER_DROP_IN } from "../../components/dns/render";
 import { declareStack } from "../../core/config/stack";
 import { sh } from "../../core/shell";
 import { checkCommands, CheckOptions, CheckReport, exitCode, opensshSession, repairCommands, StepCheck } from "../../tools/check";
 import { recordProgram, RecordedResource } from "../../tools/record";
 import { Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
-import { dhcpBound, installDnsmasqService, must, RESOLVCONF_HOOK, startTestServer, waitForCache } from "./dns-lab";
+import { dhcpBound, installDnsmasqService, must, NMCLI_LOG, RESOLVCONF_HOOK, startNetworkManagerStandIn, startTestServer, stopNetworkManagerStandIn, waitForCache } from "./dns-lab";
 
 const PINNED_ANSWER = "10.1.1.1";
 const DEFAULT_ANSWER = "10.2.2.2";
@@ -34,9 +35,10 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
     let declared: string;
     let workDir: string;
 
-    async function commands(): Promise<RecordedResource[]> {
-        const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
-        return (await recordProgram(program as () => void, { preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
+    /** The commands as `prog` declares them, with the real outputs of the steps `h` ran. */
+    async function commands(h = harness, prog = program): Promise<RecordedResource[]> {
+        const byName = new Map(h.state().resources.map((r) => [r.name, r]));
+        return (await recordProgram(prog as () => void, { preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
     }
     const check = async (): Promise<CheckReport> => checkCommands(await commands(), checkOpts);
     const step = (report: CheckReport, name: string): StepCheck => report.hosts.find((h) => h.host === "client")!.steps.find((s) => s.name === name)!;
@@ -96,7 +98,7 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
         program = () => declareStack({ values: config, secretKeys: new Set(secretKeys) }, [dnsSection]);
         workDir = mkdtempSync(join(tmpdir(), "hw-dns-drift-"));
         harness = new Harness(lab, join(workDir, "state.json"));
-        checkOpts = { session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]), hostNames: { client: `${client.address}:22` } };
+        checkOpts = { session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]), hostNames: { client: `${client.address}:22`, "ns-pinned": `${pinnedServer.address}:22` } };
         const up = await harness.apply(program as () => void);
         if (!up.ok) throw new Error(up.error);
         declared = await resolvConf();
@@ -159,5 +161,36 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
         await must(client, "service dnsmasq stop && dnsmasq -x /run/dnsmasq/dnsmasq.pid --conf-file=/etc/dnsmasq.conf");
         await waitForCache(client, "www.pinned.example");
         await checkRepairCheck({ resolv: [], pins: [pinsNotServed("www.pinned.example", `A ${DEFAULT_ANSWER}`), pinsNotServed("www.lab.test", `A ${DEFAULT_ANSWER}`)] });
+    }, 120_000);
+
+    it("NetworkManager's dns=none drop-in changed (stand-in NetworkManager; a guard whose name is hostile shell text): named; the repair writes it back", async () => {
+        const name = `nm'$(touch /tmp/pwned)"\`id\``;
+        await startNetworkManagerStandIn(pinnedServer);
+        const nmHarness = new Harness(lab, join(workDir, "nm.json"));
+        const nmProgram = () => {
+            new ResolverGuard(name, { host: pinnedServer.inventory(), resolvConf: { nameservers: ["198.18.0.53"] } });
+        };
+        try {
+            const up = await nmHarness.apply(nmProgram);
+            if (!up.ok) throw new Error(up.error);
+            const dropIn = await must(pinnedServer, sh`cat ${NETWORK_MANAGER_DROP_IN}`);
+            expect(dropIn).toContain(name);
+            await must(pinnedServer, sh`sed -i 's/^dns=none$/dns=default/' ${NETWORK_MANAGER_DROP_IN} && : > ${NMCLI_LOG}`);
+            const checkNm = async () => checkCommands(await commands(nmHarness, nmProgram), checkOpts);
+            const drifted = await checkNm();
+            expect(drifted.hosts.map((h) => [h.host, h.steps.map((st) => st.drift)])).toEqual([["ns-pinned", [[`${NETWORK_MANAGER_DROP_IN} is missing or changed: NetworkManager may rewrite /etc/resolv.conf (declared: [main] dns=none)`]]]]);
+            expect(exitCode(drifted)).toBe(2);
+
+            const repaired = await repairCommands(await commands(nmHarness, nmProgram), drifted, checkOpts);
+            expect(exitCode(repaired)).toBe(0);
+            // what NetworkManager reads again, and it was told to reload
+            expect(await must(pinnedServer, sh`cat ${NETWORK_MANAGER_DROP_IN}`)).toBe(dropIn);
+            expect(await must(pinnedServer, sh`cat ${NMCLI_LOG}`)).toBe("general reload\n");
+            expect(exitCode(await checkNm())).toBe(0);
+            for (const host of [pinnedServer, client]) expect((await host.exec("test -e /tmp/pwned")).code).toBe(1);
+            expect((await nmHarness.destroy()).error).toBeUndefined();
+        } finally {
+            await stopNetworkManagerStandIn(pinnedServer);
+        }
     }, 120_000);
 });
