@@ -220,6 +220,7 @@ hw_verify() {
 ${spec.verify ?? ""}
 }
 hw_main() {
+[ "$HW_MODE" != check ] || [ -n "\${HW_CHECK:-}" ] || hw_fail "check mode needs the check helpers: run checkScript(create) from core/step.ts with bash -s check, not the create script alone"
 hw_log ${shq(spec.description)}
 hw_begin
 hw_claim
@@ -665,6 +666,7 @@ hw_txn_finish() {
  * `HOSTWRIGHT_CHECK STATUS`.
  */
 const CHECK_HELPERS = compact(`
+HW_CHECK=1
 HW_DRIFT=0
 hw_drift() { HW_DRIFT=1; printf 'HOSTWRIGHT_DRIFT %s\\n' "$*"; }
 hw_fail() { printf 'HOSTWRIGHT_CHECK error %s\\n' "$*"; exit 1; }
