@@ -62,15 +62,21 @@ export interface LxdRemoteMeshArgs {
      */
     lxdDir?: string;
     /**
-     * How trust is established. `token`: the target issues a one-time trust token
-     * (`lxc config trust add --name`) that the source consumes; the token passes
-     * through Pulumi only as a secret and is never printed or put on a command line.
-     * `certificate`: the target trusts the source's client certificate directly
-     * (`lxc config trust add CERT`), so no secret crosses hosts at all. In both
-     * modes the source pins the target's server certificate (its fingerprint comes
-     * from the target's own `lxc query /1.0`). Trust passwords are not supported
-     * (removed upstream).
-     * @default "token"
+     * How trust is established. In both modes the source pins the target's server
+     * certificate (its fingerprint comes from the target's own `lxc query /1.0`).
+     * `certificate`: each target trusts every member's client certificate through its
+     * local socket (`lxc config trust add CERT`, in parallel), and each source writes
+     * all its remotes into `LXD_CONF/config.yml` at once: no network round trip per
+     * remote, no secret crossing hosts, so the mesh's apply does not grow with the
+     * number of hosts (only the final link check queries every remote, in parallel).
+     * `token`: the target issues a one-time trust token (`lxc config trust add --name`)
+     * that the source consumes with `lxc remote add`, one remote after another (a
+     * network round trip each, N² over the mesh); the token passes through Pulumi only
+     * as a secret and is never printed or put on a command line. Use it when the
+     * client certificates must not be pushed to the targets by this component. A
+     * revoked trust entry is repaired by re-running the trust step in certificate mode
+     * only (a token is single-use). Trust passwords are not supported (removed upstream).
+     * @default "certificate"
      */
     trust?: TrustMethod;
     /**
@@ -135,7 +141,7 @@ export const DEFAULTS = {
     project: "default",
     clientConfigDir: "/root/.config/lxc",
     lxdDir: "/var/lib/lxd",
-    trust: "token" as TrustMethod,
+    trust: "certificate" as TrustMethod,
     migration: "stateless" as MigrationMode,
     preflightRevision: 1,
     connectTimeoutSeconds: 5,

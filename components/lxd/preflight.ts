@@ -101,6 +101,10 @@ export function parseConnect(line: string): ConnectResult {
 export interface HostFacts {
     name: string;
     kernel: string;
+    /** The `lxc` client is installed (undefined: not probed). */
+    lxc?: boolean;
+    /** The daemon's socket path when it does not exist (no daemon runs behind `lxdDir`). */
+    missingSocket?: string;
     server: ServerInfo;
     netlinkDiag: NetlinkDiag;
     criu: CriuStatus;
@@ -266,6 +270,14 @@ function describeCriu(c: CriuStatus): string | undefined {
     return undefined;
 }
 
+/** What is missing for LXD to answer on a host, most basic first: the client, a daemon behind the socket, an answer. */
+function daemonProblem(f: HostFacts): string | undefined {
+    if (f.lxc === false) return "the lxc client is not installed (Debian: apt install lxd; elsewhere the lxd snap, with lxdDir /var/snap/lxd/common/lxd)";
+    if (f.missingSocket) return `no LXD daemon runs: ${f.missingSocket} does not exist (start LXD, or set lxdDir to the daemon's directory: /var/snap/lxd/common/lxd for the snap)`;
+    if (!f.server.ok) return `LXD does not answer: ${f.server.error}`;
+    return undefined;
+}
+
 /**
  * The group decision: blocking errors (before any change) and per-host readiness
  * for stateless and stateful moves. In stateful mode the component itself loads
@@ -283,7 +295,8 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
             errors.push(`${m.name}: the pre-flight probe reported nothing`);
             continue;
         }
-        if (!f.server.ok) errors.push(`${m.name}: LXD does not answer: ${f.server.error}`);
+        const daemon = daemonProblem(f);
+        if (daemon) errors.push(`${m.name}: ${daemon}`);
         if (!f.clientCertificate && !f.openssl) errors.push(`${m.name}: the client config directory has no client certificate and openssl is not installed to create one`);
     }
 
@@ -319,7 +332,7 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
         const f = byName.get(m.name);
         const stateless: string[] = [];
         if (!f) stateless.push("no probe result");
-        else if (!f.server.ok) stateless.push(f.server.error);
+        else if (daemonProblem(f)) stateless.push(daemonProblem(f)!);
         const unreachable = unreachableFrom.get(m.name);
         if (unreachable) stateless.push(`API address not reachable from ${unreachable.join(", ")}`);
         const stateful = [...stateless];
@@ -369,6 +382,8 @@ export function factsFromProbe(name: string, values: Record<string, string>): Ho
     return {
         name,
         kernel: values["probe.kernel"] ?? "",
+        lxc: values["probe.lxc"] === undefined ? undefined : values["probe.lxc"] === "yes",
+        missingSocket: values["probe.socket"] === undefined || values["probe.socket"] === "yes" ? undefined : values["probe.socket"],
         server,
         netlinkDiag: netlinkDiagStatus({
             modules: values["probe.modules"] === "absent" ? undefined : decode(values["probe.modules"]),

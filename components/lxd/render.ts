@@ -3,15 +3,22 @@
  * certificate mode (all `lxc` calls with LXD_DIR and LXD_CONF set, every value
  * quoted by core/shell):
  *
- *   probe    read-only facts for the pre-flight (versions, netlink_diag, CRIU, peer connects)
+ *   probe    read-only facts for the pre-flight (lxc and its daemon, versions,
+ *            netlink_diag, CRIU, peer connects in parallel)
  *   serve    refuses to run when the group pre-flight failed; core.https_address (before
- *            any token: tokens embed it); netlink_diag for stateful mode; then, in token
- *            mode, one trust token per source (secret output), in certificate mode the
- *            host's client certificate
+ *            any token: tokens embed it); netlink_diag for stateful mode; then, in
+ *            certificate mode, the host's client certificate, in token mode one trust
+ *            token per source (secret output)
  *   trust    certificate mode only: each target trusts every source's client certificate
+ *            (local socket, in parallel)
  *   remotes  on each source: every member, itself included, as a remote named by its
- *            inventory name, server certificate pinned, token consumed from stdin; then
- *            every link verified
+ *            inventory name, server certificate pinned; certificate mode writes them
+ *            into lxc's config.yml at once (no network round trip per remote), token
+ *            mode adds them one by one (each consumes its token over the network);
+ *            then every link verified, in parallel
+ *
+ * Where a step talks to many peers or adds many entries, it runs them in the
+ * background, at most PARALLEL at once, each with its own timeout, and reports once.
  *
  * Runtime objects a step added are recorded in `$HW_STATE.owned` so that undo
  * removes exactly those. A trust entry made by consuming a token belongs to the
@@ -33,6 +40,31 @@ export function trustName(source: string): string {
     return `hostwright-${source}`;
 }
 
+/** At most this many peer queries (or local trust-store calls) at once in one step. */
+export const PARALLEL = 16;
+/** Seconds one `lxc query REMOTE:/1.0` of a link check may take. */
+export const LINK_TIMEOUT_SECONDS = 10;
+
+/**
+ * Runs each command in the background, at most {@link PARALLEL} at once, and waits
+ * for all: in batches, because bash 4.2 (CentOS 7) has no `wait -n`. The commands
+ * must not fail (they write their results to files the step reads afterwards).
+ */
+export function inParallel(commands: string[]): string {
+    const lines: string[] = [];
+    commands.forEach((c, i) => {
+        lines.push(`${c} &`);
+        if ((i + 1) % PARALLEL === 0) lines.push("wait");
+    });
+    lines.push("wait");
+    return lines.join("\n");
+}
+
+// The daemon's trust store, listed once (`["/1.0/certificates/FINGERPRINT", ...]`):
+// one local call instead of one per member.
+const TRUST_STORE = `hw_certs=$(lxc query /1.0/certificates)
+hw_trusted() { case "$hw_certs" in *"/1.0/certificates/$1"*) return 0 ;; esac; return 1; }`;
+
 /** Every fragment starts here: `lxc` must never fall back to another daemon or a home directory. */
 function env(mesh: ResolvedMesh): string {
     return sh`export LXD_DIR=${mesh.lxdDir} LXD_CONF=${mesh.clientConfigDir}
@@ -51,21 +83,28 @@ const FORGET_OWNED = `rm -rf -- "$HW_OWN"`;
  * such as "$HW_OWN/remotes") whose name is not in `keep`: what the step made and
  * no longer wants (all of it, on undo).
  */
-function forEachOwned(dir: string, action: string, keep: string[] = []): string {
-    return `for hw_f in ${dir}/*; do
+function forEachOwned(dir: string, action: string, keep: string[] = [], parallel = false): string {
+    const run = parallel
+        ? `${action} "$(basename "$hw_f")" &
+  hw_n=$((hw_n + 1)); [ $((hw_n % ${PARALLEL})) -ne 0 ] || wait`
+        : `${action} "$(basename "$hw_f")"`;
+    return `hw_n=0
+for hw_f in ${dir}/*; do
   [ -e "$hw_f" ] || continue
   case ${shq(` ${keep.join(" ")} `)} in *" $(basename "$hw_f") "*) continue ;; esac
-  ${action} "$(basename "$hw_f")"
-done`;
+  ${run}
+done${parallel ? "\nwait" : ""}`;
 }
 
 /** What the probe lists on each host (in the mesh's project) for the per-instance move readiness. */
 const INVENTORY_QUERIES = { profiles: "/1.0/profiles", pools: "/1.0/storage-pools", networks: "/1.0/networks", instances: "/1.0/instances?recursion=1" };
 
 export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepBody {
-    const connects = mesh.members
-        .map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(hw_connect ${peer.apiAddress} ${peer.apiPort})"`)
-        .join("\n");
+    // every peer at once: an unreachable peer costs one connect timeout, not one per peer
+    const connects = `hw_connects=$(mktemp -d)
+${inParallel(mesh.members.map((peer) => sh`hw_connect ${peer.apiAddress} ${peer.apiPort} > "$hw_connects/"${peer.name}`))}
+${mesh.members.map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(cat "$hw_connects/"${peer.name})"`).join("\n")}
+rm -rf -- "$hw_connects"`;
     const inventory = Object.entries(INVENTORY_QUERIES)
         .map(([key, path]) => {
             const url = `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(mesh.project)}`;
@@ -84,6 +123,9 @@ hw_connect() {
   else echo "error $(printf '%s' "$hw_err" | tail -n1)"; fi
 }
 hw_output probe.kernel "$(uname -r)"
+# what a running mesh needs on the host: the client, and a daemon behind LXD_DIR's socket
+if command -v lxc >/dev/null 2>&1; then hw_output probe.lxc yes; else hw_output probe.lxc no; fi
+if [ -S "$LXD_DIR/unix.socket" ]; then hw_output probe.socket yes; else hw_output probe.socket "$LXD_DIR/unix.socket"; fi
 # A throw-away client config: the probe must not even create the user's config.yml.
 hw_err=$(mktemp); hw_conf=$(mktemp -d)
 hw_rc=0; hw_out=$(LXD_CONF="$hw_conf" lxc query /1.0 2>"$hw_err") || hw_rc=$?
@@ -186,7 +228,7 @@ if [ -r /proc/modules ] && ! grep -q '^netlink_diag ' /proc/modules && ! grep -q
 fi`
                 : ""
         }
-hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${mesh.trust === "token" ? TRUST_STORE : ""}
 # tokens of sources that left the mesh
 HW_WANTED=${shq(tokenNames.join(" "))}
 ${revokeTokens}
@@ -217,22 +259,33 @@ export interface SourceIdentity {
     fingerprint: string;
 }
 
-/** Certificate mode: the target trusts each source's client certificate (from the source's serve step). */
+/**
+ * Certificate mode: the target trusts each source's client certificate (from the
+ * source's serve step), through its local socket: the store is listed once, and the
+ * missing certificates are added in parallel.
+ */
 export function renderTrust(mesh: ResolvedMesh, target: ResolvedMember, sources: SourceIdentity[]): StepBody {
-    const perSource = sources
-        .map((src) => {
-            const name = trustName(src.name);
-            return sh`if hw_trusted ${src.fingerprint}; then
+    const known = sources
+        .map(
+            (src) => sh`if hw_trusted ${src.fingerprint}; then
   [ -e "$HW_OWN/"${src.fingerprint} ] || hw_log ${`${src.name}: client certificate already trusted; left alone`}
 else
-  hw_cert=$(mktemp)
-  printf '%s' ${src.certificate} > "$hw_cert"
-  lxc config trust add "$hw_cert" --name ${name}
-  rm -f "$hw_cert"
-  : > "$HW_OWN/"${src.fingerprint}
-  hw_log ${`trusted the client certificate of ${src.name}`}
-fi`;
-        })
+  printf '%s' ${src.certificate} > "$hw_new/"${src.name}.crt
+fi`,
+        )
+        .join("\n");
+    const add = inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.crt ] || hw_trust_add ${src.name} ${trustName(src.name)}`));
+    const recorded = sources
+        .map(
+            (src) => sh`if [ -e "$hw_new/"${src.name}.rc ]; then
+  if [ "$(cat "$hw_new/"${src.name}.rc)" = 0 ]; then
+    : > "$HW_OWN/"${src.fingerprint}
+    hw_log ${`trusted the client certificate of ${src.name}`}
+  else
+    hw_refused="$hw_refused"${`\n- ${src.name}: `}"$(tail -n1 "$hw_new/"${src.name}.out)"
+  fi
+fi`,
+        )
         .join("\n");
     const wanted = sources.map((src) => src.fingerprint);
     const untrust = `hw_untrust() {
@@ -243,18 +296,31 @@ fi`;
         description: `LXD mesh: trust the client certificates of the members on ${target.name}`,
         activate: `${env(mesh)}
 ${OWNED}
-hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${TRUST_STORE}
 ${untrust}
-${perSource}
-${forEachOwned('"$HW_OWN"', "hw_untrust", wanted)}`,
+hw_new=$(mktemp -d)
+hw_trust_add() {
+  hw_rc=0
+  lxc config trust add "$hw_new/$1.crt" --name "$2" > "$hw_new/$1.out" 2>&1 || hw_rc=$?
+  echo "$hw_rc" > "$hw_new/$1.rc"
+}
+${known}
+${add}
+hw_refused=""
+${recorded}
+rm -rf -- "$hw_new"
+[ -z "$hw_refused" ] || hw_fail "LXD refused to trust the client certificates of:$hw_refused"
+${forEachOwned('"$HW_OWN"', "hw_untrust", wanted, true)}`,
         undo: `${env(mesh)}
 ${OWNED}
-hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${TRUST_STORE}
 ${untrust}
-${forEachOwned('"$HW_OWN"', "hw_untrust")}
+${forEachOwned('"$HW_OWN"', "hw_untrust", [], true)}
+# a record left means its removal failed (in the background): say so rather than forget it
+for hw_f in "$HW_OWN"/*; do [ ! -e "$hw_f" ] || hw_fail "cannot remove the trust entry $(basename "$hw_f")"; done
 ${FORGET_OWNED}`,
         verify: `${env(mesh)}
-hw_trusted() { lxc query "/1.0/certificates/$1" >/dev/null 2>&1; }
+${TRUST_STORE}
 ${sources.map((src) => sh`hw_trusted ${src.fingerprint} || hw_drift ${`the client certificate of ${src.name} (${src.fingerprint.slice(0, 12)}...) is no longer trusted on ${target.name}`}`).join("\n")}`,
     };
 }
@@ -270,17 +336,85 @@ export interface TargetIdentity {
     token?: string;
 }
 
+/**
+ * Rewrites lxc's client config in one go: `hw_conf_rewrite "NAMES" "ENTRIES"` drops the
+ * remotes named in NAMES and adds ENTRIES (YAML, as {@link remoteEntry}
+ * writes them). `lxc remote switch` to the current default first makes lxc write the
+ * file in its own layout (and creates it on first use); the awk program relies on it:
+ * top-level keys at column 0, remote names indented by two spaces.
+ */
+const CONFIG_REWRITE = `hw_conf_normalize() {
+  lxc remote switch "$(lxc remote get-default)"
+}
+hw_conf_rewrite() {
+  hw_cfg="$LXD_CONF/config.yml"
+  HW_DROP=" $1 " HW_ADD=$2 awk ${shq(`BEGIN { add = ENVIRON["HW_ADD"]; drop = ENVIRON["HW_DROP"] }
+function put() { if (!done) printf "%s", add; done = 1 }
+/^remotes:/ { print "remotes:"; inside = 1; seen = 1; next }
+inside && /^[^ ]/ { put(); inside = 0 }
+inside && /^  [^ ]/ { n = substr($0, 3); sub(/:[^:]*$/, "", n); gsub(/^["']|["']$/, "", n); skip = index(drop, " " n " ") > 0 }
+inside && skip { next }
+{ print }
+END { if (!seen) print "remotes:"; put() }`)} "$hw_cfg" > "$hw_cfg.hostwright-new"
+  if cmp -s "$hw_cfg" "$hw_cfg.hostwright-new"; then rm -f "$hw_cfg.hostwright-new"
+  else chmod --reference="$hw_cfg" "$hw_cfg.hostwright-new"; mv -f "$hw_cfg.hostwright-new" "$hw_cfg"; fi
+}`;
+
+/**
+ * One remote as lxc's config.yml holds it (`lxc remote add NAME URL --auth-type tls
+ * --project P` writes the same). Names, URLs and projects are validated to an
+ * alphabet that needs no escaping inside YAML double quotes.
+ */
+export function remoteEntry(name: string, url: string, project: string): string {
+    return `  "${name}":\n    addr: "${url}"\n    auth_type: tls\n    project: "${project}"\n    protocol: lxd\n    public: false\n`;
+}
+
+/** `hw_remote_field NAME FIELD`: a field of a remote, from `lxc remote list --format yaml` read once into `$hw_remotes`. */
+const FIELD_READER = `hw_remotes=$(lxc remote list --format yaml)
+hw_remote_field() {
+  printf '%s\\n' "$hw_remotes" | awk -v n="$1:" -v k="  $2: " '$0 == n { f = 1; next } /^[^ ]/ { f = 0 } f && index($0, k) == 1 { print substr($0, length(k) + 1); exit }'
+}`;
+
+/**
+ * `hw_link NAME`, run in the background for every target at once: whether `lxc query
+ * NAME:/1.0` answers trusted within {@link LINK_TIMEOUT_SECONDS}; results in `$hw_links/`.
+ */
+const LINK_CHECK = `hw_links=$(mktemp -d)
+hw_link() {
+  hw_rc=0
+  timeout ${LINK_TIMEOUT_SECONDS} lxc query "$1:/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
+  if [ "$hw_rc" -eq 0 ] && grep -q '"auth": "trusted"' "$hw_links/$1"; then : > "$hw_links/$1.ok"
+  elif [ "$hw_rc" -eq 124 ]; then echo "no answer within ${LINK_TIMEOUT_SECONDS} s" >> "$hw_links/$1"; fi
+}`;
+
 export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[]): StepBody {
-    const perTarget = targets
-        .map(
-            (t) => sh`hw_used=0
+    const tokenMode = mesh.trust === "token";
+    const isRight = (t: TargetIdentity) => sh`[ "$(hw_remote_field ${t.name} addr)" = ${t.url} ] && [ "$(hw_remote_field ${t.name} project)" = ${mesh.project} ] \\
+   && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ]`;
+    const replacedWarning = (t: TargetIdentity) =>
+        sh`[ -e "$HW_OWN/remotes/"${t.name} ] || hw_warn ${`remote ${t.name} pointed to `}"$hw_cur_url"${` (or had another certificate, project or no trust); replaced by ${t.url}`}`;
+    // Certificate mode: the target trusts this host already (trust step), so a remote is
+    // only a config entry and a pinned certificate: all are written at once, no network.
+    const writeEntry = (t: TargetIdentity) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
+if [ -n "$hw_cur_url" ] && ${raw(isRight(t))}; then
+  hw_log ${`remote ${t.name} is right; left alone`}
+else
+  if [ -n "$hw_cur_url" ]; then ${raw(replacedWarning(t))}; fi
+  printf '%s' ${t.certificate} > "$LXD_CONF/servercerts/"${`${t.name}.crt`}
+  printf '%s' ${t.url} > "$HW_OWN/remotes/"${t.name}
+  hw_set="$hw_set "${t.name}
+  hw_add="$hw_add"${remoteEntry(t.name, t.url, mesh.project)}
+  hw_log ${`remote ${t.name} -> ${t.url}`}
+fi`;
+    // Token mode: `lxc remote add` consumes the token over the network, one remote at a time
+    // (each rewrites config.yml, so they cannot run at once).
+    const addWithToken = (t: TargetIdentity) => sh`hw_used=0
 hw_cur_url=$(hw_remote_field ${t.name} addr)
-if [ -n "$hw_cur_url" ] && [ "$hw_cur_url" = ${t.url} ] && [ "$(hw_remote_field ${t.name} project)" = ${mesh.project} ] \\
-   && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ] && hw_trusted_remote ${t.name}; then
+if [ -n "$hw_cur_url" ] && ${raw(isRight(t))} && hw_trusted_remote ${t.name}; then
   hw_log ${`remote ${t.name} is right; left alone`}
 else
   if [ -n "$hw_cur_url" ]; then
-    [ -e "$HW_OWN/remotes/"${t.name} ] || hw_warn ${`remote ${t.name} pointed to `}"$hw_cur_url"${` (or had another certificate, project or no trust); replaced by ${t.url}`}
+    ${raw(replacedWarning(t))}
     lxc remote remove ${t.name}
   fi
   printf '%s' ${t.certificate} > "$LXD_CONF/servercerts/"${`${t.name}.crt`}
@@ -295,66 +429,83 @@ else
   fi
 fi${raw(t.token ? sh`
 # a token this host did not need: revoke it rather than leave it valid on the target
-[ "$hw_used" = 1 ] || lxc config trust revoke-token ${`${t.name}:`} ${trustName(source.name)} >/dev/null 2>&1 || true` : "")}`,
-        )
-        .join("\n");
-    const verify = targets
+[ "$hw_used" = 1 ] || lxc config trust revoke-token ${`${t.name}:`} ${trustName(source.name)} >/dev/null 2>&1 || true` : "")}`;
+    const report = targets
         .map(
-            (t) => sh`if hw_out=$(lxc query ${`${t.name}:/1.0`} 2>&1) && printf '%s' "$hw_out" | grep -q '"auth": "trusted"'; then
+            (t) => sh`if [ -e "$hw_links/"${`${t.name}.ok`} ]; then
   hw_output ${`link.${t.name}`} ok
 else
-  hw_output ${`link.${t.name}`} "failed $(printf '%s' "$hw_out" | tail -n1)"
+  hw_output ${`link.${t.name}`} "failed $(tail -n1 "$hw_links/"${t.name})"
   hw_failed="$hw_failed "${t.name}
 fi`,
         )
         .join("\n");
     const names = targets.map((t) => t.name);
-    // Our trust entry on the target goes first, over the remote itself, while the target still answers.
-    const removeOurs = `hw_remove_ours() {
+    const checkAll = inParallel(names.map((n) => sh`hw_link ${n}`));
+    // A remote this step added and no longer wants: in token mode our trust entry on the
+    // target goes first, over the remote itself, while the target still answers; the
+    // config entries all go in one rewrite afterwards.
+    const dropOurs = `hw_drop=""
+hw_drop_ours() {
   if [ -e "$HW_OWN/trust/$1" ]; then
     if lxc query "$1:/1.0/certificates/$(cat "$HW_OWN/trust/$1")" >/dev/null 2>&1; then
       lxc config trust remove "$1:$(cat "$HW_OWN/trust/$1")" || hw_warn "cannot remove the trust entry of this host on $1"
     fi
     rm -f "$HW_OWN/trust/$1"
   fi
-  if [ "$(hw_remote_field "$1" addr)" = "$(cat "$HW_OWN/remotes/$1")" ]; then lxc remote remove "$1" && hw_log "removed remote $1"; fi
+  if [ "$(hw_remote_field "$1" addr)" = "$(cat "$HW_OWN/remotes/$1")" ]; then
+    hw_drop="$hw_drop $1"
+    rm -f "$LXD_CONF/servercerts/$1.crt"
+    hw_log "removed remote $1"
+  fi
   rm -f "$HW_OWN/remotes/$1"
 }`;
-    const fieldReader = `hw_remote_field() {
-  lxc remote list --format yaml | awk -v n="$1:" -v k="  $2: " '$0 == n { f = 1; next } /^[^ ]/ { f = 0 } f && index($0, k) == 1 { print substr($0, length(k) + 1); exit }'
-}`;
-    // read-only: each remote as declared, and trusted by its server
+    // read-only: each remote as declared, and trusted by its server (all queried at once)
     const verifyRemotes = targets
         .map(
             (t) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
 if [ -z "$hw_cur_url" ]; then hw_drift ${`remote ${t.name} is missing on ${source.name}`}
 elif [ "$hw_cur_url" != ${t.url} ]; then hw_drift ${`remote ${t.name} points to `}"$hw_cur_url"${`, declared ${t.url}`}
 elif [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" != ${t.fingerprint} ]; then hw_drift ${`remote ${t.name}: the pinned server certificate is not ${t.name}'s`}
-elif ! timeout 10 lxc query ${`${t.name}:/1.0`} 2>/dev/null | grep -q '"auth": "trusted"'; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
+elif [ ! -e "$hw_links/"${`${t.name}.ok`} ]; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
 fi`,
         )
         .join("\n");
     return {
         description: `LXD mesh: remotes ${names.join(", ")} on ${source.name}`,
         verify: `${env(mesh)}
-${fieldReader}
-${verifyRemotes}`,
+${FIELD_READER}
+${LINK_CHECK}
+${checkAll}
+${verifyRemotes}
+rm -rf -- "$hw_links"`,
         activate: `${env(mesh)}
 ${OWNED}
 mkdir -p "$HW_OWN/remotes" "$HW_OWN/trust" "$LXD_CONF/servercerts"
-${fieldReader}
-hw_trusted_remote() { lxc query "$1:/1.0" 2>/dev/null | grep -q '"auth": "trusted"'; }
-${removeOurs}
-${perTarget}
-${forEachOwned('"$HW_OWN/remotes"', "hw_remove_ours", names)}
+${CONFIG_REWRITE}
+hw_conf_normalize
+${FIELD_READER}
+${tokenMode ? `hw_trusted_remote() { lxc query "$1:/1.0" 2>/dev/null | grep -q '"auth": "trusted"'; }` : ""}
+hw_set=""
+hw_add=""
+${targets.map(tokenMode ? addWithToken : writeEntry).join("\n")}
+${dropOurs}
+${forEachOwned('"$HW_OWN/remotes"', "hw_drop_ours", names)}
+[ -z "$hw_set$hw_drop" ] || hw_conf_rewrite "$hw_set $hw_drop" "$hw_add"
+${LINK_CHECK}
+${checkAll}
 hw_failed=""
-${verify}
+${report}
+rm -rf -- "$hw_links"
 [ -z "$hw_failed" ] || hw_fail "no working link from ${source.name} to:$hw_failed"`,
         undo: `${env(mesh)}
 ${OWNED}
-${fieldReader}
-${removeOurs}
-${forEachOwned('"$HW_OWN/remotes"', "hw_remove_ours")}
+${CONFIG_REWRITE}
+hw_conf_normalize
+${FIELD_READER}
+${dropOurs}
+${forEachOwned('"$HW_OWN/remotes"', "hw_drop_ours")}
+[ -z "$hw_drop" ] || hw_conf_rewrite "$hw_drop" ""
 ${FORGET_OWNED}`,
     };
 }

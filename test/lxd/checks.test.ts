@@ -81,6 +81,6 @@ describe("resolveMesh", () => {
             ["https://[fd00::10]:8443", "[fd00::10]:8443"],
             ["https://lxd2.lab:9443", "lxd2.lab:9443"],
         ]);
-        expect(mesh).toMatchObject({ project: "default", clientConfigDir: "/root/.config/lxc", lxdDir: "/var/lib/lxd", trust: "token", migration: "stateless", preflightRevision: 1, connectTimeoutSeconds: 5 });
+        expect(mesh).toMatchObject({ project: "default", clientConfigDir: "/root/.config/lxc", lxdDir: "/var/lib/lxd", trust: "certificate", migration: "stateless", preflightRevision: 1, connectTimeoutSeconds: 5 });
     });
 });

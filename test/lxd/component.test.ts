@@ -40,7 +40,7 @@ function probeOut(version: string, host: string): string {
 }
 
 /** What each step "printed", for the steps that have "run". */
-function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<string, string> = {}, trust: "token" | "certificate" = "token") {
+function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<string, string> = {}, trust: "token" | "certificate" = "certificate") {
     const order = ["probe", "serve", "trust", "remotes"];
     return (_type: string, name: string) => {
         const m = /^mesh-(h\d)-(\w+)$/.exec(name);
@@ -66,8 +66,8 @@ const program = (a: LxdRemoteMeshArgs = args()) => () => {
 };
 
 describe("LxdRemoteMesh under Pulumi mocks", () => {
-    it("declares probe, serve and remotes per host, ordered across hosts, with later steps waiting for earlier output", async () => {
-        const rec = await recordProgram(program());
+    it("token trust: declares probe, serve and remotes per host, ordered across hosts, with later steps waiting for earlier output", async () => {
+        const rec = await recordProgram(program(args({ trust: "token" })));
         expect(rec.commands.map((c) => c.name)).toEqual(["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
         const byName = new Map(rec.commands.map((c) => [c.name, c]));
         const urns = (step: string) => NAMES.map((n) => byName.get(`mesh-${n}-${step}`)!.urn);
@@ -99,8 +99,8 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(rec.outputs.warnings).toEqual(expect.arrayContaining(["web cannot move h1 -> h3: h3 has no profile web, storage pool fast", "instances[1]: ghost is on no host of the mesh (project's instances listed by each probe)"]));
     });
 
-    it("carries each token only to its source, as a secret, and reports the verified matrix", async () => {
-        const rec = await recordProgram(program(), { preview: false, commandState: state("remotes") });
+    it("token trust: carries each token only to its source, as a secret, and reports the verified matrix", async () => {
+        const rec = await recordProgram(program(args({ trust: "token" })), { preview: false, commandState: state("remotes", {}, "token") });
         const remotes = rec.commands.find((c) => c.name === "mesh-h2-remotes")!;
         expect(remotes.secretInputs).toContain("stdin");
         for (const t of NAMES) expect(remotes.inputs.stdin).toContain(TOKEN(t, "h2"));
@@ -121,11 +121,11 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(rec.outputs.warnings).toEqual([expect.stringMatching(/stateful \(live\) moves are not ready on h1, h2, h3/), "web cannot move h1 -> h2: h2 has no profile web, storage pool fast", "web cannot move h1 -> h3: h3 has no profile web, storage pool fast"]);
     });
 
-    it("certificate trust adds a trust step, prints nothing secret and sends no token", async () => {
-        const rec = await recordProgram(program(args({ trust: "certificate" })), { preview: false, commandState: state("remotes", {}, "certificate") });
+    it("certificate trust (the default) adds a trust step, prints nothing secret and sends no token", async () => {
+        const rec = await recordProgram(program(), { preview: false, commandState: state("remotes") });
         expect(rec.commands.map((c) => c.name)).toEqual(["probe", "serve", "trust", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
         expect(rec.commands.find((c) => c.name === "mesh-h1-serve")!.inputs.logging).toBeUndefined();
-        expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.stdin).toContain("lxc config trust add \"$hw_cert\" --name hostwright-h2");
+        expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.stdin).toContain("hw_trust_add h2 hostwright-h2");
         expect(rec.commands.find((c) => c.name === "mesh-h1-remotes")!.inputs.stdin).not.toContain("eyJ");
     });
 

@@ -79,7 +79,13 @@ lxc init busybox c5 >/dev/null && lxc config device add c5 eth0 nic nictype=brid
                 expect(`${h.name}->${x} ${version.trim()}`).toBe(`${h.name}->${x} "server_version": "5.0.2"`);
             }
             expect(await lxdExec(h, "lxc config trust list-tokens --format csv")).toBe("");
+            // certificate trust (the default): each member's client certificate, added through the local socket
+            expect(await lxdExec(h, "lxc config trust list --format csv | cut -d, -f2 | sort | tr '\\n' ' '")).toBe("hostwright-h1 hostwright-h2 hostwright-h3 ");
         }
+        // the remotes step wrote every remote at once: no `lxc remote add` ran (a network round trip each)
+        const remotesStep = up.operations.find((o) => o.resource === "mesh-h1-remotes")!;
+        expect(remotesStep.stdout).toContain("remote h3 -> https://");
+        expect(remotesStep.stdout).not.toContain("added remote");
     }, 300_000);
 
     it("the readiness report holds: c3 cannot move to h2 (no profile extra) and moves to h3", async () => {
@@ -120,23 +126,21 @@ lxc init busybox c5 >/dev/null && lxc config device add c5 eth0 nic nictype=brid
         }
     }, 300_000);
 
-    it("certificate trust: client certificates trusted directly, server certificates pinned, all undone", async () => {
-        const certs = new Harness(lab, `${lab.dir}/lxd-certs-state.json`);
-        const opts = labStackConfig(lab, { lxd: [{ name: "certs", hosts: HOSTS.map((host) => ({ host })), trust: "certificate" }] });
-        // probe -> serve -> trust -> remotes is one level deeper than the harness's 3 passes per apply
-        const first = await certs.apply(program, opts);
-        expect(first.error).toBeUndefined();
-        const second = await certs.apply(program, opts);
-        expect(second.error).toBeUndefined();
-        expect(summary(await certs.apply(program, opts))).toEqual([]);
-        const matrix = (second.outputs as any).lxd.certs.matrix;
+    it("token trust (the option): one-time tokens consumed remote by remote, every link trusted, all undone", async () => {
+        const tokens = new Harness(lab, `${lab.dir}/lxd-tokens-state.json`);
+        const opts = labStackConfig(lab, { lxd: [{ name: "tokens", hosts: HOSTS.map((host) => ({ host })), trust: "token" }] });
+        const up = await tokens.apply(program, opts);
+        expect(up.error).toBeUndefined();
+        expect(summary(await tokens.apply(program, opts))).toEqual([]);
+        const matrix = (up.outputs as any).lxd.tokens.matrix;
         for (const h of lab.hosts) {
             for (const x of HOSTS) expect(`${h.name}->${x} ${matrix[h.name][x].connected}`).toBe(`${h.name}->${x} true`);
-            expect(await lxdExec(h, "lxc config trust list --format csv | cut -d, -f2 | sort | tr '\\n' ' '")).toBe("hostwright-h1 hostwright-h2 hostwright-h3 ");
+            expect(await lxdExec(h, "lxc config trust list-tokens --format csv")).toBe("");
         }
+        expect(up.operations.find((o) => o.resource === "tokens-h1-remotes")!.stdout).toContain("added remote h2 -> https://");
         await lxdExec(lab.host("h2"), "lxc move h2:c1 h3:");
         expect(await lxdExec(lab.host("h1"), "lxc list h3: --format csv -c ns")).toBe("c1,STOPPED\n");
-        expect((await certs.destroy()).error).toBeUndefined();
+        expect((await tokens.destroy()).error).toBeUndefined();
         for (const h of lab.hosts) expect({ host: h.name, ...(await lxdSnapshot(h)) }).toEqual({ host: h.name, ...before[h.name] });
     }, 300_000);
 

@@ -223,6 +223,23 @@ describe("decidePreflight", () => {
     });
 });
 
+describe("decidePreflight: what a host lacks for the mesh, named per host in one verdict", () => {
+    it.each([
+        ["no lxc client", { lxc: false }, /^h2: the lxc client is not installed \(Debian: apt install lxd; elsewhere the lxd snap, with lxdDir \/var\/snap\/lxd\/common\/lxd\)$/],
+        ["no daemon behind lxdDir", { lxc: true, missingSocket: "/var/lib/lxd/unix.socket" }, /^h2: no LXD daemon runs: \/var\/lib\/lxd\/unix\.socket does not exist \(start LXD, or set lxdDir/],
+        ["a daemon that does not answer", { lxc: true, server: { ok: false as const, error: "lxc query /1.0 failed (exit 1): Error: Get ...: EOF" } }, /^h2: LXD does not answer: lxc query \/1\.0 failed/],
+    ])("%s", (_label, over, message) => {
+        const v = decidePreflight([facts("h1", { lxc: false }), facts("h2", over)], plans, "stateless");
+        // both hosts in one verdict: the serve steps refuse to run with all of it
+        expect(v.errors).toEqual([expect.stringMatching(/^h1: the lxc client is not installed/), expect.stringMatching(message)]);
+        expect(v.hosts.h2.stateless.ready).toBe(false);
+    });
+    it("reads the client and the socket from the probe", () => {
+        expect(factsFromProbe("h1", { "probe.lxc": "no", "probe.socket": "/x/unix.socket" })).toMatchObject({ lxc: false, missingSocket: "/x/unix.socket" });
+        expect(factsFromProbe("h1", { "probe.lxc": "yes", "probe.socket": "yes" })).toMatchObject({ lxc: true, missingSocket: undefined });
+    });
+});
+
 describe("factsFromProbe", () => {
     it("decodes what the probe script printed", () => {
         const f = factsFromProbe("h1", {

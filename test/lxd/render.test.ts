@@ -7,7 +7,7 @@ import { renderStep, parseStepReport, StepSpec } from "../../core/step";
 import { localScript } from "../core/stepRunner";
 import { resolveMesh, ResolvedMesh } from "../../components/lxd/args";
 import { factsFromProbe, decidePreflight } from "../../components/lxd/preflight";
-import { moveCommand, renderProbe, renderRemotes, renderServe, renderTrust, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
+import { identityFromReport, inParallel, moveCommand, PARALLEL, renderProbe, renderRemotes, renderServe, renderTrust, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
 
 const FIXTURES = join(__dirname, "../../components/lxd/fixtures");
 const QUERY = JSON.parse(readFileSync(join(FIXTURES, "lxc-query-1.0.json"), "utf8"));
@@ -30,6 +30,16 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         return execFileSync("bash", ["-s", ...(op === "update" ? ["update"] : [])], { input: script, encoding: "utf8", env: env(), cwd: root, stdio: ["pipe", "pipe", "pipe"] });
     };
     const log = () => readFileSync(`${root}/lxc.log`, "utf8");
+    const conf = () => `${root}/${HOSTILE}`;
+    /** "NAME URL PROJECT" of every remote in the client's config.yml, as lxc lists them, sorted. */
+    const remoteList = () =>
+        execFileSync(`${root}/bin/lxc`, ["remote", "list", "--format", "yaml"], { encoding: "utf8", env: { ...env(), LXD_CONF: conf(), FAKE_LXC_LOG: "/dev/null" } })
+            .split(/\n(?=\S)/)
+            .map((block) => block.replace(/:\n {2}addr: /, " ").replace(/\n {2}project: /, " ").trim())
+            .filter((line) => line !== "")
+            .sort();
+    const targetsOf = (m: ResolvedMesh, extra: Partial<TargetIdentity> = {}): TargetIdentity[] =>
+        m.members.map((t) => ({ name: t.name, url: t.url, certificate: SERVER_CERT, fingerprint: SERVER_FP, ...extra }));
 
     beforeEach(() => {
         root = mkdtempSync(join(tmpdir(), "hw-lxd-"));
@@ -60,6 +70,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
     });
 
     it("serve (token) and remotes: the whole flow on one host, token only on stdin, trust removed on undo", () => {
+        mesh = { ...mesh, trust: "token" };
         const serve = renderServe(mesh, mesh.members[0], { errors: [] }, [{ name: "h1" }, { name: "h2", fingerprint: "ab".repeat(32) }]);
         const tokens = tokensFromReport(parseStepReport(run(serve)).values);
         expect(readFileSync(`${root}/lxd/https_address`, "utf8")).toBe("198.18.0.10:8443");
@@ -73,7 +84,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(readFileSync(`${root}/lxd/stdin.h2`, "utf8")).toBe(`${tokens.h1}FROMh2\n`);
         expect(log()).not.toContain("FROMh");
         expect(readFileSync(`${root}/${HOSTILE}/servercerts/h2.crt`, "utf8")).toBe(SERVER_CERT);
-        expect(readFileSync(`${root}/lxd/remotes`, "utf8")).toBe("h1 https://198.18.0.10:8443 default\nh2 https://198.18.0.11:8443 default\n");
+        expect(remoteList()).toEqual(["h1 https://198.18.0.10:8443 default", "h2 https://198.18.0.11:8443 default", "images https://images.linuxcontainers.org", "local unix://"]);
         expect(readFileSync(`${root}/lxd/trust-remote`, "utf8").split("\n").filter(Boolean)).toHaveLength(2);
 
         // Unchanged: left alone. The undo scripts carry no token (they go on a command line).
@@ -81,7 +92,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(renderStep({ ...remotes, key: "t" }).delete).not.toContain("FROMh");
 
         run(remotes, "delete");
-        expect(readFileSync(`${root}/lxd/remotes`, "utf8")).toBe("");
+        expect(remoteList()).toEqual(["images https://images.linuxcontainers.org", "local unix://"]);
         expect(readFileSync(`${root}/lxd/trust-remote`, "utf8")).toBe("");
         run(serve, "delete");
         expect(existsSync(`${root}/lxd/https_address`)).toBe(false);
@@ -95,22 +106,70 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(existsSync(`${root}/${HOSTILE}/client.key`)).toBe(true);
     });
 
-    it("remotes: a remote the user pointed elsewhere is corrected with a warning", () => {
-        mkdirSync(`${root}/lxd`);
-        writeFileSync(`${root}/lxd/remotes`, "h2 https://10.9.9.9:8443 default\n");
-        const targets: TargetIdentity[] = mesh.members.map((t) => ({ name: t.name, url: t.url, certificate: SERVER_CERT, fingerprint: SERVER_FP }));
-        const report = parseStepReport(run(renderRemotes(mesh, mesh.members[0], targets)));
-        expect(report.warnings).toEqual(["remote h2 pointed to https://10.9.9.9:8443 (or had another certificate, project or no trust); replaced by https://198.18.0.11:8443"]);
-        expect(readFileSync(`${root}/lxd/remotes`, "utf8")).toContain("h2 https://198.18.0.11:8443 default");
+    it("certificate mode (the default): trust in parallel through the local socket, remotes written into config.yml at once, links checked in parallel", () => {
+        expect(mesh.trust).toBe("certificate");
+        const serve = parseStepReport(run(renderServe(mesh, mesh.members[0], { errors: [] }, [])));
+        const me = identityFromReport("h1", serve.values)!;
+        const sources = [me, { ...me, name: "h2", fingerprint: "cd".repeat(32) }];
+        run(renderTrust(mesh, mesh.members[0], sources));
+        expect(readFileSync(`${root}/lxd/trust`, "utf8").split("\n").filter(Boolean).sort()).toEqual([`${me.fingerprint} hostwright-h1`, `${me.fingerprint} hostwright-h2`]);
+
+        const step = renderRemotes(mesh, mesh.members[0], targetsOf(mesh));
+        const before = log().split("\n").length;
+        const first = parseStepReport(run(step));
+        expect(first.values).toEqual({ "link.h1": "ok", "link.h2": "ok" });
+        // no `lxc remote add` (a network round trip each): lxc only lists, normalizes and is queried
+        const calls = log().split("\n").slice(before - 1).filter(Boolean).map((l) => l.replace(/^argv=(.*?) LXD_DIR=.*/, "$1"));
+        expect(calls.sort()).toEqual(["query\\ h1:/1.0", "query\\ h2:/1.0", "remote\\ get-default", "remote\\ list\\ --format\\ yaml", "remote\\ switch\\ local"]);
+        expect(remoteList()).toEqual(["h1 https://198.18.0.10:8443 default", "h2 https://198.18.0.11:8443 default", "images https://images.linuxcontainers.org", "local unix://"]);
+        expect(readFileSync(`${conf()}/servercerts/h2.crt`, "utf8")).toBe(SERVER_CERT);
+        expect(existsSync(join(root, "pwned"))).toBe(false);
+
+        // unchanged: nothing rewritten
+        const yml = readFileSync(`${conf()}/config.yml`, "utf8");
+        expect(run(step, "update")).toContain("remote h2 is right; left alone");
+        expect(readFileSync(`${conf()}/config.yml`, "utf8")).toBe(yml);
+
+        // a member leaves: its remote goes, the other stays
+        const one = { ...mesh, members: mesh.members.slice(0, 1) };
+        // the same step (its key here comes from the description), replaced as Pulumi does: new create, old delete
+        const shrunk = { ...renderRemotes(one, one.members[0], targetsOf(one)), description: step.description };
+        expect(parseStepReport(run(shrunk)).values).toEqual({ "link.h1": "ok" });
+        run(step, "delete");
+        expect(remoteList()).toEqual(["h1 https://198.18.0.10:8443 default", "images https://images.linuxcontainers.org", "local unix://"]);
+        expect(existsSync(`${conf()}/servercerts/h2.crt`)).toBe(false);
+
+        run(shrunk, "delete");
+        expect(remoteList()).toEqual(["images https://images.linuxcontainers.org", "local unix://"]);
+        run(renderTrust(mesh, mesh.members[0], sources), "delete");
+        expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
     });
 
-    it("trust (certificate): adds the client certificates from a file, named after the source", () => {
-        const certMesh: ResolvedMesh = { ...mesh, trust: "certificate" };
-        const sources = [{ name: "h1", certificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", fingerprint: "cd".repeat(32) }];
-        const trust = renderTrust(certMesh, certMesh.members[0], sources);
-        expect(parseStepReport(run(trust)).values).toEqual({});
-        expect(readFileSync(`${root}/lxd/trust`, "utf8")).toContain("-----BEGIN CERTIFICATE----- hostwright-h1");
-        expect(log()).toMatch(/config\\ trust\\ add\\ \/tmp\/tmp\.\S+\\ --name\\ hostwright-h1|config\\ trust\\ add\\ \S+\\ --name\\ hostwright-h1/);
+    it("remotes: every link is queried, the ones that fail are named in one error", () => {
+        mkdirSync(`${root}/lxd`);
+        writeFileSync(`${root}/lxd/down`, "h2\n");
+        expect(() => run(renderRemotes(mesh, mesh.members[0], targetsOf(mesh)))).toThrow(/no working link from h1 to: h2\n/);
+    });
+
+    it("remotes: a remote the user pointed elsewhere (kept in lxc's config.yml) is corrected with a warning; other remotes are kept", () => {
+        mkdirSync(conf(), { recursive: true });
+        writeFileSync(
+            `${conf()}/config.yml`,
+            'default-remote: local\nremotes:\n  h2:\n    addr: https://10.9.9.9:8443\n    auth_type: tls\n    project: default\n    protocol: lxd\n    public: false\n  local:\n    addr: unix://\n    public: false\n  "yes":\n    addr: https://10.1.1.1:8443\n    public: false\naliases: {}\n',
+        );
+        const report = parseStepReport(run(renderRemotes(mesh, mesh.members[0], targetsOf(mesh))));
+        expect(report.warnings).toEqual(["remote h2 pointed to https://10.9.9.9:8443 (or had another certificate, project or no trust); replaced by https://198.18.0.11:8443"]);
+        expect(remoteList()).toEqual(["h1 https://198.18.0.10:8443 default", "h2 https://198.18.0.11:8443 default", "local unix://", "yes https://10.1.1.1:8443"]);
+        expect(readFileSync(`${conf()}/config.yml`, "utf8")).toMatch(/^default-remote: local\nremotes:\n/);
+        expect(readFileSync(`${conf()}/config.yml`, "utf8")).toMatch(/\naliases: \{\}\n$/);
+    });
+
+    it("parallel fragments run in batches of PARALLEL and wait for all", () => {
+        const text = inParallel(Array.from({ length: PARALLEL + 2 }, (_, i) => `job ${i}`));
+        expect(text.split("\n").filter((l) => l === "wait")).toHaveLength(2);
+        expect(text.split("\n")[PARALLEL]).toBe("wait");
+        const out = execFileSync("bash", ["-c", `set -eu\nd=$(mktemp -d)\n${inParallel(Array.from({ length: 20 }, (_, i) => `{ sleep 0.2; : > "$d/${i}"; }`))}\nls "$d" | wc -l; rm -rf "$d"`], { encoding: "utf8" });
+        expect(out.trim()).toBe("20");
     });
 
     it("stateful mode installs the netlink_diag persistence file", () => {
@@ -126,7 +185,8 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
     it("a verdict built from two probes of the same fake host passes", () => {
         const out = run(renderProbe(mesh, mesh.members[0]));
         const facts = ["h1", "h2"].map((n) => factsFromProbe(n, parseStepReport(out).values));
-        // nothing listens on the lab addresses here: connects fail; only reachability errors remain
-        expect(decidePreflight(facts, mesh.members, "stateless").errors.every((e) => /cannot reach|refuses/.test(e))).toBe(true);
+        // nothing listens on the lab addresses here: connects fail; and no daemon socket is in the scratch LXD_DIR
+        const errors = decidePreflight(facts, mesh.members, "stateless").errors;
+        expect(errors.filter((e) => !/cannot reach|refuses/.test(e))).toEqual(["h1", "h2"].map((h) => `${h}: no LXD daemon runs: ${root}/lxd dir/unix.socket does not exist (start LXD, or set lxdDir to the daemon's directory: /var/snap/lxd/common/lxd for the snap)`));
     });
 });
