@@ -435,8 +435,9 @@ hw_h2o_answers_http() {
 }
 hw_h2o_staple_seen() {
   # hw_h2o_staple_seen HOST:PORT SNI FINGERPRINT: one look at the staple, as a client sees it.
-  # Sets hw_st (good, revoked, unknown, "no staple", or "another certificate" when the leaf
-  # served is not FINGERPRINT) and hw_st_time (the response's thisUpdate, "" without one).
+  # Sets hw_fp (the SHA-256 fingerprint of the leaf served, "" without a handshake), hw_st
+  # (good, revoked, unknown, "no staple", or "another certificate" when hw_fp is not
+  # FINGERPRINT) and hw_st_time (the response's thisUpdate, "" without one).
   hw_s=$(timeout 5 openssl s_client -connect "$1" $(hw_h2o_sni "$2") -status </dev/null 2>&1 || true)
   # The staple printed above it holds the responder's certificate: take the one after "Server certificate".
   hw_fp=$(printf '%s\\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
@@ -590,30 +591,23 @@ hw_output config ${shq(s.configPath)}
 true`;
 
     // Read-only (npm run check): one look at what the activation waits for, each difference a drift line.
+    const stapleMaxAge = new Map(stapled.map(({ view, plan }) => [view.name, plan.updateInterval + STAPLE_AGE_MARGIN_SECONDS]));
     const verify = `${helpers}
 hw_h2o_verify_tls() {
-  # hw_h2o_verify_tls NAME HOST:PORT SNI FINGERPRINT
-  hw_fp=$(hw_h2o_served_leaf "$2" "$3")
-  if [ -z "$hw_fp" ]; then hw_drift "listener $1 ($2) does not complete a TLS handshake"
-  elif [ "$hw_fp" != "$4" ]; then hw_drift "listener $1 ($2) serves the certificate with SHA-256 fingerprint $hw_fp, declared $4"
-  fi
+  # hw_h2o_verify_tls NAME HOST:PORT SNI FINGERPRINT [MAX-STAPLE-AGE]: one handshake shows the
+  # leaf served and, for a listener with stapling, the staple
+  hw_h2o_staple_seen "$2" "$3" "$4"
+  if [ -z "$hw_fp" ]; then hw_drift "listener $1 ($2) does not complete a TLS handshake"; return 0; fi
+  if [ "$hw_fp" != "$4" ]; then hw_drift "listener $1 ($2) serves the certificate with SHA-256 fingerprint $hw_fp, declared $4"; return 0; fi
+  [ -n "\${5:-}" ] || return 0
+  if [ "$hw_st" != good ]; then hw_drift "listener $1 ($2): OCSP staple is '$hw_st', not good; see $hw_h2o_errlog"; return 0; fi
+  hw_at=$(date -d "$hw_st_time" +%s 2>/dev/null) || hw_fail "listener $1 ($2): the staple's thisUpdate '$hw_st_time' is not a date"
+  hw_age=$(( $(date +%s) - hw_at ))
+  [ "$hw_age" -le "$5" ] || hw_drift "listener $1 ($2): OCSP staple is $hw_age s old (thisUpdate $hw_st_time), more than ocsp-update-interval + ${STAPLE_AGE_MARGIN_SECONDS} s: h2o's updates fail; see $hw_h2o_errlog"
 }
 hw_h2o_verify_plain() {
   # hw_h2o_verify_plain NAME HOST PORT
   hw_h2o_answers_http "$2" "$3" || hw_drift "listener $1 ($2:$3) does not answer HTTP"
-}
-hw_h2o_verify_staple() {
-  # hw_h2o_verify_staple NAME HOST:PORT SNI FINGERPRINT MAX-AGE
-  hw_h2o_staple_seen "$2" "$3" "$4"
-  case "$hw_st" in
-    good) ;;
-    # the listener's own check reports the wrong certificate
-    "another certificate") return 0 ;;
-    *) hw_drift "listener $1 ($2): OCSP staple is '$hw_st', not good; see $hw_h2o_errlog"; return 0 ;;
-  esac
-  hw_at=$(date -d "$hw_st_time" +%s 2>/dev/null) || hw_fail "listener $1 ($2): the staple's thisUpdate '$hw_st_time' is not a date"
-  hw_age=$(( $(date +%s) - hw_at ))
-  [ "$hw_age" -le "$5" ] || hw_drift "listener $1 ($2): OCSP staple is $hw_age s old (thisUpdate $hw_st_time), more than ocsp-update-interval + ${STAPLE_AGE_MARGIN_SECONDS} s: h2o's updates fail; see $hw_h2o_errlog"
 }
 hw_h2o_verify_root() {
   # hw_h2o_verify_root CA: OpenSSL finds CA through a hash link (a missing CA is the file check's)
@@ -628,14 +622,13 @@ hw_h2o_verify_root() {
 if ! hw_h2o_running; then
   hw_drift ${shq(`h2o is not running (no live process in its pid file ${pid})`)}
 else
-${probes.map((p) => `  hw_h2o_verify_${p}`).join("\n")}
+${args.listeners.map((l, i) => `  hw_h2o_verify_${probes[i]}${stapleMaxAge.has(l.name) ? ` ${stapleMaxAge.get(l.name)}` : ""}`).join("\n")}
   hw_h2o_is=$(hw_h2o_bound)
   hw_h2o_want=${shq(wanted)}
   # Empty where ss cannot name h2o's sockets: the apply warned about it.
   if [ -n "$hw_h2o_is" ] && [ "$hw_h2o_is" != "$hw_h2o_want" ]; then
     hw_drift "h2o listens on '$hw_h2o_is', declared '$hw_h2o_want' (started with another configuration?)"
   fi
-${stapled.map(({ view: v, plan }) => `  ${sh`hw_h2o_verify_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.main.leafFingerprint ?? "-"} ${plan.updateInterval + STAPLE_AGE_MARGIN_SECONDS}`}`).join("\n")}
 fi
 for hw_link in "$hw_h2o_trust"/*; do
   if hw_h2o_dangling "$hw_link"; then hw_drift "trust link $hw_link points at $(readlink -- "$hw_link"), which is gone"; fi

@@ -11,7 +11,7 @@ import { X509Certificate } from "crypto";
 import type { H2oReverseProxyArgs } from "../../components/h2o/args";
 import { checkH2oArgs } from "../../components/h2o/checks";
 import { renderH2o } from "../../components/h2o/render";
-import { renderStep, STATE_ROOT, StepScripts } from "../../core/step";
+import { checkScript, renderStep, STATE_ROOT, StepScripts } from "../../core/step";
 import { makeTestPki, TestPki } from "./pkiFixture";
 
 let p: TestPki;
@@ -219,7 +219,7 @@ describe("drift check of the proxy step (bash -s check, stand-in h2o)", () => {
     const ERRLOG = () => `${dir}/error.log`;
     let create: string;
     const check = (status: string, more: Record<string, string> = {}) => {
-        const r = run(create, status, more, ["check"]);
+        const r = run(checkScript(create), status, more, ["check"]);
         return { ...r, drift: r.out.split("\n").filter((l) => l.startsWith("HOSTWRIGHT_DRIFT ")).map((l) => l.slice("HOSTWRIGHT_DRIFT ".length)), status: /^HOSTWRIGHT_CHECK (.*)$/m.exec(r.out)?.[1] };
     };
     const fingerprint = () => new X509Certificate(p.leaf.certPem).fingerprint256;
