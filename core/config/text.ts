@@ -21,16 +21,28 @@ export function quote(value: string): string {
  * the safety net for messages this module did not write.
  */
 export function capQuotedValues(message: string): string {
-    const capped = message.replace(/"(?:[^"\\]|\\.)*"/g, (literal) => {
-        if (literal.length <= QUOTE_LIMIT + 2) return literal;
-        let text: string;
-        try {
-            text = JSON.parse(literal) as string;
-        } catch {
-            return literal;
+    // A scan, not a regular expression: a backtracking match over a string of megabytes overflows the stack.
+    let capped = "";
+    let at = 0;
+    while (at < message.length) {
+        const open = message.indexOf('"', at);
+        if (open < 0) break;
+        let close = open + 1;
+        while (close < message.length && message[close] !== '"') close += message[close] === "\\" ? 2 : 1;
+        if (close >= message.length) break;
+        const literal = message.slice(open, close + 1);
+        let text: string | undefined;
+        if (literal.length > QUOTE_LIMIT + 2) {
+            try {
+                text = JSON.parse(literal) as string;
+            } catch {
+                text = undefined;
+            }
         }
-        return quote(text);
-    });
+        capped += message.slice(at, open) + (text === undefined ? literal : quote(text));
+        at = close + 1;
+    }
+    capped += message.slice(at);
     return capped.length <= 4096 ? capped : `${capped.slice(0, 4096)}... (message of ${capped.length} characters cut)`;
 }
 

@@ -128,6 +128,9 @@ describe("quote / capQuotedValues", () => {
         ["a short quoted value", 'host "proxy9" is unknown', 'host "proxy9" is unknown'],
         ["a long quoted value", `host ${JSON.stringify(long)} is unknown`, `host ${JSON.stringify("v".repeat(200))}... (500 characters) is unknown`],
         ["a long unquoted message", "u".repeat(5000), `${"u".repeat(4096)}... (message of 5000 characters cut)`],
+        ["escaped quotes inside a value", `a "x\\"${"y".repeat(300)}" b "c"`, `a ${JSON.stringify(`x"${"y".repeat(198)}`)}... (302 characters) b "c"`],
+        ["an unterminated quote", 'a "open', 'a "open'],
+        ["a value of 20 MiB (no deep recursion)", `v ${JSON.stringify("z".repeat(20 * 1024 * 1024))}`, `v ${JSON.stringify("z".repeat(200))}... (20971520 characters)`],
     ])("capQuotedValues: %s", (_l, message, expected) => expect(capQuotedValues(message)).toBe(expected));
 });
 
