@@ -109,7 +109,7 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
         if (workDir) rmSync(workDir, { recursive: true, force: true });
     }, 60_000);
 
-    it("after the apply: ok (exit 0), both steps verified in one session, well under a second", async () => {
+    it("after the apply: ok (exit 0), both steps verified in one session, within the estate's budget", async () => {
         const report = await check();
         expect(driftOf(report)).toEqual({ resolv: [], pins: [] });
         expect(step(report, "resolver-resolv").status).toBe("ok");
@@ -117,7 +117,7 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
         expect(exitCode(report)).toBe(0);
         expect(report.hosts[0].sessions).toBe(1);
         console.log(`dns drift e2e: check of client in ${report.hosts[0].durationMs} ms`);
-        expect(report.hosts[0].durationMs).toBeLessThan(3_000);
+        expect(report.hosts[0].durationMs).toBeLessThan(5_000); // the whole estate's budget; bench/ measures it
         await expectResolvedAsDeclared();
     }, 60_000);
 

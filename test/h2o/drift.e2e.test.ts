@@ -106,13 +106,13 @@ labDescribe("h2o drift check and repair (lab: web, ca)", () => {
         if (dir) rmSync(dir, { recursive: true, force: true });
     }, 60_000);
 
-    it("after the apply: ok (exit 0), in one session, the proxy's verification well under a second", async () => {
+    it("after the apply: ok (exit 0), in one session, the proxy's verification within the estate's budget", async () => {
         const report = await check();
         expect(proxyStep(report)).toMatchObject({ status: "ok", drift: [] });
         expect(exitCode(report)).toBe(0);
         expect(report.hosts[0].sessions).toBe(1);
         console.log(`h2o drift e2e: check of web in ${report.hosts[0].durationMs} ms`);
-        expect(report.hosts[0].durationMs).toBeLessThan(3_000);
+        expect(report.hosts[0].durationMs).toBeLessThan(5_000); // the whole estate's budget; bench/ measures it
         await expectServed();
     }, 60_000);
 
