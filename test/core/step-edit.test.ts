@@ -1,9 +1,12 @@
 import { execFileSync } from "child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { tmpdir, userInfo } from "os";
 import { join } from "path";
 import { renderStep, stepSpecProblems } from "../../core/step";
 import { runStep as run } from "./stepRunner";
+
+// Files this test creates belong to whoever runs it (chown to root needs root).
+const me = { owner: userInfo().username, group: execFileSync("id", ["-gn"], { encoding: "utf8" }).trim() };
 
 // An idempotent filter: sets a=2, appends it when missing.
 const setA = `awk 'BEGIN { done = 0 } /^a=/ { print "a=2"; done = 1; next } { print } END { if (!done) print "a=2" }'`;
@@ -32,7 +35,7 @@ describe("edited files (StepSpec.edits)", () => {
     it("creates an absent file with the declared mode, leaves it absent when the edit is empty", () => {
         const created = join(root, "new.conf");
         const untouched = join(root, "absent.conf");
-        const s = renderStep({ key: "e2", description: "create", edits: [{ path: created, filter: setA, mode: "0600" }, { path: untouched, filter: "cat" }] });
+        const s = renderStep({ key: "e2", description: "create", edits: [{ path: created, filter: setA, mode: "0600", ...me }, { path: untouched, filter: "cat", ...me }] });
         expect(run(s.create, root).status).toBe(0);
         expect(readFileSync(created, "utf8")).toBe("a=2\n");
         expect(statSync(created).mode & 0o777).toBe(0o600);
@@ -57,7 +60,7 @@ describe("edited files (StepSpec.edits)", () => {
         const b = join(root, "b.conf");
         writeFileSync(b, "b\n");
         const activate = `for p in ${a} ${b}; do if hw_changed "$p"; then echo "changed $p"; else echo "same $p"; fi; done`;
-        const s = renderStep({ key: "e4", description: "which", files: [{ path: a, content: "a\n" }, { path: b, content: "b\n" }], activate });
+        const s = renderStep({ key: "e4", description: "which", files: [{ path: a, content: "a\n", ...me }, { path: b, content: "b\n", ...me }], activate });
         expect(run(s.create, root).out).toContain(`changed ${a}\nsame ${b}`);
         expect(run(s.create, root, { mode: "update" }).out).toContain(`same ${a}\nsame ${b}`);
     });

@@ -11,7 +11,8 @@ import { X509Certificate } from "crypto";
 import type { H2oReverseProxyArgs } from "../../components/h2o/args";
 import { checkH2oArgs } from "../../components/h2o/checks";
 import { renderH2o } from "../../components/h2o/render";
-import { checkScript, renderStep, STATE_ROOT, StepScripts } from "../../core/step";
+import { checkScript, renderStep, StepScripts } from "../../core/step";
+import { localScript } from "../core/stepRunner";
 import { makeTestPki, TestPki } from "./pkiFixture";
 
 let p: TestPki;
@@ -96,7 +97,8 @@ function scripts(a: H2oReverseProxyArgs) {
 }
 
 function run(script: string, status: string, more: Record<string, string> = {}, mode: string[] = []): { code: number; out: string } {
-    const local = script.split(STATE_ROOT).join(`${dir}/state`);
+    // State and run directories (host lock) in the scratch directory: runs as any user.
+    const local = localScript(script, dir);
     const env = { ...process.env, PATH: `${dir}/bin:${process.env.PATH}`, STUB_DIR: dir, STUB_PID: String(sleeper.pid), STUB_STATUS: status, ...more };
     try {
         return { code: 0, out: execFileSync("bash", ["-s", ...mode], { input: local, encoding: "utf8", env, stdio: ["pipe", "pipe", "pipe"] }) };
