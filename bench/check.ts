@@ -12,9 +12,9 @@ import * as path from "path";
 import { exampleEstate } from "../scripts/gen-example";
 import { sh } from "../core/shell";
 import { stagedFilesOf } from "../core/step";
-import { checkCommands, CheckOptions, CheckReport, opensshSession } from "../tools/check";
+import { checkCommands, CheckOptions, CheckReport } from "../tools/check";
 import { recordProgram } from "../tools/record";
-import { Harness } from "../test/lab/harness";
+import { Harness, labCheckSession } from "../test/lab/harness";
 import { BACKEND_HOST, demoConfig, DemoEnvironment, loadProgram, OCSP_HOST, PROJECT, prepareHosts } from "../test/lab/demo";
 import { labPrerequisites, startLab } from "../test/lab/lab";
 
@@ -44,16 +44,15 @@ async function main(): Promise<void> {
         const up = await harness.apply(loadProgram(), opts);
         if (!up.ok) throw new Error(`apply failed: ${up.error}`);
         const inventory = JSON.parse(demo.config["hostwright:inventory"]).hosts as Array<{ name: string; address: string }>;
-        const session = opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]);
+        const session = labCheckSession(lab);
         const checkOpts: CheckOptions = { session, hostNames: Object.fromEntries(inventory.map((h) => [h.name, `${h.address}:22`])) };
 
         /** What `npm run check` does, timed: evaluate the program, then check every host. */
         const timedCheck = async (): Promise<{ seconds: number; evalSeconds: number; report: CheckReport }> => {
             const t0 = process.hrtime.bigint();
-            const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
-            const rec = await recordProgram(loadProgram(), { ...opts, preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) });
+            const commands = await harness.declared(loadProgram(), opts);
             const evalSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-            const report = await checkCommands(rec.commands, checkOpts);
+            const report = await checkCommands(commands, checkOpts);
             return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, evalSeconds, report };
         };
         const bare = async (): Promise<number> => {

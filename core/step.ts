@@ -230,12 +230,14 @@ hw_txn_open
 ${stage}
 ${stageEdits}
 hw_fault_point staged
-hw_phase validate || hw_fail "validation failed (exit $hw_rc); the files in service were not touched"
+hw_phase validate
+[ "$hw_rc" -eq 0 ] || hw_fail "validation failed (exit $hw_rc); the files in service were not touched"
 hw_fault_point validated
 hw_switch_all ${declared}
 hw_fault_point switched
 hw_journal activating
-if ! hw_phase activate; then
+hw_phase activate
+if [ "$hw_rc" -ne 0 ]; then
   hw_activation_rc=$hw_rc
   hw_activation_changed=$HW_CHANGED
   hw_txn_rollback "activation failed (exit $hw_activation_rc)"
@@ -415,6 +417,8 @@ hw_fault_point() {
 }
 hw_phase() {
   # hw_phase NAME: runs hw_NAME in a subshell under set -e; its exit status in $hw_rc.
+  # Call it as a plain command, never in a condition (if, ||, &&, !): bash ignores
+  # set -e in everything a condition runs, the subshell's own set -e included.
   # Its output goes to a file that tail streams to the client: when the client is
   # gone only tail dies, and the phase (a reload, an ovsdb change) is never cut in
   # half; the run then rolls back as a whole. Error lines go to stderr as well.
@@ -430,9 +434,7 @@ hw_phase() {
   hw_phase_pid=
   set -e
   HW_PHASE=
-  [ "$hw_rc" -eq 0 ] && return 0
-  grep -a ': ERROR: ' "$hw_out" | tail -n 5 >&2 || true
-  return 1
+  [ "$hw_rc" -eq 0 ] || grep -a ': ERROR: ' "$hw_out" | tail -n 5 >&2 || true
 }
 hw_journal() {
   # hw_journal STATE: the transaction's state, on disk before the step goes on
@@ -623,7 +625,11 @@ hw_txn_rollback() {
   if [ -f "$HW_TXN/staged" ]; then
     while IFS= read -r hw_f; do rm -f -- "$hw_f"; done < "$HW_TXN/staged"
   fi
-  case "$hw_txn_state" in switching|activating) hw_phase reactivate || hw_log "reactivating the previous configuration failed (exit $hw_rc)" ;; esac
+  case "$hw_txn_state" in
+    switching|activating)
+      hw_phase reactivate
+      [ "$hw_rc" -eq 0 ] || hw_log "reactivating the previous configuration failed (exit $hw_rc)" ;;
+  esac
   rm -rf -- "$HW_TXN"
   [ -f "$HW_STATE/generation" ] || hw_remove_created_dirs
   hw_log "$1"
@@ -715,6 +721,7 @@ hw_edit_staged() {
 }
 hw_phase() {
   # the verify fragment runs in a subshell: its drift lines are seen here
+  hw_rc=0
   [ "$1" = activate ] || return 0
   HW_PHASE=verify
   set +e

@@ -467,7 +467,9 @@ hw_drop_ours() {
 if [ -z "$hw_cur_url" ]; then hw_drift ${`remote ${t.name} is missing on ${source.name}`}
 elif [ "$hw_cur_url" != ${t.url} ]; then hw_drift ${`remote ${t.name} points to `}"$hw_cur_url"${`, declared ${t.url}`}
 elif [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" != ${t.fingerprint} ]; then hw_drift ${`remote ${t.name}: the pinned server certificate is not ${t.name}'s`}
-elif [ ! -e "$hw_links/"${`${t.name}.ok`} ]; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
+elif [ -e "$hw_links/"${`${t.name}.ok`} ]; then :
+elif grep -q '"auth"' "$hw_links/"${t.name}; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
+else hw_drift ${`remote ${t.name}: cannot reach ${t.name}: `}"$(tail -n 1 "$hw_links/"${t.name} | cut -c1-200)"
 fi`,
         )
         .join("\n");

@@ -265,6 +265,39 @@ describe("editedPathsOf", () => {
     });
 });
 
+describe("fragments run under set -e", () => {
+    it.each([
+        ["validate", { validate: "false\necho validate-went-on" }, "validation failed (exit 1)", "validate-went-on"],
+        ["activate", { activate: "false\necho activate-went-on" }, "activation failed (exit 1)", "activate-went-on"],
+    ])("a failing command in %s fails the step at that command", (_phase, fragment, message, after) => {
+        const root = mkdtempSync(join(tmpdir(), "hw-errexit-"));
+        try {
+            const r = run(renderStep({ key: "ee", description: "d", ...fragment }).create, root);
+            expect(r.status).not.toBe(0);
+            expect(r.out).toContain(message);
+            expect(r.out).not.toContain(after);
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+
+    it("also in reactivate during a rollback, and in verify during a check", () => {
+        const root = mkdtempSync(join(tmpdir(), "hw-errexit-"));
+        try {
+            const r = run(renderStep({ key: "re", description: "d", activate: "false", reactivate: "false\necho reactivate-went-on" }).create, root);
+            expect(r.out).toContain("reactivating the previous configuration failed (exit 1)");
+            expect(r.out).not.toContain("reactivate-went-on");
+            const v = renderStep({ key: "ve", description: "d", verify: "false\nhw_drift verify-went-on" });
+            expect(run(v.create, root).status).toBe(0);
+            const c = run(v.create, root, { mode: "check" });
+            expect(c.out).toContain("HOSTWRIGHT_CHECK error the step's verification failed (exit 1)");
+            expect(c.out).not.toContain("verify-went-on");
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("activation failure messages", () => {
     it("says files were put back only when some had changed", () => {
         const root = mkdtempSync(join(tmpdir(), "hw-step-"));

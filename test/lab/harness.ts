@@ -9,6 +9,7 @@ import * as path from "path";
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { recordProgram, RecordedResource, RecordOptions, Recording, UNKNOWN_PLACEHOLDER } from "../../tools/record";
+import { opensshSession, Session } from "../../tools/check";
 import type { Lab } from "./lab";
 import { sshArgv } from "./lab";
 import { BASE_ENV, run } from "./proc";
@@ -171,6 +172,18 @@ export class Harness {
     }
 
     /** `pulumi destroy`: runs every delete from the state, dependents first. */
+    /**
+     * The remote commands as `program` declares them now, each with the output its
+     * step printed when it ran: what the drift check needs (some steps' scripts embed
+     * other steps' output, as the engine hands it to them).
+     */
+    async declared(program: Program, opts: Omit<ApplyOptions, "timeoutMs" | "parallel" | "pendingDeletesFirst"> = {}): Promise<RecordedResource[]> {
+        const byName = new Map(this.state().resources.map((r) => [r.name, r]));
+        const recording = await recordProgram(program, { ...opts, preview: true, printWarnings: false, commandState: (_type, name) => byName.get(name) });
+        await pulumi.runtime.disconnect();
+        return recording.commands;
+    }
+
     async destroy(opts: Pick<ApplyOptions, "timeoutMs" | "parallel"> = {}): Promise<ApplyResult> {
         const state = this.state();
         const entries: PlannedDelete[] = [
@@ -514,4 +527,9 @@ export function labStackConfig(lab: Lab, sections: Record<string, unknown> = {},
     };
     for (const [key, value] of Object.entries(sections)) config[`hostwright:${key}`] = JSON.stringify(value);
     return { config, secretKeys: ["hostwright:secrets"] };
+}
+
+/** An SSH session for the drift check (tools/check.ts) to a lab host: from the lab's switch, where the hosts are reachable. */
+export function labCheckSession(lab: Lab): Session {
+    return opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]);
 }

@@ -6,9 +6,8 @@
  */
 import { declareStack, rawConfigFromRuntime } from "../../core/config/stack";
 import { sections } from "../../components/registry";
-import { checkCommands, CheckOptions, exitCode, opensshSession, repairCommands } from "../../tools/check";
-import { recordProgram } from "../../tools/record";
-import { Harness, labStackConfig } from "../lab/harness";
+import { checkCommands, CheckOptions, exitCode, repairCommands } from "../../tools/check";
+import { Harness, labCheckSession, labStackConfig } from "../lab/harness";
 import { Lab, labDescribe, startLab } from "../lab/lab";
 import { lxdExec, startLxd, stopLxd } from "./lxd-lab";
 
@@ -21,10 +20,7 @@ labDescribe("LXD mesh drift: check and repair (lab: h1, h2 with LXD 5.0.2)", () 
     let options: ReturnType<typeof labStackConfig>;
     let checkOpts: CheckOptions;
 
-    const commands = async () => {
-        const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
-        return (await recordProgram(program, { ...options, preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
-    };
+    const commands = () => harness.declared(program, options);
     /** Every host's view of every remote: "h1->h2 trusted", ... */
     const links = async () => {
         const seen: string[] = [];
@@ -40,7 +36,7 @@ labDescribe("LXD mesh drift: check and repair (lab: h1, h2 with LXD 5.0.2)", () 
         // trust by pinned certificate: a revoked entry is repaired by the target's own
         // trust step (a token, in the default mode, is single-use: see the LXD README)
         options = labStackConfig(lab, { lxd: [{ name: "mesh", trust: "certificate", hosts: HOSTS.map((host) => ({ host })) }] });
-        checkOpts = { session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]) };
+        checkOpts = { session: labCheckSession(lab) };
         const up = await harness.apply(program, options);
         if (!up.ok) throw new Error(up.error);
     }, 240_000);

@@ -9,9 +9,8 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { sh } from "../../core/shell";
 import { OvsPortMirror } from "../../components/ovs/component";
-import { checkCommands, CheckOptions, exitCode, opensshSession, repairCommands } from "../../tools/check";
-import { recordProgram } from "../../tools/record";
-import { Harness } from "../lab/harness";
+import { checkCommands, CheckOptions, exitCode, repairCommands } from "../../tools/check";
+import { Harness, labCheckSession } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
 import { addVm, captureIcmp, must, ping, startOvs, stopOvs, Vm } from "./ovs-lab";
 
@@ -28,10 +27,7 @@ labDescribe("OVS mirror drift: check and repair (lab: compute1)", () => {
     const program = () => () => {
         new OvsPortMirror("web", { host: node.inventory(), ports: [vm1.port, vm2.port], capture: { name: CAPTURE, kind: "internal" } });
     };
-    const commands = async () => {
-        const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
-        return (await recordProgram(program(), { preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
-    };
+    const commands = () => harness.declared(program());
     /** vm1 -> vm2 pings as the capture interface sees them. */
     const mirrored = async () => (await captureIcmp(node, CAPTURE, () => ping(node, vm1, vm2.address))).filter((l) => l.includes("10.10.0.1 > 10.10.0.2")).length;
 
@@ -42,7 +38,7 @@ labDescribe("OVS mirror drift: check and repair (lab: compute1)", () => {
         for (const vm of [vm1, vm2]) await addVm(node, vm);
         workDir = mkdtempSync(join(tmpdir(), "hw-ovs-drift-"));
         harness = new Harness(lab, join(workDir, "state.json"));
-        checkOpts = { session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]) };
+        checkOpts = { session: labCheckSession(lab) };
         const up = await harness.apply(program());
         if (!up.ok) throw new Error(up.error);
     }, 120_000);
