@@ -141,3 +141,37 @@ describe("relink round trip", () => {
         expect(existsSync(join(scratch, "absent"))).toBe(false);
     });
 });
+
+describe("what the drift check asks (hw_h2o_link_of, hw_h2o_dangling), read-only", () => {
+    /** `hw_h2o_link_of CA` in `dir`: "found LINK", or "missing N NEXT" (N its exit status, NEXT where a relink would put it). */
+    function linkOf(dir: string, ca: string): string {
+        const script = `set -eu\n${relinkFunction(dir)}\nif hw_h2o_link_of "$1"; then echo "found $hw_link_at"; else echo "missing $? \${hw_link_at:-}"; fi`;
+        return execFileSync("bash", ["-c", script, "link-of", join(dir, ca)], { encoding: "utf8" }).trim();
+    }
+    const dangling = (dir: string, link: string) => execFileSync("bash", ["-c", `${relinkFunction(dir)}\nhw_h2o_dangling "$1" && echo yes || echo no`, "dangling", join(dir, link)], { encoding: "utf8" }).trim();
+
+    it("finds the link OpenSSL finds; not one behind a gap (OpenSSL stops at the first missing .N); changes nothing", () => {
+        const dir = mkdtempSync(join(scratch, "ask-"));
+        const hash = hashOf(p.root.certPem);
+        writeFileSync(join(dir, "hostwright-a.pem"), p.root.certPem);
+        expect(linkOf(dir, "hostwright-a.pem")).toBe(`missing 1 ${dir}/${hash}.0`);
+        symlinkSync("hostwright-a.pem", join(dir, `${hash}.1`));
+        // .1 exists but .0 does not: OpenSSL never reaches it, a relink would put it at .0
+        expect(linkOf(dir, "hostwright-a.pem")).toBe(`missing 1 ${dir}/${hash}.0`);
+        writeFileSync(join(dir, "system-ca.pem"), p.root.certPem);
+        symlinkSync("system-ca.pem", join(dir, `${hash}.0`));
+        expect(linkOf(dir, "hostwright-a.pem")).toBe(`found ${dir}/${hash}.1`);
+        writeFileSync(join(dir, "hostwright-junk.pem"), "not a certificate\n");
+        expect(linkOf(dir, "hostwright-junk.pem")).toMatch(/^missing 2/);
+        expect(listing(dir)).toEqual([`${hash}.0 -> system-ca.pem`, `${hash}.1 -> hostwright-a.pem`, "hostwright-a.pem", "hostwright-junk.pem", "system-ca.pem"]);
+    });
+
+    it("a dangling link is one to a missing hostwright-*.pem only", () => {
+        const dir = mkdtempSync(join(scratch, "dangling-"));
+        symlinkSync("hostwright-gone.pem", join(dir, "aaaa.0"));
+        symlinkSync("other-gone.pem", join(dir, "bbbb.0"));
+        writeFileSync(join(dir, "hostwright-here.pem"), p.root.certPem);
+        symlinkSync("hostwright-here.pem", join(dir, "cccc.0"));
+        expect(["aaaa.0", "bbbb.0", "cccc.0", "hostwright-here.pem"].map((l) => dangling(dir, l))).toEqual(["yes", "no", "no", "no"]);
+    });
+});
