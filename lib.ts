@@ -15,10 +15,11 @@ export type { ManagedFile, StepSpec } from "./core/step";
 // Components and the types of their arguments:
 export { LxdRemoteMesh } from "./components/lxd/component";
 export type { LxdRemoteMeshArgs, LxdMeshMember, TrustMethod, MigrationMode } from "./components/lxd/args";
+export type { MatrixCell, InstanceMove } from "./components/lxd/render";
 export { OvsPortMirror } from "./components/ovs/component";
 export type * from "./components/ovs/args";
 export { LibvirtLiveMigration } from "./components/libvirt/component";
-export type { LiveMigrationNodeStatus } from "./components/libvirt/component";
+export type { LiveMigrationNodeStatus, LiveMigrationPair } from "./components/libvirt/component";
 export type * from "./components/libvirt/args";
 export { H2oReverseProxy } from "./components/h2o/component";
 export type * from "./components/h2o/args";
