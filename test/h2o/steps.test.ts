@@ -5,7 +5,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { tmpdir, userInfo } from "os";
 import { join } from "path";
 import { X509Certificate } from "crypto";
 import type { H2oReverseProxyArgs } from "../../components/h2o/args";
@@ -85,13 +85,16 @@ function args(over: { maxConnections?: number; requireGoodStaple?: boolean; seco
     };
 }
 
+/** Only root may give files to root: as another user the files belong to that user (ownership is exercised as root, here and in the lab). */
+const ownedByRunner = process.getuid?.() === 0 ? {} : { owner: userInfo().username, group: execFileSync("id", ["-gn"], { encoding: "utf8" }).trim() };
+
 /** Every version rendered so far: each committed create holds a claim that its own undo drops. */
 const rendered: StepScripts[] = [];
 
 function scripts(a: H2oReverseProxyArgs) {
     const checked = checkH2oArgs(a);
     const r = renderH2o("t", a, checked, (id) => id.privateKey as string);
-    const step = renderStep({ ...r.proxyStep, key: "h2o-t", files: r.proxyStep.files.map((f) => ({ ...f, content: f.content as string })) });
+    const step = renderStep({ ...r.proxyStep, key: "h2o-t", files: r.proxyStep.files.map((f) => ({ ...f, content: f.content as string, ...ownedByRunner })) });
     rendered.push(step);
     return step;
 }
