@@ -193,4 +193,32 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
             await stopNetworkManagerStandIn(pinnedServer);
         }
     }, 120_000);
+
+    it("RHEL layout: PEERDNS turned back on in the ifcfg file: the managed setting named with its diff; the repair edits it back in place", async () => {
+        const rhel = lab.host("ns-default");
+        const ifcfg = "/etc/sysconfig/network-scripts/ifcfg-eth0";
+        await rhel.exec(sh`mkdir -p /etc/sysconfig/network-scripts && cat > ${ifcfg}`, { input: "DEVICE=eth0\nBOOTPROTO=dhcp\nPEERDNS=yes\nONBOOT=yes\n" });
+        const rhelHarness = new Harness(lab, join(workDir, "rhel.json"));
+        const rhelProgram = () => {
+            new ResolverGuard("legacy", { host: { ...rhel.inventory(), os: "rhel" }, resolvConf: { nameservers: ["198.18.0.53"] }, interfaces: ["eth0"] });
+        };
+        const rhelOpts = { ...checkOpts, hostNames: { "ns-default": `${rhel.address}:22` } };
+        const checkRhel = async () => checkCommands(await commands(rhelHarness, rhelProgram), rhelOpts);
+        const up = await rhelHarness.apply(rhelProgram);
+        if (!up.ok) throw new Error(up.error);
+        expect(exitCode(await checkRhel())).toBe(0);
+
+        await must(rhel, sh`sed -i 's/^PEERDNS=no$/PEERDNS=yes/' ${ifcfg}`);
+        const drifted = await checkRhel();
+        const guardStep = drifted.hosts[0].steps[0];
+        expect(guardStep.drift).toEqual([`${ifcfg}: managed settings differ`]);
+        expect(guardStep.diffs.join("\n")).toMatch(/^-PEERDNS=yes\n\+PEERDNS=no$/m);
+        expect(exitCode(drifted)).toBe(2);
+
+        expect(exitCode(await repairCommands(await commands(rhelHarness, rhelProgram), drifted, rhelOpts))).toBe(0);
+        expect(await must(rhel, sh`cat ${ifcfg}`)).toBe("DEVICE=eth0\nBOOTPROTO=dhcp\nPEERDNS=no\nONBOOT=yes\n");
+        expect(exitCode(await checkRhel())).toBe(0);
+        expect((await rhelHarness.destroy()).error).toBeUndefined();
+        expect(await must(rhel, sh`cat ${ifcfg}`)).toBe("DEVICE=eth0\nBOOTPROTO=dhcp\nPEERDNS=yes\nONBOOT=yes\n");
+    }, 120_000);
 });
