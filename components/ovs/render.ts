@@ -199,24 +199,35 @@ function variables(plan: MirrorPlan): string {
     ].join("\n");
 }
 
-/** Preconditions: OVS reachable, bridge present, every source port on it. */
+/**
+ * What the mirror needs on the node, checked before any change: Open vSwitch and its
+ * database, the bridge, every source port on that bridge. Everything missing is
+ * named in one error.
+ */
 function preflight(plan: MirrorPlan): string {
     const lines = [
         HELPERS,
         variables(plan),
         `command -v ovs-vsctl >/dev/null 2>&1 || hw_fail "ovs-vsctl not found: Open vSwitch is not installed on this node"`,
         `hwo_require_db`,
+        `hwo_missing=""`,
+        `hwo_lack() { hwo_missing="$hwo_missing
+- $1"; }`,
         `hwo_rc=0; hwo_vsctl br-exists "$hwo_br" || hwo_rc=$?`,
-        `[ "$hwo_rc" -ne 2 ] || hw_fail "bridge $hwo_br does not exist on this node (bridges: $(hwo_vsctl list-br | tr '\\n' ' '))"`,
-        `[ "$hwo_rc" -eq 0 ] || hw_fail "cannot check bridge $hwo_br (ovs-vsctl br-exists exited $hwo_rc)"`,
+        `[ "$hwo_rc" -ne 2 ] || hwo_lack "bridge $hwo_br does not exist on this node (bridges: $(hwo_vsctl list-br | tr '\\n' ' '))"`,
+        `[ "$hwo_rc" -eq 0 ] || [ "$hwo_rc" -eq 2 ] || hw_fail "cannot check bridge $hwo_br (ovs-vsctl br-exists exited $hwo_rc)"`,
     ];
     for (const port of plan.ports) {
         lines.push(
             sh`hwo_p=${port}`,
-            `hwo_on=$(hwo_vsctl port-to-br "$hwo_p" 2>/dev/null) || hw_fail "source port $hwo_p does not exist on this node (is the VM running here? ovs-vsctl list-ports $hwo_br)"`,
-            `[ "$hwo_on" = "$hwo_br" ] || hw_fail "source port $hwo_p is on bridge $hwo_on, not on $hwo_br"`,
+            `if hwo_on=$(hwo_vsctl port-to-br "$hwo_p" 2>/dev/null); then
+  [ "$hwo_on" = "$hwo_br" ] || hwo_lack "source port $hwo_p is on bridge $hwo_on, not on $hwo_br"
+else
+  hwo_lack "source port $hwo_p does not exist on this node (is the VM running here? ovs-vsctl list-ports $hwo_br)"
+fi`,
         );
     }
+    lines.push(`[ -z "$hwo_missing" ] || hw_fail "the mirror cannot be made on this node, nothing was changed:$hwo_missing"`);
     return lines.join("\n");
 }
 
