@@ -1,0 +1,209 @@
+/**
+ * npm run bench:converge (root): converging the example estate on lab hosts, for 6
+ * and 12 hosts (`npm run bench:converge -- 6 12`): first apply, no-op apply, drift
+ * check (tools/check.ts), destroy; wall time including the program's evaluations,
+ * SSH sessions per host, operation time per component. Every host also runs LXD and
+ * all of them form ONE mesh (a full mesh, as in issue 16's comparison: the example's
+ * meshes are pairs, which never grow).
+ *
+ * Baseline, in the same process: the same estate with the old token mesh
+ * (`trust: "token"`, remotes added one by one over the network), on a lab of its own
+ * prepared the same way. Targets: 12 hosts first converge <= 12 s; the mesh's share
+ * no longer grows with N².
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { exampleEstate } from "../scripts/gen-example";
+import { checkCommands, CheckReport, opensshSession } from "../tools/check";
+import { recordProgram } from "../tools/record";
+import { ApplyResult, Harness } from "../test/lab/harness";
+import { BACKEND_HOST, demoConfig, DemoEnvironment, loadProgram, OCSP_HOST, PROJECT, prepareHosts } from "../test/lab/demo";
+import { labPrerequisites, startLab } from "../test/lab/lab";
+import { startLxd } from "../test/lxd/lxd-lab";
+
+const TARGET_FIRST_CONVERGE_SECONDS_AT_12 = 12;
+type Trust = "certificate" | "token";
+
+interface PhaseFigures {
+    seconds: number;
+    operations: number;
+    /** SSH sessions per host: min-max. */
+    sessions: string;
+}
+
+interface Run {
+    hosts: number;
+    trust: Trust;
+    evalSeconds: number;
+    first: PhaseFigures & { passes: number };
+    noop: PhaseFigures;
+    check: PhaseFigures & { drifted: number };
+    destroy: PhaseFigures;
+    /** Operation time of the first apply per component type, in seconds (summed over hosts). */
+    perComponent: Record<string, number>;
+    /** Longest LXD remotes step of the first apply, seconds. */
+    remotesStepMax: number;
+    /** The mesh's steps in the first apply by kind (probe, serve, trust, remotes): mean and longest, seconds. */
+    meshSteps: Record<string, { mean: number; max: number }>;
+}
+
+/** `hostwright:lxd:RemoteMesh` from `urn:pulumi:S::P::hostwright:lxd:RemoteMesh$command:remote:Command::NAME`. */
+function componentOf(urn: string): string {
+    const types = urn.split("::")[2]?.split("$") ?? [];
+    return types.length > 1 ? types[types.length - 2] : "(none)";
+}
+
+function meshSteps(ops: ApplyResult["operations"]): Run["meshSteps"] {
+    const byKind = new Map<string, number[]>();
+    for (const o of ops) {
+        const kind = /^mesh-.*-(\w+)$/.exec(o.resource)?.[1];
+        if (kind) byKind.set(kind, [...(byKind.get(kind) ?? []), o.durationMs / 1e3]);
+    }
+    return Object.fromEntries([...byKind].map(([k, xs]) => [k, { mean: xs.reduce((a, b) => a + b, 0) / xs.length, max: Math.max(...xs) }]));
+}
+
+function sessionsPerHost(ops: ApplyResult["operations"], hosts: string[]): string {
+    const count = new Map(hosts.map((h) => [h, 0]));
+    for (const o of ops) if (o.hostName && count.has(o.hostName)) count.set(o.hostName, count.get(o.hostName)! + 1);
+    const values = [...count.values()];
+    return `${Math.min(...values)}-${Math.max(...values)}`;
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+    const t0 = process.hrtime.bigint();
+    const value = await work();
+    return { value, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+async function converge(hosts: number, trust: Trust): Promise<Run> {
+    const estate = exampleEstate(hosts);
+    const names = (JSON.parse(estate.values["hostwright:inventory"]).hosts as Array<{ name: string }>).map((h) => h.name);
+    // The lab answers every OpenStack look-up with the same VM on the first compute
+    // node (see bench/check.ts): one copy of the looked-up mirror stays.
+    const ovs = JSON.parse(estate.values["hostwright:ovs"] ?? "[]") as Array<Record<string, unknown>>;
+    const firstLookedUp = ovs.findIndex((m) => m.openstack);
+    const values = {
+        ...estate.values,
+        "hostwright:ovs": JSON.stringify(ovs.filter((m, i) => !m.openstack || i === firstLookedUp)),
+        // port 9443: the example's portal proxy listens on LXD's default 8443
+        "hostwright:lxd": JSON.stringify([{ name: "mesh", hosts: names.map((host) => ({ host, apiPort: 9443 })), trust, migration: "stateless" }]),
+    };
+    const lab = await startLab({ hosts: [...names, BACKEND_HOST, OCSP_HOST] });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hw-bench-converge-"));
+    try {
+        const demo = demoConfig(values, lab, dir);
+        const env: DemoEnvironment = { dir, trustFile: demo.trustFile, addresses: Object.fromEntries(lab.hosts.map((h) => [h.name, h.address])), vms: {}, collectors: {} };
+        const invoke = await prepareHosts(lab, demo, env, () => undefined);
+        // every host in the mesh: LXD where the demo did not start it (role lxd)
+        const roles = new Map((JSON.parse(demo.config["hostwright:inventory"]).hosts as Array<{ name: string; labels?: Record<string, string> }>).map((h) => [h.name, h.labels?.role]));
+        await Promise.all(names.filter((n) => roles.get(n) !== "lxd").map((n) => startLxd(lab.host(n))));
+
+        const opts = { project: PROJECT, stack: "bench", config: demo.config, secretKeys: [...estate.secretKeys], invoke };
+        const harness = new Harness(lab, path.join(dir, "state.json"));
+        const program = loadProgram();
+        // one evaluation of the program (the apply evaluates it once per pass)
+        const evaluation = await timed(() => recordProgram(program, { ...opts, preview: true, printWarnings: false }));
+
+        const first = await timed(() => harness.apply(program, opts));
+        if (!first.value.ok) throw new Error(`first apply (${trust}, ${hosts} hosts) failed: ${first.value.error}`);
+        const noop = await timed(() => harness.apply(program, opts));
+        if (!noop.value.ok) throw new Error(`no-op apply failed: ${noop.value.error}`);
+
+        const inventory = JSON.parse(demo.config["hostwright:inventory"]).hosts as Array<{ name: string; address: string }>;
+        const session = opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]);
+        const check = await timed(async (): Promise<CheckReport> => {
+            const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
+            const rec = await recordProgram(program, { ...opts, preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) });
+            return checkCommands(rec.commands, { session, hostNames: Object.fromEntries(inventory.map((h) => [h.name, `${h.address}:22`])) });
+        });
+        if (check.value.hosts.some((h) => h.status !== "ok")) {
+            throw new Error(`drift check after the apply: ${check.value.hosts.filter((h) => h.status !== "ok").map((h) => `${h.host} ${h.status}`).join(", ")}`);
+        }
+        const destroy = await timed(() => harness.destroy());
+        if (!destroy.value.ok) throw new Error(`destroy failed: ${destroy.value.error}`);
+
+        const perComponent: Record<string, number> = {};
+        for (const o of first.value.operations) perComponent[componentOf(o.urn)] = (perComponent[componentOf(o.urn)] ?? 0) + o.durationMs / 1e3;
+        const checkSessions = check.value.hosts.map((h) => h.sessions);
+        return {
+            hosts,
+            trust,
+            evalSeconds: evaluation.seconds,
+            first: { seconds: first.seconds, operations: first.value.operations.length, sessions: sessionsPerHost(first.value.operations, names), passes: first.value.passes },
+            noop: { seconds: noop.seconds, operations: noop.value.operations.length, sessions: sessionsPerHost(noop.value.operations, names) },
+            check: { seconds: check.seconds, operations: check.value.totals.steps, sessions: `${Math.min(...checkSessions)}-${Math.max(...checkSessions)}`, drifted: check.value.totals.driftedSteps },
+            destroy: { seconds: destroy.seconds, operations: destroy.value.operations.length, sessions: sessionsPerHost(destroy.value.operations, names) },
+            perComponent,
+            remotesStepMax: Math.max(...first.value.operations.filter((o) => /^mesh-.*-remotes$/.test(o.resource)).map((o) => o.durationMs / 1e3)),
+            meshSteps: meshSteps(first.value.operations),
+        };
+    } finally {
+        await lab.down();
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+function print(runs: Run[]): void {
+    const load = os.loadavg().map((l) => l.toFixed(2)).join(" ");
+    console.log(`converge of the example estate with a full LXD mesh, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), load average now ${load}`);
+    console.log("hosts  mesh trust   eval s  first apply s (passes, ops, ssh/host)  no-op s  check s (ssh/host)  destroy s  remotes step max s  mesh share");
+    for (const r of runs) {
+        const total = Object.values(r.perComponent).reduce((a, b) => a + b, 0);
+        const mesh = r.perComponent["hostwright:lxd:RemoteMesh"] ?? 0;
+        console.log(
+            `${String(r.hosts).padStart(5)}  ${r.trust.padEnd(11)}  ${r.evalSeconds.toFixed(2).padStart(6)}  ${`${r.first.seconds.toFixed(2)} (${r.first.passes}, ${r.first.operations}, ${r.first.sessions})`.padStart(35)}  ${r.noop.seconds.toFixed(2).padStart(7)}  ${`${r.check.seconds.toFixed(2)} (${r.check.sessions})`.padStart(18)}  ${r.destroy.seconds.toFixed(2).padStart(9)}  ${r.remotesStepMax.toFixed(2).padStart(18)}  ${`${((mesh / total) * 100).toFixed(0)}%`.padStart(10)}`,
+        );
+    }
+    console.log("\noperation time per component in the first apply, s (summed over hosts):");
+    const components = [...new Set(runs.flatMap((r) => Object.keys(r.perComponent)))].sort();
+    console.log(`${"component".padEnd(28)}${runs.map((r) => `${r.hosts}/${r.trust}`.padStart(16)).join("")}`);
+    for (const c of components) console.log(`${c.padEnd(28)}${runs.map((r) => (r.perComponent[c] ?? 0).toFixed(2).padStart(16)).join("")}`);
+
+    console.log("\nthe mesh's steps in the first apply, mean / longest s:");
+    for (const r of runs) console.log(`  ${r.hosts}/${r.trust}: ${Object.entries(r.meshSteps).map(([k, v]) => `${k} ${v.mean.toFixed(2)} / ${v.max.toFixed(2)}`).join(", ")}`);
+
+    console.log("\nratios, certificate mesh against the token mesh of the same size (same process):");
+    for (const cert of runs.filter((r) => r.trust === "certificate")) {
+        const token = runs.find((r) => r.trust === "token" && r.hosts === cert.hosts);
+        if (!token) continue;
+        const meshOf = (r: Run) => r.perComponent["hostwright:lxd:RemoteMesh"] ?? 0;
+        console.log(
+            `  ${cert.hosts} hosts: first apply ${(cert.first.seconds / token.first.seconds).toFixed(2)}x, mesh operation time ${(meshOf(cert) / meshOf(token)).toFixed(2)}x, remotes step ${(cert.remotesStepMax / token.remotesStepMax).toFixed(2)}x, destroy ${(cert.destroy.seconds / token.destroy.seconds).toFixed(2)}x`,
+        );
+    }
+    const sizes = [...new Set(runs.map((r) => r.hosts))].sort((a, b) => a - b);
+    if (sizes.length > 1) {
+        const [small, big] = [sizes[0], sizes[sizes.length - 1]];
+        for (const trust of ["certificate", "token"] as Trust[]) {
+            const a = runs.find((r) => r.hosts === small && r.trust === trust);
+            const b = runs.find((r) => r.hosts === big && r.trust === trust);
+            if (!a || !b) continue;
+            const meshOf = (r: Run) => r.perComponent["hostwright:lxd:RemoteMesh"] ?? 0;
+            console.log(
+                `  ${trust} mesh, ${small} -> ${big} hosts (${((big / small) ** 2).toFixed(0)}x pairs): mesh operation time ${(meshOf(b) / meshOf(a)).toFixed(2)}x, per host ${((meshOf(b) / big) / (meshOf(a) / small)).toFixed(2)}x, remotes step ${(b.remotesStepMax / a.remotesStepMax).toFixed(2)}x`,
+            );
+        }
+    }
+    const at12 = runs.find((r) => r.hosts === 12 && r.trust === "certificate");
+    if (at12) console.log(`\n12 hosts, first converge ${at12.first.seconds.toFixed(2)} s (target <= ${TARGET_FIRST_CONVERGE_SECONDS_AT_12} s: ${at12.first.seconds <= TARGET_FIRST_CONVERGE_SECONDS_AT_12 ? "met" : "MISSED"})`);
+}
+
+async function main(): Promise<void> {
+    const pre = labPrerequisites();
+    if (!pre.ok) throw new Error(`bench:converge needs the lab: ${pre.reason}`);
+    const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+    const runs: Run[] = [];
+    for (const hosts of sizes.length > 0 ? sizes : [6, 12]) {
+        for (const trust of ["token", "certificate"] as Trust[]) {
+            runs.push(await converge(hosts, trust));
+            console.error(`bench:converge: ${hosts} hosts, ${trust} mesh: first apply ${runs[runs.length - 1].first.seconds.toFixed(2)} s`);
+        }
+    }
+    print(runs);
+}
+
+main().catch((e) => {
+    console.error(`bench:converge: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+});
