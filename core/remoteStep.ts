@@ -45,6 +45,26 @@ export interface RemoteStepArgs {
 // package managers, config files and service managers.
 const lastStepOnHost = new Map<string, remote.Command>();
 
+/** What addresses a step from outside: `pulumi up --replace URN`, `npm run check`, a person on the host. */
+export interface StepAddress {
+    /** The step's resource name. */
+    name: string;
+    /** The step's URN (for `pulumi up --replace`). */
+    urn: string;
+    /** The inventory host it runs on. */
+    host: string;
+    /** Its state directory on that host: /var/lib/hostwright/steps/KEY. */
+    key: string;
+}
+const addresses = new WeakMap<remote.Command, { name: string; key: string; host: pulumi.Input<string> }>();
+
+/** The address of a step declared by {@link remoteStep}, for a component's `steps` output. */
+export function stepAddress(command: remote.Command): pulumi.Output<StepAddress> {
+    const a = addresses.get(command);
+    if (!a) throw new Error("stepAddress: not a command declared by remoteStep()");
+    return pulumi.all([command.urn, a.host]).apply(([urn, host]) => ({ name: a.name, urn, host, key: a.key }));
+}
+
 /** Forgets the per-host ordering; called before a program is evaluated again in the same process. */
 export function resetStepOrdering(): void {
     lastStepOnHost.clear();
@@ -101,6 +121,7 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
         },
     );
     if (known) lastStepOnHost.set(known.name, command);
+    addresses.set(command, { name, key, host: known ? known.name : pulumi.unsecret((args.host as pulumi.Output<Host>).apply((h) => h.name)) });
     return command;
 }
 

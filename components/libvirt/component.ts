@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
-import { remoteStep, StepInput, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddress, StepInput, stepReport } from "../../core/remoteStep";
 import type { LiveMigrationArgs } from "./args";
 import { checkLiveMigration } from "./checks";
 import { novaMajor, NEWTON } from "./nova";
@@ -65,6 +65,8 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
     readonly warnings: pulumi.Output<string[]>;
     /** Ready-to-run commands: check a peer, start a migration, follow its progress. */
     readonly commands: { checkPeer: string[]; migrate: string; progress: string };
+    /** Every step of the group: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: LiveMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:libvirt:LiveMigration", name, {}, opts);
@@ -137,6 +139,7 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
                 : "nova live-migration --block-migrate SERVER TARGET_HOST",
             progress: "virsh domjobinfo DOMAIN   # on the source node",
         };
-        this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands });
+        this.steps = pulumi.all([...configured, ...dataPlanes, ...checked].map(stepAddress));
+        this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands, steps: this.steps });
     }
 }
