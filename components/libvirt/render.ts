@@ -15,7 +15,7 @@
  */
 import { contentHash } from "../../core/hash";
 import { serviceCommand } from "../../core/host";
-import { raw, sh } from "../../core/shell";
+import { raw, sh, shq } from "../../core/shell";
 import type { ManagedFile, EditedFile } from "../../core/step";
 import type { LiveMigrationArgs, LiveMigrationNode, MigrationAuth, MigrationTransport } from "./args";
 import { migrationAddressOf } from "./checks";
@@ -56,6 +56,26 @@ export interface RenderedStep {
     reactivate?: string;
     undo?: string;
     afterRestore?: string;
+    /** Read-only drift check of what the step keeps running (core StepSpec.verify). */
+    verify?: string;
+    /** Functions shared by the fragments (core StepSpec.helpers). */
+    helpers?: string;
+}
+
+/**
+ * `hw_libvirt_not_listening`: one line per reason libvirt does not listen as declared
+ * (nothing on the port; a legacy libvirtd running without --listen), nothing when it
+ * does. Activation restarts libvirtd on it; the drift check reports it.
+ */
+function notListeningFunction(port: number, transport: string, hostName: string): string {
+    return `hw_libvirt_not_listening() {
+  ss -Hltn ${sh`sport = :${port}`} | grep -q . || echo ${shq(`nothing listens on port ${port} (${transport}) on ${hostName}: libvirtd restarted without listening?`)}
+  if [ "$HW_LIBVIRT_MODE" = legacy ]; then
+    hw_pid=$(pidof libvirtd | cut -d' ' -f1)
+    if [ -z "$hw_pid" ]; then echo "libvirtd is not running"
+    elif ! tr '\\0' ' ' < "/proc/$hw_pid/cmdline" | grep -q -- ' --listen'; then echo "libvirtd runs without --listen (pid $hw_pid: $(tr '\\0' ' ' < "/proc/$hw_pid/cmdline" | cut -c1-120))"; fi
+  fi
+}`;
 }
 
 /** Args with every default filled in. */
@@ -300,7 +320,8 @@ fi
 ${p.auth === "sasl" ? saslActivate(args.sasl!.username ?? "nova") : ""}
 ${listening && restartLibvirt ? `if [ "$HW_LIBVIRT_MODE" = legacy ]; then
   if ${libvirtChanged || "false"}; then hw_log "restarting libvirtd (legacy --listen mode)"; ${legacyRestart}
-  elif ! pidof libvirtd >/dev/null 2>&1; then hw_log "starting libvirtd"; ${legacyStart}; fi
+  elif ! pidof libvirtd >/dev/null 2>&1; then hw_log "starting libvirtd"; ${legacyStart}
+  elif [ -n "$(hw_libvirt_not_listening)" ]; then hw_log "libvirtd does not listen as declared ($(hw_libvirt_not_listening | tr '\\n' ' ')): restarting it"; ${legacyRestart}; fi
 else
   systemctl daemon-reload
   hw_newly=""
@@ -344,8 +365,12 @@ else
 fi` : ":"}
 ${args.nova && (args.nova.restart ?? true) ? `if hw_service_exists ${sh`${novaService}`}; then ${serviceCommand(host, novaService, "restart")} || ${sh`hw_warn ${`could not restart ${novaService} after restoring nova.conf`}`}; fi` : ""}`;
 
+    // Read-only, after the preflight (which detected the daemon and its mode).
+    const verify = listening ? `hw_libvirt_not_listening | while IFS= read -r hw_why; do hw_drift "$hw_why"; done` : undefined;
+
     return {
         description: `libvirt live migration (${p.transport}, auth ${p.auth}) on ${host.name}`,
+        helpers: listening ? notListeningFunction(p.port, p.transport, host.name) : undefined,
         files,
         edits,
         preflight,
@@ -353,6 +378,7 @@ ${args.nova && (args.nova.restart ?? true) ? `if hw_service_exists ${sh`${novaSe
         reactivate,
         undo,
         afterRestore,
+        verify,
     };
 }
 
