@@ -8,6 +8,7 @@
  * types and JSDoc are what the analyzer reads for the outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { StepAddress } from "../core/remoteStep";
 import { H2oReverseProxy as LibraryH2oReverseProxy } from "../components/h2o/component";
 import { OvsPortMirror as LibraryOvsPortMirror } from "../components/ovs/component";
 import { LibvirtLiveMigration as LibraryLibvirtLiveMigration, type LiveMigrationPair } from "../components/libvirt/component";
@@ -152,6 +153,8 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
     readonly warnings: pulumi.Output<string[]>;
     /** Ready-to-run commands: check a peer, start a migration, follow its progress. */
     readonly commands: MigrationCommands;
+    /** Every step of the group: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: LiveMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:index:LibvirtLiveMigration", name, {}, opts);
@@ -161,7 +164,8 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
         this.cpuCommonFeatures = group.cpuCommonFeatures;
         this.warnings = group.warnings;
         this.commands = group.commands;
-        this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands });
+        this.steps = group.steps;
+        this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands, steps: this.steps });
     }
 }
 
