@@ -17,7 +17,7 @@ import { CertificateAuthority, IssuedCert, Pki } from "../../tools/pki";
 import { raw, sh } from "../../core/shell";
 import { LOOKUP } from "../../components/ovs/openstack";
 import { Lab, LabHost, snapshotTree, startLab } from "./lab";
-import { ApplyOptions, ApplyResult, Harness, Program } from "./harness";
+import { ApplyOptions, ApplyResult, Harness, Operation, Program } from "./harness";
 import { curlVia, BackendEcho, stapleSeen, startEchoBackend, startOcspResponder } from "../h2o/h2o-lab";
 import { addCollector, addVm, captureIcmp, must as ovsMust, ping, startOvs, Vm } from "../ovs/ovs-lab";
 import { prepareComputeNodeAs } from "../libvirt/labLibvirt";
@@ -96,13 +96,17 @@ export async function runDemoReport(stack = "example", print: Print = console.lo
             collectors: {},
         };
         let t = Date.now();
+        print("preparing the hosts by role (h2o, OCSP responder, OVS with VMs, libvirtd, LXD) ...");
         const invoke = await prepareHosts(lab, demo, env, print);
         print(`prepared in ${Date.now() - t} ms`);
         const before = new Map(lab.hosts.map((h) => [h.name, upperSnapshot(h)]));
 
         const harness = new Harness(lab, path.join(stateDir, "state.json"));
         t = Date.now();
-        const opts: ApplyOptions = { project: PROJECT, stack, config: demo.config, secretKeys: [...file.secretKeys], invoke };
+        // progress while the long phases run: one line per provider call as it finishes
+        const progress = (op: Operation) => print(`  ... ${op.code === 0 ? "ok  " : "FAIL"} ${op.op} ${op.resource} on ${op.hostName ?? op.host} (${op.durationMs} ms)`);
+        const opts: ApplyOptions = { project: PROJECT, stack, config: demo.config, secretKeys: [...file.secretKeys], invoke, onOperation: progress };
+        print("applying ...");
         apply = await harness.apply(loadProgram(), opts);
         printOperations(`apply (${Date.now() - t} ms)`, apply, print);
         let ok = apply.ok;
@@ -113,7 +117,8 @@ export async function runDemoReport(stack = "example", print: Print = console.lo
             print(`checks took ${Date.now() - t} ms`);
         }
         t = Date.now();
-        destroy = await harness.destroy();
+        print("destroying ...");
+        destroy = await harness.destroy({ onOperation: progress });
         printOperations(`destroy (${Date.now() - t} ms)`, destroy, print);
         const restored = lab.hosts.map((h) => ({ ...restoredFinding(h, before.get(h.name)!), component: "files" }));
         print("files back after destroy (upper layer against the one taken before the apply):");

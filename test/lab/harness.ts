@@ -34,6 +34,8 @@ export type ApplyOptions = Omit<RecordOptions, "preview" | "commandState"> & {
      * @default false
      */
     pendingDeletesFirst?: boolean;
+    /** Called as each provider call finishes (for progress while a long apply runs). */
+    onOperation?: (op: Operation) => void;
 };
 
 /** One provider call the harness made. */
@@ -184,7 +186,7 @@ export class Harness {
         return recording.commands;
     }
 
-    async destroy(opts: Pick<ApplyOptions, "timeoutMs" | "parallel"> = {}): Promise<ApplyResult> {
+    async destroy(opts: Pick<ApplyOptions, "timeoutMs" | "parallel" | "onOperation"> = {}): Promise<ApplyResult> {
         const state = this.state();
         const entries: PlannedDelete[] = [
             ...state.pendingDeletes.map((entry) => ({ entry, pending: true, reason: "destroy" as const })),
@@ -215,9 +217,14 @@ export class Harness {
     }
 
     /** Runs the plan against the lab (see {@link runSteps}), writing the state after every call. */
-    private async execute(plan: { steps: Step[]; state: HarnessState }, opts: Pick<ApplyOptions, "timeoutMs" | "parallel">): Promise<ExecutionOutcome> {
+    private async execute(plan: { steps: Step[]; state: HarnessState }, opts: Pick<ApplyOptions, "timeoutMs" | "parallel" | "onOperation">): Promise<ExecutionOutcome> {
         this.writeState(plan.state);
-        return runSteps(plan.steps, (s) => this.runStep(s, opts.timeoutMs ?? 600_000), () => this.writeState(plan.state), opts.parallel);
+        const runOne = async (s: Step) => {
+            const op = await this.runStep(s, opts.timeoutMs ?? 600_000);
+            opts.onOperation?.(op);
+            return op;
+        };
+        return runSteps(plan.steps, runOne, () => this.writeState(plan.state), opts.parallel);
     }
 
     /** One provider call: one SSH session, the command on the command line, `stdin` as standard input. */
