@@ -28,9 +28,9 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
     readonly checkCommands: pulumi.Output<Record<string, string>>;
     /**
      * Milliseconds without service caused by the step's last run: when the listener set of a
-     * running h2o changed (a reload cannot bind a new port, so h2o was restarted), the time
-     * from the restart until every listener served again; 0 after a graceful reload (the
-     * sockets stay open) or a first start.
+     * running h2o changed (a reload cannot bind a new port, so h2o was restarted), or h2o ran
+     * with another configuration file (started by hand), the time from the restart until every
+     * listener served again; 0 after a graceful reload (the sockets stay open) or a first start.
      */
     readonly restartDowntimeMs: pulumi.Output<number>;
 

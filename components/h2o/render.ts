@@ -412,6 +412,14 @@ hw_h2o_svc() {
   return "$hw_svc_rc"
 }
 hw_h2o_running() { [ -s ${shq(pid)} ] && kill -0 "$(cat ${shq(pid)})" 2>/dev/null; }
+hw_h2o_config_in_use() {
+  # The configuration h2o's supervisor was started with: its -c / --conf argument ("" when none)
+  tr '\\0' '\\n' 2>/dev/null < "/proc/$(cat ${shq(pid)} 2>/dev/null || echo 0)/cmdline" | sed -n -e '/^\\(-c\\|--conf\\)$/{n;p;q;}' -e 's/^--conf=//p' | head -n 1
+}
+hw_h2o_other_config() {
+  # h2o was started with another configuration file than ours (a relative path is not judged)
+  case $(hw_h2o_config_in_use) in /*) [ "$(hw_h2o_config_in_use)" != ${shq(s.configPath)} ] ;; *) return 1 ;; esac
+}
 hw_h2o_workers() { ps -o pid= --ppid "$(cat ${shq(pid)} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }
 hw_h2o_bound() {
   # The TCP sockets h2o's supervisor and workers listen on, as listenerSet() (render.ts) writes them.
@@ -564,6 +572,11 @@ if ! hw_h2o_running; then
   hw_log "starting h2o"
   : > ${started}
   hw_h2o_svc 60 ${start} || hw_fail "starting h2o failed; see $hw_h2o_errlog"
+elif hw_h2o_other_config; then
+  # A reload would re-read the other file: only a restart reads ours.
+  hw_log "h2o runs with the configuration $(hw_h2o_config_in_use), not ${raw(shq(s.configPath))}: restarting h2o"
+  hw_h2o_t0=$(date +%s%N)
+  hw_h2o_svc 120 ${restart} || hw_fail "restarting h2o failed; see $hw_h2o_errlog"
 elif [ "$(hw_h2o_bound)" != "$hw_h2o_want" ]; then
   # h2o's supervisor keeps the sockets it started with: a reload cannot bind a new port
   # ("is not being bound to the server") nor close a removed one.
@@ -622,6 +635,7 @@ hw_h2o_verify_root() {
 if ! hw_h2o_running; then
   hw_drift ${shq(`h2o is not running (no live process in its pid file ${pid})`)}
 else
+  if hw_h2o_other_config; then hw_drift "h2o runs with the configuration $(hw_h2o_config_in_use), declared "${shq(s.configPath)}; fi
 ${args.listeners.map((l, i) => `  hw_h2o_verify_${probes[i]}${stapleMaxAge.has(l.name) ? ` ${stapleMaxAge.get(l.name)}` : ""}`).join("\n")}
   hw_h2o_is=$(hw_h2o_bound)
   hw_h2o_want=${shq(wanted)}

@@ -129,8 +129,21 @@ labDescribe("h2o drift check and repair (lab: web, ca)", () => {
                 await web.exec("cat > /root/h2o-older.conf", { input: older });
                 await must(web, "service h2o stop >/dev/null 2>&1 && h2o -m daemon -c /root/h2o-older.conf >/dev/null 2>&1 </dev/null && for i in $(seq 50); do ss -Hltn 'sport = :8443' | grep -q . && exit 0; sleep 0.1; done; exit 1");
             },
-            () => ["listener http (127.0.0.1:8080) does not answer HTTP", "h2o listens on '*:8443', declared '*:8080 *:8443' (started with another configuration?)"],
+            () => [
+                "h2o runs with the configuration /root/h2o-older.conf, declared /etc/h2o/h2o.conf",
+                "listener http (127.0.0.1:8080) does not answer HTTP",
+                "h2o listens on '*:8443', declared '*:8080 *:8443' (started with another configuration?)",
+            ],
             async () => expect((await must(web, "ps -o args= -p $(cat /run/h2o.pid)")).trim()).toContain("/etc/h2o/h2o.conf"),
+        ],
+        [
+            "h2o restarted by hand with a copy of its config (same listeners, another file)",
+            async () => {
+                await must(web, sh`sed 's/^max-connections:.*/max-connections: 9/' ${CONF} > /root/h2o-copy.conf`);
+                await must(web, "service h2o stop >/dev/null 2>&1 && h2o -m daemon -c /root/h2o-copy.conf >/dev/null 2>&1 </dev/null && for i in $(seq 50); do ss -Hltn 'sport = :8080' | grep -q . && exit 0; sleep 0.1; done; exit 1");
+            },
+            () => ["h2o runs with the configuration /root/h2o-copy.conf, declared /etc/h2o/h2o.conf"],
+            async () => expect((await must(web, "ps -o args= -p $(cat /run/h2o.pid)")).trim()).toMatch(/ -c \/etc\/h2o\/h2o\.conf$/),
         ],
         [
             "h2o.conf edited by hand (the file check; the repair keeps the edit)",

@@ -280,6 +280,19 @@ describe("drift check of the proxy step (bash -s check, stand-in h2o)", () => {
         }
     });
 
+    it("h2o's supervisor started with another configuration file: drift naming both", () => {
+        const pid = readFileSync(`${dir}/h2o.pid`, "utf8");
+        // a live process whose command line names another config after -c, as h2o started by hand does
+        const other = spawn("perl", ["-e", "sleep 600", "--", "-c", "/root/h2o-older.conf"], { stdio: "ignore" });
+        writeFileSync(`${dir}/h2o.pid`, `${other.pid}\n`);
+        try {
+            expect(check("good").drift).toEqual([`h2o runs with the configuration /root/h2o-older.conf, declared ${dir}/etc/h2o.conf`]);
+        } finally {
+            other.kill();
+            writeFileSync(`${dir}/h2o.pid`, pid);
+        }
+    });
+
     it("h2o not running: one line naming the pid file, and the check starts nothing", () => {
         const pid = readFileSync(`${dir}/h2o.pid`, "utf8");
         const before = serviceLog();
