@@ -5,10 +5,12 @@
  * `HostwrightProvider.construct(name, token, inputs, options)` under Pulumi's mocks,
  * then the state encoded for the response and the RPCs waited for, as the server does.
  */
+import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import { serializeResourceProperties, specialOutputValueSig, specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { ValidationError } from "../../core/errors";
+import { LOOKUP } from "../../components/ovs/openstack";
 import { HostwrightProvider } from "../../provider/provider";
 
 // What the server calls around construct, not in @pulumi/pulumi's declarations: its decoder of the inputs, and the wait for outstanding RPCs.
@@ -18,16 +20,21 @@ const { deserializeInputs } = require("@pulumi/pulumi/provider/server") as {
 const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
 
 const registered: Array<{ type: string; name: string; inputs: Record<string, unknown> }> = [];
+/** Answers the invokes (data sources) of the test at hand. */
+let invoke: (args: pulumi.runtime.MockCallArgs) => Record<string, unknown>;
 beforeAll(() => {
     pulumi.runtime.setMocks({
         newResource: (args) => {
             registered.push({ type: args.type, name: args.name, inputs: args.inputs });
             return { id: `${args.name}-id`, state: {} };
         },
-        call: () => ({}),
+        call: (args) => invoke(args),
     }, "consumer", "dev", false);
 });
-beforeEach(() => { registered.length = 0; });
+beforeEach(() => {
+    registered.length = 0;
+    invoke = () => ({});
+});
 
 /** A value as the engine sends a secret to a provider that accepts output values. */
 const secretOnTheWire = (value: string) => ({ [specialSigKey]: specialOutputValueSig, value, secret: true });
@@ -37,11 +44,12 @@ const resolve = <T>(output: pulumi.Output<T>) => new Promise<T>((r) => output.ap
 const provider = new HostwrightProvider();
 
 /** Constructs as the server does; returns the URN and state of the response, and the URNs of the component's direct children. */
-async function construct(name: string, type: string, wireInputs: Record<string, unknown>) {
+async function construct(name: string, type: string, wireInputs: Record<string, unknown>, opts: pulumi.ComponentResourceOptions = {}) {
     const inputs = await deserializeInputs(Struct.fromJavaScript(wireInputs as never), new Map());
     const children: pulumi.Resource[] = [];
     let component: pulumi.Resource | undefined;
     const result = await provider.construct(name, type, inputs, {
+        ...opts,
         transformations: [(args) => {
             if (!component) component = args.resource; // the first call is for the component itself
             else if (args.opts.parent === component) children.push(args.resource);
@@ -90,6 +98,25 @@ describe("HostwrightProvider.construct under Pulumi's mocks", () => {
             expect(command.inputs.connection).toEqual({ [specialSigKey]: specialSecretSig, value: expect.objectContaining({ host: "192.0.2.10", privateKey: "KEY-edge1" }) });
             expect(JSON.stringify({ ...command.inputs, connection: undefined })).not.toContain("KEY-edge1");
         }
+    });
+
+    it("looks a VM up with the openstack provider given in the component's providers option (the args have no provider field)", async () => {
+        const instanceId = "9e319540-9a67-4563-9aad-132c64faa1b1";
+        const portId = "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a";
+        const providers: Array<string | undefined> = [];
+        invoke = (args) => {
+            providers.push(args.provider);
+            if (args.token === LOOKUP.instance) return { id: instanceId, networks: [{ uuid: "11111111-aaaa-4bbb-8ccc-000000000001", name: "private", port: portId }] };
+            if (args.token === LOOKUP.port) return { id: portId, bindings: [{ hostId: "compute1", vifType: "ovs", vnicType: "normal", profile: "", vifDetails: { ovs_hybrid_plug: "true" } }] };
+            if (args.token === LOOKUP.hypervisor) return { hostname: args.inputs.hostname, hostIp: "198.51.100.20" };
+            throw new Error(`unexpected look-up ${args.token}`);
+        };
+        const admin = new openstack.Provider("admin", {});
+        const result = await construct("vm", "hostwright:index:OvsPortMirror", { openstack: { instanceId, candidates: [host("compute1", "198.51.100.20")] } }, { providers: [admin] });
+        expect(result.state.node).toBe("compute1");
+        expect(result.state.ports).toEqual(["qvobee51cf7-fb"]);
+        expect(providers.length).toBeGreaterThan(0);
+        expect(providers.every((p) => p?.startsWith("urn:pulumi:dev::consumer::pulumi:providers:openstack::admin::"))).toBe(true);
     });
 
     it("refuses invalid args with the library's own error, every problem at once", async () => {
