@@ -445,11 +445,12 @@ hw_h2o_staple_seen() {
   # hw_h2o_staple_seen HOST:PORT SNI FINGERPRINT: one look at the staple, as a client sees it.
   # Sets hw_fp (the SHA-256 fingerprint of the leaf served, "" without a handshake), hw_st
   # (good, revoked, unknown, "no staple", or "another certificate" when hw_fp is not
-  # FINGERPRINT) and hw_st_time (the response's thisUpdate, "" without one).
+  # FINGERPRINT), hw_st_time and hw_st_next (the response's thisUpdate and nextUpdate, "" without).
   hw_s=$(timeout 5 openssl s_client -connect "$1" $(hw_h2o_sni "$2") -status </dev/null 2>&1 || true)
   # The staple printed above it holds the responder's certificate: take the one after "Server certificate".
   hw_fp=$(printf '%s\\n' "$hw_s" | sed -n '/^Server certificate/,/^-----END CERTIFICATE-----/p' | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
   hw_st_time=
+  hw_st_next=
   if [ "$hw_fp" != "$3" ]; then hw_st="another certificate"; return 0; fi
   case "$hw_s" in
     *"Cert Status: good"*) hw_st=good ;;
@@ -458,6 +459,7 @@ hw_h2o_staple_seen() {
     *) hw_st="no staple"; return 0 ;;
   esac
   hw_st_time=$(printf '%s\\n' "$hw_s" | sed -n 's/^ *This Update: //p' | head -n 1)
+  hw_st_next=$(printf '%s\\n' "$hw_s" | sed -n 's/^ *Next Update: //p' | head -n 1)
 }
 hw_h2o_wait_bound() {
   # hw_h2o_wait_bound SET: until h2o listens on exactly SET (a removed port is closed again)
@@ -614,9 +616,17 @@ hw_h2o_verify_tls() {
   if [ "$hw_fp" != "$4" ]; then hw_drift "listener $1 ($2) serves the certificate with SHA-256 fingerprint $hw_fp, declared $4"; return 0; fi
   [ -n "\${5:-}" ] || return 0
   if [ "$hw_st" != good ]; then hw_drift "listener $1 ($2): OCSP staple is '$hw_st', not good; see $hw_h2o_errlog"; return 0; fi
+  # A staple counts while it is valid (nextUpdate): CAs that pre-sign their responses give
+  # a fresh fetch an old thisUpdate. Only a response without nextUpdate is judged by age.
+  if [ -n "$hw_st_next" ]; then
+    hw_until=$(date -d "$hw_st_next" +%s 2>/dev/null) || hw_fail "listener $1 ($2): the staple's nextUpdate '$hw_st_next' is not a date"
+    hw_left=$(( hw_until - $(date +%s) ))
+    [ "$hw_left" -gt ${STAPLE_AGE_MARGIN_SECONDS} ] || hw_drift "listener $1 ($2): the OCSP staple is valid until $hw_st_next ($hw_left s from now): h2o's updates fail; see $hw_h2o_errlog"
+    return 0
+  fi
   hw_at=$(date -d "$hw_st_time" +%s 2>/dev/null) || hw_fail "listener $1 ($2): the staple's thisUpdate '$hw_st_time' is not a date"
   hw_age=$(( $(date +%s) - hw_at ))
-  [ "$hw_age" -le "$5" ] || hw_drift "listener $1 ($2): OCSP staple is $hw_age s old (thisUpdate $hw_st_time), more than ocsp-update-interval + ${STAPLE_AGE_MARGIN_SECONDS} s: h2o's updates fail; see $hw_h2o_errlog"
+  [ "$hw_age" -le "$5" ] || hw_drift "listener $1 ($2): OCSP staple is $hw_age s old (thisUpdate $hw_st_time, no nextUpdate), more than ocsp-update-interval + ${STAPLE_AGE_MARGIN_SECONDS} s: h2o's updates fail; see $hw_h2o_errlog"
 }
 hw_h2o_verify_plain() {
   # hw_h2o_verify_plain NAME HOST PORT

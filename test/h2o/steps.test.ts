@@ -42,7 +42,7 @@ tr ' ' '\\n' < "$STUB_DIR/bound" | while read -r s; do echo "LISTEN 0 4096 $s 0.
 if [ "$1" = s_client ]; then
   if printf '%s\\n' "$@" | grep -qx -- -status; then
     # Like openssl: the staple's responder certificate is printed before the server's.
-    if [ "$STUB_STATUS" = none ]; then echo "OCSP response: no response sent"; else printf 'OCSP response:\\n    Cert Status: %s\\n    This Update: %s\\n' "$STUB_STATUS" "\${STUB_THIS_UPDATE:-$(date -u '+%b %e %H:%M:%S %Y GMT')}"; cat "$STUB_DIR/responder.pem"; fi
+    if [ "$STUB_STATUS" = none ]; then echo "OCSP response: no response sent"; else printf 'OCSP response:\\n    Cert Status: %s\\n    This Update: %s\\n' "$STUB_STATUS" "\${STUB_THIS_UPDATE:-$(date -u '+%b %e %H:%M:%S %Y GMT')}"; [ -z "\${STUB_NEXT_UPDATE:-}" ] || printf '    Next Update: %s\\n' "$STUB_NEXT_UPDATE"; cat "$STUB_DIR/responder.pem"; fi
   fi
   echo "Server certificate"
   cat "$STUB_DIR/served.pem"
@@ -255,13 +255,25 @@ describe("drift check of the proxy step (bash -s check, stand-in h2o)", () => {
         expect(c.status).toBe("drifted");
     });
 
-    it("a good staple older than ocsp-update-interval + margin is drift (h2o's updates fail)", () => {
+    /** An OpenSSL-style date, `secondsFromNow` away. */
+    const opensslDate = (secondsFromNow: number) => new Date(Date.now() + secondsFromNow * 1000).toUTCString().replace(/^\w+, (\d+) (\w+) (\d+) (\S+) GMT$/, "$2 $1 $4 $3 GMT");
+
+    it("a good staple about to expire or expired (nextUpdate) is drift: h2o's updates fail", () => {
+        const expiring = check("good", { STUB_NEXT_UPDATE: opensslDate(60) });
+        expect(expiring.drift).toHaveLength(1);
+        expect(expiring.drift[0]).toMatch(/^listener https \(127\.0\.0\.1:18443\): the OCSP staple is valid until .* \((5\d|60) s from now\): h2o's updates fail; see /);
+        expect(check("good", { STUB_NEXT_UPDATE: opensslDate(-3600) }).drift[0]).toMatch(/is valid until .* \(-36\d\d s from now\)/);
+    });
+
+    it("a pre-signed response (old thisUpdate, valid for hours) is no drift", () => {
+        expect(check("good", { STUB_THIS_UPDATE: opensslDate(-20 * 3600), STUB_NEXT_UPDATE: opensslDate(4 * 3600) }).drift).toEqual([]);
+    });
+
+    it("without nextUpdate, a staple older than ocsp-update-interval + margin is drift", () => {
         const c = check("good", { STUB_THIS_UPDATE: "Jan  1 00:00:00 2020 GMT" });
         expect(c.drift).toHaveLength(1);
-        expect(c.drift[0]).toMatch(/^listener https \(127\.0\.0\.1:18443\): OCSP staple is \d+ s old \(thisUpdate Jan  1 00:00:00 2020 GMT\), more than ocsp-update-interval \+ 300 s: h2o's updates fail; see /);
-        // one within the interval is fine
-        const recent = new Date(Date.now() - 3600_000).toUTCString().replace(/^\w+, (\d+) (\w+) (\d+) (\S+) GMT$/, "$2 $1 $4 $3 GMT");
-        expect(check("good", { STUB_THIS_UPDATE: recent }).drift).toEqual([]);
+        expect(c.drift[0]).toMatch(/^listener https \(127\.0\.0\.1:18443\): OCSP staple is \d+ s old \(thisUpdate Jan  1 00:00:00 2020 GMT, no nextUpdate\), more than ocsp-update-interval \+ 300 s: h2o's updates fail; see /);
+        expect(check("good", { STUB_THIS_UPDATE: opensslDate(-3600) }).drift).toEqual([]);
     });
 
     it("another certificate served: the listener's line names both fingerprints (no staple line)", () => {
