@@ -1,9 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
 import { serviceCommand } from "../../core/host";
-import { remoteStep, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
 import { sh } from "../../core/shell";
-import type { StepReport } from "../../core/step";
 import type { ResolverGuardArgs } from "./args";
 import { checkResolverArgs } from "./checks";
 import { glibcEaiAgainWarning, planCache, renderGuardStep, renderPinsStep } from "./render";
@@ -28,6 +27,8 @@ export class ResolverGuard extends pulumi.ComponentResource {
     /** Ready to run on the host: one `dig` per pinned domain's probe. */
     readonly checkCommands: pulumi.Output<string[]>;
     readonly warnings: pulumi.Output<string[]>;
+    /** The guard's steps: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: ResolverGuardArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:dns:ResolverGuard", name, {}, opts);
@@ -36,18 +37,20 @@ export class ResolverGuard extends pulumi.ComponentResource {
         const host = args.host;
         const os = host.os ?? "debian";
         const files: string[] = [];
-        const reports: pulumi.Output<StepReport>[] = [];
+        const commands: ReturnType<typeof remoteStep>[] = [];
         if (args.resolvConf) {
             const step = renderGuardStep(name, os, args.resolvConf, os === "rhel" ? (args.interfaces ?? []) : []);
             files.push(...(step.files ?? []).map((f) => f.path), ...(step.edits ?? []).map((e) => e.path));
-            reports.push(stepReport(remoteStep(`${name}-resolv`, { host, step }, { parent: this })));
+            commands.push(remoteStep(`${name}-resolv`, { host, step }, { parent: this }));
         }
         const plan = args.cache ? planCache(name, args.cache) : undefined;
         if (plan) {
             const step = renderPinsStep(name, plan, (service, action) => serviceCommand(host, service, action));
             files.push(...(step.files ?? []).map((f) => f.path));
-            reports.push(stepReport(remoteStep(`${name}-pins`, { host, step }, { parent: this })));
+            commands.push(remoteStep(`${name}-pins`, { host, step }, { parent: this }));
         }
+        const reports = commands.map(stepReport);
+        this.steps = pulumi.all(commands.map(stepAddress));
         const report = pulumi.all(reports).apply((rs) => ({
             values: Object.assign({}, ...rs.map((r) => r.values)) as Record<string, string>,
             warnings: rs.flatMap((r) => r.warnings),
@@ -72,6 +75,7 @@ export class ResolverGuard extends pulumi.ComponentResource {
             networkManagerDropIn: this.networkManagerDropIn,
             checkCommands: this.checkCommands,
             warnings: this.warnings,
+            steps: this.steps,
         });
     }
 }

@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
-import { remoteStep, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
 import type { H2oReverseProxyArgs, TlsIdentityArgs } from "./args";
 import { checkChain } from "./certs";
 import { checkH2oArgs, CheckOptions, StaplingStatus } from "./checks";
@@ -33,6 +33,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
      * listener served again; 0 after a graceful reload (the sockets stay open) or a first start.
      */
     readonly restartDowntimeMs: pulumi.Output<number>;
+    /** The proxy's step: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     /**
      * @param checkOptions for the stack section: the clear text of secret keys, so the key
@@ -62,7 +64,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         });
         this.checkCommands = pulumi.output(rendered.checkCommands);
         this.restartDowntimeMs = report.apply((r) => Number(r.values.downtimeMs ?? 0));
-        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs });
+        this.steps = pulumi.all([stepAddress(proxy)]);
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
     }
 }
 

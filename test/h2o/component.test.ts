@@ -34,12 +34,14 @@ describe("H2oReverseProxy under Pulumi mocks", () => {
     it("declares one step on the host (root CA included), with the keys only in secret stdin", async () => {
         const rec = await recordProgram(() => {
             const proxy = new H2oReverseProxy("front", args());
-            return { stapling: proxy.stapling, chainOrder: proxy.chainOrder, configPath: proxy.configPath, checkCommands: proxy.checkCommands, warnings: proxy.warnings, restartDowntimeMs: proxy.restartDowntimeMs };
+            return { stapling: proxy.stapling, chainOrder: proxy.chainOrder, configPath: proxy.configPath, checkCommands: proxy.checkCommands, warnings: proxy.warnings, restartDowntimeMs: proxy.restartDowntimeMs, steps: proxy.steps };
         }, { preview: false });
         expect(rec.resources.find((r) => r.type === "hostwright:h2o:ReverseProxy")?.name).toBe("front");
         // One step: a refused apply puts the trust directory back with everything else.
         expect(rec.commands.map((c) => c.name)).toEqual(["front-proxy"]);
         const [proxy] = rec.commands;
+        // what addresses it: for npm run check and pulumi up --replace
+        expect(rec.outputs.steps).toEqual([{ name: "front-proxy", urn: proxy.urn, host: args().host.name, key: expect.stringMatching(/^front-proxy-[0-9a-f]{8}$/) }]);
         expect(proxy.parentUrn).toContain("hostwright:h2o:ReverseProxy");
         expect(proxy.secretInputs).toContain("stdin");
         for (const key of [p.leaf.keyPem, p.plain.keyPem]) {
