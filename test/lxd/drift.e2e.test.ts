@@ -33,8 +33,8 @@ labDescribe("LXD mesh drift: check and repair (lab: h1, h2 with LXD 5.0.2)", () 
         lab = await startLab({ hosts: HOSTS });
         await Promise.all(lab.hosts.map((h) => startLxd(h)));
         harness = new Harness(lab, `${lab.dir}/lxd-drift-state.json`);
-        // trust by pinned certificate: a revoked entry is repaired by the target's own
-        // trust step (a token, in the default mode, is single-use: see the LXD README)
+        // trust by pinned certificate (the default, stated because the test relies on it): a
+        // revoked entry is repaired by the target's own trust step (a token is single-use: see the LXD README)
         options = labStackConfig(lab, { lxd: [{ name: "mesh", trust: "certificate", hosts: HOSTS.map((host) => ({ host })) }] });
         checkOpts = { session: labCheckSession(lab) };
         const up = await harness.apply(program, options);
