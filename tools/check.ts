@@ -1,6 +1,6 @@
 /**
  * Drift check and repair without the Pulumi CLI:
- *   npm run check -- --stack NAME [--parallel N] [--json] [--repair]
+ *   npm run check -- --stack NAME [--state EXPORT.json] [--parallel N] [--json] [--repair]
  * Evaluates the stack like the offline preview (same stack file, secrets, program),
  * then opens ONE SSH session per host (host key pinned, hosts in parallel) that runs
  * every step's own create script in check mode (`bash -s check`, core/README.md):
@@ -9,7 +9,7 @@
  * 1 something could not be checked.
  */
 import { execFileSync, spawn } from "child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
 import { endpointOf } from "../core/config/stack";
@@ -297,17 +297,38 @@ export function opensshSession(wrap: (argv: string[]) => string[] = (a) => a): S
     };
 }
 
+/** What each `remote.Command` printed, by resource name. */
+export type CommandOutputs = Map<string, { stdout: string; stderr: string }>;
+
+/**
+ * Each `remote.Command`'s stdout/stderr in a `pulumi stack export --show-secrets`
+ * deployment (secrets as `plaintext`): what steps that embed another step's output
+ * (LXD trust and remotes, libvirt peer checks) need to be rendered for the check.
+ */
+export function commandOutputsOfDeployment(exported: any): CommandOutputs {
+    const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+    const text = (v: any): string => (v && typeof v === "object" && v[SECRET_SIG] ? String(JSON.parse(v.plaintext ?? '""')) : String(v ?? ""));
+    const resources: any[] = exported?.deployment?.resources ?? [];
+    return new Map(
+        resources
+            .filter((r) => r.type === "command:remote:Command" && !r.delete)
+            .map((r) => [String(r.urn).split("::").pop()!, { stdout: text(r.outputs?.stdout), stderr: text(r.outputs?.stderr) }]),
+    );
+}
+
 /** Evaluates a stack like the offline preview, with its secrets in clear (they travel to the hosts only on stdin). */
-export async function recordStack(stack: string, projectDir: string, passphrase: string | undefined) {
+export async function recordStack(stack: string, projectDir: string, passphrase: string | undefined, outputs: CommandOutputs = new Map()) {
     const file = readStackFile(stackFilePath(projectDir, stack), PROJECT, passphrase);
     if (file.opaqueSecrets.length > 0) throw new Error(`the check needs the stack's secrets (${file.opaqueReason})`);
     const main = require(join(projectDir, "index.ts")) as () => Record<string, unknown>;
-    const recording = await recordProgram(() => main(), { project: PROJECT, stack, config: file.values, secretKeys: [...file.secretKeys], rootDirectory: projectDir, preview: true, invoke: () => ({}), printWarnings: false });
+    const recording = await recordProgram(() => main(), { project: PROJECT, stack, config: file.values, secretKeys: [...file.secretKeys], rootDirectory: projectDir, preview: true, invoke: () => ({}), printWarnings: false, commandState: (_type, name) => outputs.get(name) });
     return { recording, secretTexts: file.secretTexts };
 }
 
 interface Args {
     stack: string;
+    /** A `pulumi stack export --show-secrets` file: the outputs steps embed from each other. */
+    state?: string;
     parallel: number;
     json: boolean;
     repair: boolean;
@@ -321,9 +342,10 @@ function parseArgs(argv: string[]): Args {
         else if (a === "--parallel") args.parallel = Number(argv[++i]);
         else if (a === "--json") args.json = true;
         else if (a === "--repair") args.repair = true;
-        else throw new Error(`unknown argument ${JSON.stringify(a.slice(0, 60))}; usage: npm run check -- --stack NAME [--parallel N] [--json] [--repair]`);
+        else if (a === "--state") args.state = argv[++i];
+        else throw new Error(`unknown argument ${JSON.stringify(a.slice(0, 60))}; usage: npm run check -- --stack NAME [--state EXPORT.json] [--parallel N] [--json] [--repair]`);
     }
-    if (!args.stack) throw new Error("--stack NAME is required; usage: npm run check -- --stack NAME [--parallel N] [--json] [--repair]");
+    if (!args.stack) throw new Error("--stack NAME is required; usage: npm run check -- --stack NAME [--state EXPORT.json] [--parallel N] [--json] [--repair]");
     if (!Number.isInteger(args.parallel) || args.parallel! < 1) throw new Error("--parallel takes a whole number of hosts, 1 or more");
     return args as Args;
 }
@@ -331,7 +353,8 @@ function parseArgs(argv: string[]): Args {
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2));
     const projectDir = resolve(__dirname, "..");
-    const { recording, secretTexts } = await recordStack(args.stack, projectDir, passphraseFromEnv());
+    const outputs = args.state ? commandOutputsOfDeployment(JSON.parse(readFileSync(args.state, "utf8"))) : undefined;
+    const { recording, secretTexts } = await recordStack(args.stack, projectDir, passphraseFromEnv(), outputs);
     const opts: CheckOptions = { session: opensshSession(), parallel: args.parallel, hostNames: (recording.outputs.hosts ?? {}) as Record<string, string>, secretTexts };
     let report = await checkCommands(recording.commands, opts);
     if (args.repair && report.totals.driftedSteps > 0) report = await repairCommands(recording.commands, report, opts);

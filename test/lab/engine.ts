@@ -17,10 +17,9 @@ import * as yaml from "js-yaml";
 import * as pulumiSdk from "@pulumi/pulumi";
 import { readStackFile, stackFilePath } from "../../tools/stackFile";
 import { PassphraseCrypter } from "../../tools/passphrase";
-import { checkCommands, exitCode, formatReport, opensshSession } from "../../tools/check";
-import { recordProgram } from "../../tools/record";
+import { checkCommands, exitCode, formatReport, commandOutputsOfDeployment, CommandOutputs, recordStack } from "../../tools/check";
 import { Lab, LabHost, startLab } from "./lab";
-import { Harness } from "./harness";
+import { Harness, labCheckSession } from "./harness";
 import { BASE_ENV, run } from "./proc";
 import {
     BACKEND_HOST, DemoEnvironment, DemoFinding, demoConfig, EXAMPLE_PASSPHRASE, loadProgram, OCSP_HOST, prepareHosts, printFindings,
@@ -116,7 +115,6 @@ async function writeStackConfig(file: string, config: Record<string, string>, se
 }
 
 /** What a command printed when it last ran, by resource name. */
-type CommandOutputs = Map<string, { stdout: string; stderr: string }>;
 
 /** What an engine does with the stack; `up` resolves to the stack outputs. */
 interface Engine {
@@ -363,34 +361,13 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
  * checked too (the check CLI alone, under mocks, cannot know them).
  */
 async function driftCheck(engine: Engine, stack: string, lab: Lab, print: Print): Promise<{ ok: boolean; detail: string }> {
-    const outputs = await engine.commandOutputs();
-    const file = readStackFile(stackFilePath(engine.projectDir, stack), PROJECT, engine.passphrase);
-    const recording = await recordProgram(loadProgram(), {
-        project: PROJECT, stack, config: file.values, secretKeys: [...file.secretKeys], rootDirectory: engine.projectDir,
-        preview: true, printWarnings: false, commandState: (_type, name) => outputs.get(name),
-    });
+    const { recording, secretTexts } = await recordStack(stack, engine.projectDir, engine.passphrase, await engine.commandOutputs());
     // Let the evaluation's last RPCs reach this recording's mocks, not a later one's.
     await pulumiSdk.runtime.disconnect();
-    const report = await checkCommands(recording.commands, {
-        session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]),
-        hostNames: (recording.outputs.hosts ?? {}) as Record<string, string>,
-        secretTexts: file.secretTexts,
-    });
+    const report = await checkCommands(recording.commands, { session: labCheckSession(lab), hostNames: (recording.outputs.hosts ?? {}) as Record<string, string>, secretTexts });
     print(formatReport(report));
     const { steps, driftedSteps } = report.totals;
     return { ok: exitCode(report) === 0, detail: `${steps} step(s) on ${report.hosts.length} host(s) checked, ${driftedSteps} drifted (exit ${exitCode(report)})` };
-}
-
-/** Each `remote.Command`'s stdout/stderr in a `pulumi stack export --show-secrets` deployment (secrets as `plaintext`). */
-export function commandOutputsOfDeployment(exported: Json): CommandOutputs {
-    const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-    const text = (v: Json): string => (v && typeof v === "object" && v[SECRET_SIG] ? String(JSON.parse(v.plaintext ?? '""')) : String(v ?? ""));
-    const resources: Json[] = exported.deployment?.resources ?? [];
-    return new Map(
-        resources
-            .filter((r) => r.type === "command:remote:Command" && !r.delete)
-            .map((r) => [String(r.urn).split("::").pop()!, { stdout: text(r.outputs?.stdout), stderr: text(r.outputs?.stderr) }]),
-    );
 }
 
 /** The stack file as written reads back (tools/stackFile.ts) to the config, with every secret `secure:`. */
@@ -427,3 +404,5 @@ if (require.main === module) {
         },
     );
 }
+
+export { commandOutputsOfDeployment };

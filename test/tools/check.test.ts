@@ -18,11 +18,12 @@ function cli(args: string[], env: Record<string, string> = {}) {
 describe("npm run check: bad input is one line and exit 1, before any host is contacted", () => {
     it.each([
         ["no stack", [], /^error: --stack NAME is required; usage: npm run check -- --stack NAME/],
-        ["an unknown argument", ["--stack", "example", "--frobnicate"], /^error: unknown argument "--frobnicate"; usage:/],
+        ["an unknown argument", ["--stack", "example", "--frobnicate"], /^error: unknown argument "--frobnicate"; usage: npm run check -- --stack NAME \[--state EXPORT\.json\]/],
         ["a bad --parallel", ["--stack", "example", "--parallel", "0"], /^error: --parallel takes a whole number of hosts, 1 or more$/],
         ["an unknown stack", ["--stack", "nosuch"], /^error: .*Pulumi\.nosuch\.yaml.*(create it|pulumi stack init)/],
         ["a wrong passphrase", ["--stack", "example"], /^error: .*(passphrase|decrypt)/i, { PULUMI_CONFIG_PASSPHRASE: "wrong" }],
         ["no passphrase", ["--stack", "example"], /^error: the check needs the stack's secrets \(no passphrase/],
+        ["a --state file that is not there", ["--stack", "example", "--state", "/nonexistent/export.json"], /^error: ENOENT: no such file or directory, open '\/nonexistent\/export\.json'$/, { PULUMI_CONFIG_PASSPHRASE: "hostwright-example" }],
     ] as Array<[string, string[], RegExp, Record<string, string>?]>)("%s", (_label, args, message, env = {}) => {
         const r = cli(args as string[], env as Record<string, string>);
         expect(r.code).toBe(1);
