@@ -32,6 +32,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
     readonly checkCommands: pulumi.Output<Record<string, string>>;
     /** Milliseconds without service caused by the step's last run (a restart when the listener set changed; 0 after a reload or a first start). */
     readonly restartDowntimeMs: pulumi.Output<number>;
+    /** The proxy's step: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: H2oReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:index:H2oReverseProxy", name, {}, opts);
@@ -42,7 +44,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         this.warnings = proxy.warnings;
         this.checkCommands = proxy.checkCommands;
         this.restartDowntimeMs = proxy.restartDowntimeMs;
-        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs });
+        this.steps = proxy.steps;
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
     }
 }
 
@@ -223,6 +226,8 @@ export class ResolverGuard extends pulumi.ComponentResource {
     readonly checkCommands: pulumi.Output<string[]>;
     /** Warnings from validation and from the host. */
     readonly warnings: pulumi.Output<string[]>;
+    /** The guard's steps: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: ResolverGuardArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:index:ResolverGuard", name, {}, opts);
@@ -234,9 +239,10 @@ export class ResolverGuard extends pulumi.ComponentResource {
         this.networkManagerDropIn = guard.networkManagerDropIn;
         this.checkCommands = guard.checkCommands;
         this.warnings = guard.warnings;
+        this.steps = guard.steps;
         this.registerOutputs({
             host: this.host, files: this.files, answers: this.answers, glibc: this.glibc,
-            networkManagerDropIn: this.networkManagerDropIn, checkCommands: this.checkCommands, warnings: this.warnings,
+            networkManagerDropIn: this.networkManagerDropIn, checkCommands: this.checkCommands, warnings: this.warnings, steps: this.steps,
         });
     }
 }
