@@ -70,11 +70,19 @@ export function joinPath(prefix: string, path: string): string {
  * every error (before anything is declared), logs each warning on the component,
  * and returns the warnings as `path: message` lines for its `warnings` output.
  */
-export function acceptArgs(issues: Issue[], subject: string, component: pulumi.Resource): string[] {
+export function acceptArgs(issues: Issue[], subject: string, component: pulumi.Resource, hosts: string[] = []): string[] {
     const list = new IssueList();
     list.addAll(issues);
     list.throwIfErrors(subject);
     const warnings = list.warnings.map((w) => `${w.path}: ${w.message}`);
-    for (const w of warnings) pulumi.log.warn(w, component);
+    // The engine shows a warning under its component; the line names the hosts.
+    const where = hostsPrefix(hosts);
+    for (const w of warnings) pulumi.log.warn(`${where}${w}`, component);
     return warnings;
+}
+
+/** `(host h1) ` or `(hosts h1, h2) ` before a logged warning; nothing without hosts. */
+export function hostsPrefix(hosts: string[]): string {
+    const names = [...new Set(hosts.filter(Boolean))];
+    return names.length === 0 ? "" : `(${names.length === 1 ? "host" : "hosts"} ${names.join(", ")}) `;
 }

@@ -127,7 +127,9 @@ function warningLine(warning: RecordedWarning, recording: Recording, steps: Prev
         return false;
     };
     const hosts = [...new Set(steps.filter((s) => within(s.urn)).map((s) => s.host))].sort();
-    return `${resource.type} ${resource.name}${hosts.length ? ` (${hosts.length === 1 ? "host" : "hosts"} ${hosts.join(", ")})` : ""}: ${warning.message}`;
+    // the hosts as the steps show them, not as the component's log line names them (core/errors.ts hostsPrefix)
+    const message = warning.message.replace(/^\((?:host|hosts) [^)]*\) /, "");
+    return `${resource.type} ${resource.name}${hosts.length ? ` (${hosts.length === 1 ? "host" : "hosts"} ${hosts.join(", ")})` : ""}: ${message}`;
 }
 
 function safeName(name: string): string {

@@ -32,7 +32,7 @@ export class ResolverGuard extends pulumi.ComponentResource {
 
     constructor(name: string, args: ResolverGuardArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:dns:ResolverGuard", name, {}, opts);
-        const argWarnings = acceptArgs(checkResolverArgs(args), `args of ResolverGuard ${name}`, this);
+        const argWarnings = acceptArgs(checkResolverArgs(args), `args of ResolverGuard ${name}`, this, [args.host?.name]);
 
         const host = args.host;
         const os = host.os ?? "debian";

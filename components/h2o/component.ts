@@ -44,7 +44,7 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
     constructor(name: string, args: H2oReverseProxyArgs, opts?: pulumi.ComponentResourceOptions, checkOptions?: CheckOptions) {
         super("hostwright:h2o:ReverseProxy", name, {}, opts);
         const checked = checkH2oArgs(args, checkOptions);
-        const staticWarnings = acceptArgs(checked.issues, `h2o reverse proxy ${name}`, this);
+        const staticWarnings = acceptArgs(checked.issues, `h2o reverse proxy ${name}`, this, [args.host?.name]);
 
         const rendered = renderH2o(name, args, checked, (identity) => secretKeyContent(name, identity));
         // One step: a refused apply puts back the trust directory's roots with the rest of the files.

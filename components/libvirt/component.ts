@@ -70,7 +70,7 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
 
     constructor(name: string, args: LiveMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:libvirt:LiveMigration", name, {}, opts);
-        const validationWarnings = acceptArgs(checkLiveMigration(args), `LibvirtLiveMigration ${name}`, this);
+        const validationWarnings = acceptArgs(checkLiveMigration(args), `LibvirtLiveMigration ${name}`, this, (args.nodes ?? []).map((n) => n.host?.name));
 
         const p = plan(args);
         const rendered = args.nodes.map((_, i) => renderNodeStep(args, i));

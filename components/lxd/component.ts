@@ -53,7 +53,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
 
     constructor(name: string, args: LxdRemoteMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:lxd:RemoteMesh", name, {}, opts);
-        const argWarnings = acceptArgs(checkMeshArgs(args), `LxdRemoteMesh ${name}`, this);
+        const argWarnings = acceptArgs(checkMeshArgs(args), `LxdRemoteMesh ${name}`, this, (args.members ?? []).map((m) => m.host?.name));
 
         const mesh = resolveMesh(args);
         const members = mesh.members;

@@ -40,7 +40,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
 
     constructor(name: string, args: OvsPortMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:ovs:PortMirror", name, {}, opts);
-        const argWarnings = acceptArgs(checkMirrorArgs(args), `args of OvsPortMirror ${name}`, this);
+        const argWarnings = acceptArgs(checkMirrorArgs(args), `args of OvsPortMirror ${name}`, this, [args.host?.name ?? ""]);
 
         const stepName = `${name}-mirror`;
         const key = stepKey(stepName);
