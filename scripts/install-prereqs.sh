@@ -29,6 +29,8 @@ check killall psmisc
 check mksquashfs squashfs-tools
 check setfattr attr
 check unshare util-linux
+# LXD's default network (lxd init --auto makes lxdbr0) needs a firewall tool
+check iptables iptables
 [ -e /usr/lib/x86_64-linux-gnu/sasl2/libdigestmd5.so ] || need+=(libsasl2-modules)
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || need+=(libvirt-daemon-driver-qemu)
 if [ ${#need[@]} -eq 0 ]; then echo "lab prerequisites: all present"; exit 0; fi

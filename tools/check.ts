@@ -316,11 +316,14 @@ export function commandOutputsOfDeployment(exported: any): CommandOutputs {
     );
 }
 
-/** Evaluates a stack like the offline preview, with its secrets in clear (they travel to the hosts only on stdin). */
-export async function recordStack(stack: string, projectDir: string, passphrase: string | undefined, outputs: CommandOutputs = new Map()) {
+/**
+ * Evaluates a stack like the offline preview, with its secrets in clear (they travel to
+ * the hosts only on stdin). `projectDir` holds the stack files, `programDir` index.ts.
+ */
+export async function recordStack(stack: string, projectDir: string, passphrase: string | undefined, outputs: CommandOutputs = new Map(), programDir = projectDir) {
     const file = readStackFile(stackFilePath(projectDir, stack), PROJECT, passphrase);
     if (file.opaqueSecrets.length > 0) throw new Error(`the check needs the stack's secrets (${file.opaqueReason})`);
-    const main = require(join(projectDir, "index.ts")) as () => Record<string, unknown>;
+    const main = require(join(programDir, "index.ts")) as () => Record<string, unknown>;
     const recording = await recordProgram(() => main(), { project: PROJECT, stack, config: file.values, secretKeys: [...file.secretKeys], rootDirectory: projectDir, preview: true, invoke: () => ({}), printWarnings: false, commandState: (_type, name) => outputs.get(name) });
     return { recording, secretTexts: file.secretTexts };
 }

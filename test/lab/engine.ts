@@ -361,7 +361,7 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
  * checked too (the check CLI alone, under mocks, cannot know them).
  */
 async function driftCheck(engine: Engine, stack: string, lab: Lab, print: Print): Promise<{ ok: boolean; detail: string }> {
-    const { recording, secretTexts } = await recordStack(stack, engine.projectDir, engine.passphrase, await engine.commandOutputs());
+    const { recording, secretTexts } = await recordStack(stack, engine.projectDir, engine.passphrase, await engine.commandOutputs(), PROJECT_DIR);
     // Let the evaluation's last RPCs reach this recording's mocks, not a later one's.
     await pulumiSdk.runtime.disconnect();
     const report = await checkCommands(recording.commands, { session: labCheckSession(lab), hostNames: (recording.outputs.hosts ?? {}) as Record<string, string>, secretTexts });
