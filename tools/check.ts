@@ -225,18 +225,25 @@ export async function checkCommands(commands: RecordedResource[], opts: CheckOpt
 }
 
 /**
- * Re-runs the drifted (and not-applied) steps of each host through their own create
- * script (`bash -s update`: the same transaction as an apply, keeping hand edits),
- * one session per host, stopping a host at its first failure; then checks again.
+ * Re-runs the drifted (and not-applied) steps through their own create script
+ * (`bash -s update`: the same transaction as an apply, keeping hand edits), in the
+ * order the engine would: a step after the drifted steps it depends on, on any host
+ * (an LXD remote after its target's trust entry). Each wave is one session per host,
+ * hosts in parallel, a host stopping at its first failure; then checks again.
  */
 export async function repairCommands(commands: RecordedResource[], report: CheckReport, opts: CheckOptions): Promise<CheckReport> {
     const broken = new Set(report.hosts.flatMap((h) => h.steps.filter((s) => s.status === "drifted" || s.status === "not-applied").map((s) => s.urn)));
-    const { hosts } = byHost(commands.filter((c) => broken.has(c.urn)));
+    const drifted = orderCommands(commands).filter((c) => broken.has(c.urn));
+    const wave = new Map<string, number>();
+    for (const c of drifted) wave.set(c.urn, Math.max(0, ...c.dependsOn.filter((d) => wave.has(d)).map((d) => wave.get(d)! + 1)));
     const failures: string[] = [];
-    await pool(hosts, opts.parallel ?? 8, async (h) => {
-        const r = await opts.session(h.connection, `${h.privilege}/bin/bash -s`, hostScript(h.steps, "update"));
-        if (r.code !== 0) failures.push(`${h.endpoint}: ${redact(`${r.stdout}${r.stderr}`, opts.secretTexts ?? []).trim().split("\n").slice(-3).join(" | ")}`);
-    });
+    for (let w = 0; failures.length === 0 && drifted.some((c) => wave.get(c.urn) === w); w++) {
+        const { hosts } = byHost(drifted.filter((c) => wave.get(c.urn) === w));
+        await pool(hosts, opts.parallel ?? 8, async (h) => {
+            const r = await opts.session(h.connection, `${h.privilege}/bin/bash -s`, hostScript(h.steps, "update"));
+            if (r.code !== 0) failures.push(`${h.endpoint}: ${redact(`${r.stdout}${r.stderr}`, opts.secretTexts ?? []).trim().split("\n").slice(-3).join(" | ")}`);
+        });
+    }
     const after = await checkCommands(commands, opts);
     after.repaired = [...broken];
     if (failures.length > 0) throw new Error(`repair failed on ${failures.length} host(s): ${failures.join("; ")}`);

@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import { join } from "path";
 import { renderStep } from "../../core/step";
-import { checkCommands, exitCode, formatReport, hostScript, Session } from "../../tools/check";
+import { checkCommands, exitCode, formatReport, hostScript, repairCommands, Session } from "../../tools/check";
 import type { RecordedResource } from "../../tools/record";
 
 const ROOT = join(__dirname, "..", "..");
@@ -72,5 +72,37 @@ describe("checkCommands", () => {
         expect(exitCode(report)).toBe(1);
         expect(formatReport(report)).toContain("total: 3 host(s), 1 ok, 1 drifted, 1 unreachable, 0 with errors; 1 of 3 step(s) drifted or not applied");
         expect(report.replaceCommand).toBe("pulumi up --replace 'urn:pulumi:s::p::command:remote:Command::a2'");
+    });
+});
+
+describe("repairCommands", () => {
+    it("repairs a step after the drifted steps it depends on, on other hosts too, one session per host and wave", async () => {
+        const a = renderStep({ key: "t", description: "trust" }).create;
+        const trust = step("trust", "h2", a);
+        const remotes = { ...step("remotes", "h1", a), dependsOn: [trust.urn] };
+        const other = step("other", "h3", a);
+        const order: string[] = [];
+        const session: Session = async (conn, _cmd, stdin) => {
+            const mode = /^bash -s (\w+) </m.exec(stdin)![1];
+            order.push(`${mode}@${conn.host}`);
+            const count = (stdin.match(/^printf 'HOSTWRIGHT_STEP \d+\\n'$/gm) ?? []).length;
+            return { code: 0, stdout: Array.from({ length: count }, (_, i) => `HOSTWRIGHT_STEP ${i}\nHOSTWRIGHT_CHECK ok\nHOSTWRIGHT_STEP_END ${i} 0`).join("\n"), stderr: "" };
+        };
+        const drifted = (name: string) => ({ name, urn: `urn:pulumi:s::p::command:remote:Command::${name}`, status: "drifted" as const, drift: ["x"], diffs: [] });
+        const report = {
+            hosts: [
+                { host: "h1", address: "h1:22", status: "drifted" as const, steps: [drifted("remotes")], sessions: 1, bytesSent: 0, durationMs: 0 },
+                { host: "h2", address: "h2:22", status: "drifted" as const, steps: [drifted("trust")], sessions: 1, bytesSent: 0, durationMs: 0 },
+                { host: "h3", address: "h3:22", status: "drifted" as const, steps: [drifted("other")], sessions: 1, bytesSent: 0, durationMs: 0 },
+            ],
+            notChecked: [],
+            totals: { ok: 0, drifted: 3, unreachable: 0, error: 0, steps: 3, driftedSteps: 3 },
+        };
+        const after = await repairCommands([remotes, trust, other], report, { session });
+        const updates = order.filter((o) => o.startsWith("update"));
+        expect(updates.slice(0, 2).sort()).toEqual(["update@h2", "update@h3"]);
+        expect(updates[2]).toBe("update@h1");
+        expect(exitCode(after)).toBe(0);
+        expect(after.repaired!.sort()).toEqual([other.urn, remotes.urn, trust.urn].sort());
     });
 });
