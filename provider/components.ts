@@ -77,6 +77,8 @@ export class OvsPortMirror extends pulumi.ComponentResource {
     readonly mirrorId: pulumi.Output<string>;
     /** Warnings from validation and from the node. */
     readonly warnings: pulumi.Output<string[]>;
+    /** Every step: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: OvsPortMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:index:OvsPortMirror", name, {}, opts);
@@ -94,10 +96,11 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         this.lifetime = mirror.lifetime;
         this.mirrorId = mirror.mirrorId;
         this.warnings = mirror.warnings;
+        this.steps = mirror.steps;
         this.registerOutputs({
             node: this.node, bridge: this.bridge, ports: this.ports, captureInterface: this.captureInterface, captureKind: this.captureKind,
             tcpdump: this.tcpdump, captureCommand: this.captureCommand, fetchCommand: this.fetchCommand, status: this.status,
-            expiresAt: this.expiresAt, lifetime: this.lifetime, mirrorId: this.mirrorId, warnings: this.warnings,
+            expiresAt: this.expiresAt, lifetime: this.lifetime, mirrorId: this.mirrorId, warnings: this.warnings, steps: this.steps,
         });
     }
 }
@@ -196,6 +199,8 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
     readonly moveCommands: Record<string, string>;
     /** Warnings from validation and from the hosts. */
     readonly warnings: pulumi.Output<string[]>;
+    /** Every step: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: LxdRemoteMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:index:LxdRemoteMesh", name, {}, opts);
@@ -206,7 +211,8 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
         this.preflightErrors = mesh.preflightErrors;
         this.moveCommands = mesh.moveCommands;
         this.warnings = mesh.warnings;
-        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings });
+        this.steps = mesh.steps;
+        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings, steps: this.steps });
     }
 }
 

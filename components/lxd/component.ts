@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { remote } from "@pulumi/command";
 import { acceptArgs } from "../../core/errors";
-import { remoteStep } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddress } from "../../core/remoteStep";
 import { parseStepReport, StepReport } from "../../core/step";
 import { LxdRemoteMeshArgs, resolveMesh } from "./args";
 import { checkMeshArgs } from "./checks";
@@ -50,6 +50,8 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
     /** Ready-to-run move commands, by `source->target`. */
     readonly moveCommands: Record<string, string>;
     readonly warnings: pulumi.Output<string[]>;
+    /** Every step of the mesh: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: LxdRemoteMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:lxd:RemoteMesh", name, {}, opts);
@@ -149,6 +151,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                 if (s !== t) this.moveCommands[`${s.name}->${t.name}`] = moveCommand(mesh, s.name, t.name, mesh.migration === "stateless");
             }
         }
-        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings });
+        this.steps = pulumi.all([...probes, ...serves, ...trusts, ...remotes].map(stepAddress));
+        this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings, steps: this.steps });
     }
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
-import { remoteStep, stepKey, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddress, stepKey, stepReport } from "../../core/remoteStep";
 import type { OvsPortMirrorArgs } from "./args";
 import { checkMirrorArgs } from "./checks";
 import { resolveOpenStackSource } from "./openstack";
@@ -37,6 +37,8 @@ export class OvsPortMirror extends pulumi.ComponentResource {
     /** The Mirror row's id on the node: `ovs-vsctl list Mirror ID` shows its packet counters. */
     readonly mirrorId: pulumi.Output<string>;
     readonly warnings: pulumi.Output<string[]>;
+    /** The mirror's step: name, URN, node and state key (for `npm run check` and `pulumi up --replace`). */
+    readonly steps: pulumi.Output<StepAddress[]>;
 
     constructor(name: string, args: OvsPortMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:ovs:PortMirror", name, {}, opts);
@@ -79,7 +81,9 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
         this.warnings = report.apply((r) => [...argWarnings, ...r.warnings]);
+        this.steps = pulumi.all([stepAddress(command)]);
         this.registerOutputs({
+            steps: this.steps,
             node: this.node,
             bridge: this.bridge,
             ports: this.ports,
