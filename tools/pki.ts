@@ -87,6 +87,8 @@ export interface LeafOptions extends Validity {
     keyType?: KeyType;
     /** Issue the leaf as a CA certificate (basicConstraints CA:TRUE), to test a CA in leaf position. @default false */
     isCa?: boolean;
+    /** Add the TLS Feature extension with status_request (OCSP Must-Staple, RFC 7633). @default false */
+    mustStaple?: boolean;
 }
 
 /** Options of {@link Pki.ocspResponderArgs}. */
@@ -146,6 +148,7 @@ export class Pki {
         if (usages.length > 0) lines.push(`extendedKeyUsage = ${usages.join(", ")}`);
         if (san.length > 0) lines.push(`subjectAltName = ${san.join(", ")}`);
         if (aia.length > 0) lines.push(`authorityInfoAccess = ${aia.join(", ")}`);
+        if (options.mustStaple) lines.push("tlsfeature = status_request");
         return this.issue(issuer, id, options.commonName, undefined, options.keyType, lines, options);
     }
 

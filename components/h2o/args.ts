@@ -57,10 +57,37 @@ export interface OcspArgs {
     stapleWaitSeconds?: number;
     /**
      * Fail the step (and roll back) when the staple is not `good` (missing or `unknown`).
-     * A `revoked` staple always fails the step.
+     * A `revoked` staple always fails the step. A leaf with OCSP Must-Staple (the TLS
+     * Feature extension, status_request) is treated as if this were `true`: clients refuse
+     * it without a staple.
      * @default false: reported in the `stapling` output and as a warning
      */
     requireGoodStaple?: boolean;
+    /**
+     * OCSP responder URL asked instead of the leaf's own (a responder reachable only under
+     * another name, or a local relay): `http://` or `https://`, no credentials. Needs the
+     * component's fetcher (`verification: "trust-store"` or `"ca-file"`); the response is
+     * verified exactly as one from the leaf's responder.
+     * @default the leaf's OCSP URI (authorityInfoAccess)
+     */
+    responderUrl?: string;
+    /**
+     * HTTP proxy for the fetch, `http://HOST:PORT` (no credentials: the fetcher is readable
+     * by h2o's user). Needs `verification: "trust-store"` or `"ca-file"` and OpenSSL 3 on the
+     * host (`openssl ocsp -proxy`); applies to `responderUrl` too.
+     * @default none: the responder is asked directly
+     */
+    proxy?: string;
+    /**
+     * Warn (warnings output and log) when the staple served was fetched from the responder
+     * more than this many seconds ago: the component's fetcher keeps the last good response
+     * on disk and serves it while the responder is down or slow, until its nextUpdate. The age
+     * is measured from the fetch, not from the response's thisUpdate (CAs that pre-sign their
+     * responses give a fresh one an old thisUpdate). Needs `verification: "trust-store"` or
+     * `"ca-file"`; h2o's own fetcher keeps no record of when it fetched.
+     * @default updateInterval + 300: at least one of h2o's updates was served from the cache
+     */
+    stapleAgeWarningSeconds?: number;
 }
 
 /** One certificate/key pair. */
@@ -202,6 +229,14 @@ export interface H2oReverseProxyArgs {
     trustDirectory?: string;
     /** A certificate that expires within this many days is a warning. @default 30 */
     expiryWarningDays?: number;
+    /**
+     * Where the component's OCSP fetchers (`verification: "trust-store"` / `"ca-file"`) keep
+     * the last good response of each listener's certificate (`<listener>.<leaf SHA-256>.der`)
+     * and what they served last (`<listener>.last`). Created by the step, owned by `user`
+     * (the later fetches run as that user); the listeners' files are removed on destroy.
+     * @default "/var/cache/hostwright/h2o-ocsp"
+     */
+    ocspCacheDirectory?: string;
     /**
      * Listeners, at least one. Adding or removing one, or changing an address or port, on
      * a running h2o restarts it (a reload cannot bind a new port under h2o's supervisor);

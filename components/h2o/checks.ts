@@ -9,6 +9,14 @@ import { joinPath } from "../../core/errors";
 import type { H2oReverseProxyArgs, H2oVersion, ListenerArgs, OcspVerification, TlsIdentityArgs } from "./args";
 import { ChainReport, checkChain } from "./certs";
 
+/**
+ * How much older than `ocsp-update-interval` a staple may be before the drift check reports
+ * it: h2o fetches a new response every interval; one older than that plus the fetch's own
+ * time means its updates fail (after `ocsp-max-failures` it stops stapling). Also the
+ * default of `ocsp.stapleAgeWarningSeconds` on top of the interval.
+ */
+export const STAPLE_AGE_MARGIN_SECONDS = 300;
+
 /** Stapling status of a TLS listener: decided here, or measured on the host after the switch. */
 export type StaplingStatus = "good" | "revoked" | "unknown" | "no staple" | "not applicable" | "disabled" | "not checked";
 
@@ -27,6 +35,7 @@ export interface Settings {
     serviceName: string;
     trustDirectory: string;
     expiryWarningDays: number;
+    ocspCacheDirectory: string;
 }
 
 /** What the checks established for one TLS listener. */
@@ -41,6 +50,13 @@ export interface TlsPlan {
     maxFailures: number;
     stapleWaitSeconds: number;
     requireGoodStaple: boolean;
+    /** The leaf carries OCSP Must-Staple: a staple that is not good fails the apply. */
+    mustStaple: boolean;
+    /** `ocsp.responderUrl`, when set. */
+    responderUrl?: string;
+    /** `ocsp.proxy`, when set. */
+    proxy?: string;
+    stapleAgeWarningSeconds: number;
 }
 
 export interface CheckResult {
@@ -86,6 +102,7 @@ export function settingsOf(args: H2oReverseProxyArgs): Settings {
         serviceName: args.serviceName ?? "h2o",
         trustDirectory: args.trustDirectory ?? (rhel ? "/etc/pki/tls/certs" : "/etc/ssl/certs"),
         expiryWarningDays: args.expiryWarningDays ?? 30,
+        ocspCacheDirectory: args.ocspCacheDirectory ?? "/var/cache/hostwright/h2o-ocsp",
     };
 }
 
@@ -109,7 +126,7 @@ export function checkH2oArgs(args: H2oReverseProxyArgs, options: CheckOptions = 
     positiveInt("numOcspUpdaters", args.numOcspUpdaters, 1024);
     if (args.h2oVersion !== undefined && !["2.2", "current"].includes(args.h2oVersion)) error("h2oVersion", `must be "2.2" or "current"`);
     if (!USER.test(settings.user)) error("user", "must be a POSIX user name");
-    for (const [field, value] of [["accessLog", settings.accessLog], ["errorLog", settings.errorLog], ["pidFile", settings.pidFile], ["configPath", settings.configPath], ["tlsDirectory", settings.tlsDirectory], ["trustDirectory", settings.trustDirectory]] as const) {
+    for (const [field, value] of [["accessLog", settings.accessLog], ["errorLog", settings.errorLog], ["pidFile", settings.pidFile], ["configPath", settings.configPath], ["tlsDirectory", settings.tlsDirectory], ["trustDirectory", settings.trustDirectory], ["ocspCacheDirectory", settings.ocspCacheDirectory]] as const) {
         if (!PLAIN_PATH.test(value) || value.split("/").includes("..") || value.length > 240) error(field, `must be an absolute path of letters, digits and ._+@%,:=/- without '..' (got ${JSON.stringify(value)})`);
     }
     if (!/^[A-Za-z0-9@._-]{1,64}$/.test(settings.serviceName)) error("serviceName", "must be a service name (letters, digits, '@', '.', '_', '-')");
@@ -233,5 +250,52 @@ function checkTls(args: H2oReverseProxyArgs, l: ListenerArgs, index: number, set
     if (stapling === "applicable" && verification !== "h2o-default" && ocsp.rootCertificate === undefined) {
         error("ocsp.rootCertificate", `is required with verification ${JSON.stringify(verification)}: responses are verified up to the root CA`);
     }
-    return { listener: l, main, extras, stapling, verification, updateInterval, maxFailures, stapleWaitSeconds, requireGoodStaple: ocsp.requireGoodStaple ?? false };
+    const ownFetcher = `needs the component's fetcher (verification "trust-store" or "ca-file"); h2o's fetch-ocsp-response has no such option`;
+    if (ocsp.responderUrl !== undefined) {
+        if (!plainUrl(ocsp.responderUrl, ["http:", "https:"])) error("ocsp.responderUrl", `must be an http:// or https:// URL without credentials, spaces or quotes (got ${JSON.stringify(ocsp.responderUrl)})`);
+        if (verification === "h2o-default") error("ocsp.responderUrl", ownFetcher);
+    }
+    if (ocsp.proxy !== undefined) {
+        if (!plainUrl(ocsp.proxy, ["http:"]) || !/^http:\/\/[^/]+\/?$/.test(ocsp.proxy)) error("ocsp.proxy", `must be http://HOST:PORT, without credentials or a path (got ${JSON.stringify(ocsp.proxy)})`);
+        if (verification === "h2o-default") error("ocsp.proxy", ownFetcher);
+    }
+    const stapleAgeWarningSeconds = ocsp.stapleAgeWarningSeconds ?? updateInterval + STAPLE_AGE_MARGIN_SECONDS;
+    if (ocsp.stapleAgeWarningSeconds !== undefined) {
+        if (!Number.isInteger(ocsp.stapleAgeWarningSeconds) || ocsp.stapleAgeWarningSeconds < 1) error("ocsp.stapleAgeWarningSeconds", "must be a whole number of seconds, 1 or more");
+        if (verification === "h2o-default") error("ocsp.stapleAgeWarningSeconds", `needs the component's fetcher (verification "trust-store" or "ca-file"): h2o's own fetcher keeps no record of when it fetched`);
+    }
+    const mustStaple = main.mustStaple === true;
+    if (mustStaple) {
+        const leaf = main.order[0] ?? "the leaf";
+        if (main.ocspUri === undefined) error("certificateChain", `${leaf} requires OCSP stapling (TLS Feature status_request, Must-Staple) but names no OCSP responder: it can never be stapled and clients would refuse it`);
+        else if (updateInterval === 0) error("ocsp.updateInterval", `is 0 (stapling off), but ${leaf} requires OCSP stapling (TLS Feature status_request, Must-Staple): clients would refuse it`);
+        else if (verification === "h2o-default") {
+            issues.push({ path: joinPath(at, "ocsp.verification"), severity: "warning", message: `${leaf} requires OCSP stapling (Must-Staple), and "h2o-default" keeps no response on disk: an h2o restart while the responder is down leaves it without a staple; set ocsp.rootCertificate for the component's fetcher, which serves the last good response until its nextUpdate` });
+        }
+    }
+    return {
+        listener: l,
+        main,
+        extras,
+        stapling,
+        verification,
+        updateInterval,
+        maxFailures,
+        stapleWaitSeconds,
+        requireGoodStaple: ocsp.requireGoodStaple ?? false,
+        mustStaple,
+        responderUrl: ocsp.responderUrl,
+        proxy: ocsp.proxy,
+        stapleAgeWarningSeconds,
+    };
+}
+
+/** A URL with one of `protocols` and a host, nothing a fetcher line or YAML could misread, and no credentials. */
+function plainUrl(text: string, protocols: string[]): boolean {
+    try {
+        const u = new URL(text);
+        return protocols.includes(u.protocol) && u.hostname !== "" && u.username === "" && u.password === "" && /^[\x21-\x7e]+$/.test(text) && !/["'\\`$]/.test(text);
+    } catch {
+        return false;
+    }
 }

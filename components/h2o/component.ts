@@ -11,6 +11,23 @@ import { checkChain } from "./certs";
 import { checkH2oArgs, CheckOptions, StaplingStatus } from "./checks";
 import { renderH2o } from "./render";
 
+/**
+ * Where the staple a listener served after the apply came from: `fresh` (the responder
+ * answered), `cached` (the component's fetcher served the last good response it kept, the
+ * responder giving no verified answer), `none` (the fetcher had nothing to serve), `h2o`
+ * (`verification: "h2o-default"`: h2o's own fetcher, which keeps no record).
+ */
+export type StapleSource = "fresh" | "cached" | "none" | "h2o";
+
+/** The staple of one TLS listener as a client saw it after the apply. */
+export interface StapleReport {
+    /** The response's thisUpdate as OpenSSL prints it (`Nov 26 10:02:17 2026 GMT`); "" without a staple. */
+    thisUpdate: string;
+    /** The response's nextUpdate; "" without a staple or when the response has none. */
+    nextUpdate: string;
+    source: StapleSource;
+}
+
 export class H2oReverseProxy extends pulumi.ComponentResource {
     /** Where h2o.conf is installed. */
     readonly configPath: pulumi.Output<string>;
@@ -20,6 +37,12 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
      * responder), "disabled" (`updateInterval: 0`). A revoked staple fails the apply.
      */
     readonly stapling: pulumi.Output<Record<string, StaplingStatus>>;
+    /**
+     * Per TLS listener with stapling applicable: the staple's thisUpdate, nextUpdate and
+     * source (fresh from the responder, or cached: the last good response, served while the
+     * responder is down until its nextUpdate), measured on the host after the switch.
+     */
+    readonly staples: pulumi.Output<Record<string, StapleReport>>;
     /** Per TLS listener: the chain as installed, leaf first, with each certificate's position in the given bundle. */
     readonly chainOrder: pulumi.Output<Record<string, string[]>>;
     /** Certificate warnings (expiry) and what the host reported (OCSP fetch failures, missing staples). */
@@ -57,6 +80,15 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
             for (const v of rendered.listeners) measured[v.name] = rendered.staticStapling[v.name] ?? ((r.values[`stapling.${v.name}`] as StaplingStatus | undefined) ?? "not checked");
             return measured;
         });
+        this.staples = report.apply((r) => {
+            const staples: Record<string, StapleReport> = {};
+            for (const v of rendered.listeners) {
+                const source = r.values[`stapleSource.${v.name}`] as StapleSource | undefined;
+                if (source === undefined) continue;
+                staples[v.name] = { thisUpdate: String(r.values[`stapleThisUpdate.${v.name}`] ?? ""), nextUpdate: String(r.values[`stapleNextUpdate.${v.name}`] ?? ""), source };
+            }
+            return staples;
+        });
         this.chainOrder = pulumi.output(Object.fromEntries(rendered.listeners.map((v) => [v.name, v.order])));
         this.warnings = report.apply((r) => {
             for (const w of r.warnings) pulumi.log.warn(`${args.host.name}: ${w}`, this);
@@ -65,7 +97,7 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         this.checkCommands = pulumi.output(rendered.checkCommands);
         this.restartDowntimeMs = report.apply((r) => Number(r.values.downtimeMs ?? 0));
         this.steps = pulumi.all([stepAddress(proxy)]);
-        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, staples: this.staples, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
     }
 }
 

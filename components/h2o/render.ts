@@ -7,10 +7,10 @@ import type { Host } from "../../core/host";
 import { serviceCommand } from "../../core/host";
 import { shortHash } from "../../core/hash";
 import { heredocInto, raw, sh, shq } from "../../core/shell";
-import { ManagedFile, stagedPath, StepSpec } from "../../core/step";
+import { ManagedFile, RUN_TOKEN, stagedPath, StepSpec } from "../../core/step";
 import { isIPv6 } from "net";
 import type { H2oReverseProxyArgs, ListenerArgs, PathArgs, TlsIdentityArgs } from "./args";
-import type { CheckResult, Settings, StaplingStatus, TlsPlan } from "./checks";
+import { CheckResult, Settings, STAPLE_AGE_MARGIN_SECONDS, StaplingStatus, TlsPlan } from "./checks";
 
 // ---------------------------------------------------------------------------
 // A small YAML writer: h2o needs repeated keys (`listen`, `proxy.header.set`),
@@ -171,12 +171,22 @@ function renderPath(p: PathArgs): YamlMap {
  */
 export const STAGED_ROOTS_ENV = "HOSTWRIGHT_OCSP_STAGED_ROOTS";
 
+/** Cache file names of a listener's fetcher: the last good response, and what it served last, per leaf. */
+export function fetcherCacheFiles(settings: Settings, listener: string, leafFingerprint: string): { response: string; last: string } {
+    const base = `${settings.ocspCacheDirectory}/${listener}.${leafFingerprint.replace(/:/g, "")}`;
+    return { response: `${base}.der`, last: `${base}.last` };
+}
+
 /**
  * The component's OCSP fetcher for one listener (h2o runs `ocsp-update-cmd CERTFILE`
  * and staples the DER it prints; exit 75 means "try again later"). Unlike h2o's
  * `fetch-ocsp-response` it verifies the response up to a real trust anchor (the
  * host's trust directory or an embedded CA file), never to the issuer alone, with
  * every intermediate of the bundle as untrusted certificates.
+ * It keeps the last good verified response per leaf in `ocspCacheDirectory` and serves it
+ * while the responder gives no verified answer (down, slow: 5 s, a broken signature),
+ * until its nextUpdate; a `revoked` answer removes it. Each run records what it served
+ * (`fresh`, `cached`, `none`) for the step's report.
  * The certificates are embedded, so the staged copy is self-contained.
  */
 export function renderFetcher(plan: TlsPlan, settings: Settings): string {
@@ -184,19 +194,55 @@ export function renderFetcher(plan: TlsPlan, settings: Settings): string {
         plan.verification === "ca-file"
             ? raw(`-CAfile "$tmp/ca.pem"`)
             : raw(`${sh`-CApath ${settings.trustDirectory}`} \${${STAGED_ROOTS_ENV}:+-CAfile "\$${STAGED_ROOTS_ENV}"}`);
+    const anchorName = plan.verification === "ca-file" ? "the CA file" : settings.trustDirectory;
     const embed = (file: string, pem: string) => heredocInto(`hw_put "$tmp/${file}"`, pem, shortHash(file + pem));
+    const uri = plan.responderUrl
+        ? sh`uri=${plan.responderUrl}`
+        : `uri=$(openssl x509 -in "$cert" -noout -ocsp_uri) || exit 1
+case $uri in http://*|https://*) ;; *) say "no OCSP URI in $cert"; exit 1 ;; esac`;
+    const proxy = plan.proxy
+        ? `can_ask=yes
+case $(openssl version) in
+  "OpenSSL 3."*) set -- "$@" ${sh`-proxy ${plan.proxy}`} ;;
+  *) say ${shq(`ocsp.proxy needs OpenSSL 3 (openssl ocsp -proxy): not asking the responder`)}; can_ask=no ;;
+esac`
+        : "";
     return `#!/bin/sh
 # Managed by hostwright: OCSP fetcher of h2o listener ${plan.listener.name} (ocsp-update-cmd).
 # Verifies with: ${plan.verification === "ca-file" ? "the embedded CA file" : `the trust directory ${settings.trustDirectory}`}.
+# Keeps the last good response in ${settings.ocspCacheDirectory} and serves it while the responder fails, until its nextUpdate.
 cert=$1
 tmp=$(mktemp -d "\${TMPDIR:-/tmp}/hostwright-ocsp.XXXXXX") || exit 75
 trap 'rm -rf "$tmp"' EXIT
 hw_put() { head -c "$2" > "$1"; }
+say() { echo "hostwright-ocsp: $*" >&2; }
 ${embed("issuer.pem", plan.main.issuerPem ?? "")}
 ${embed("untrusted.pem", plan.main.untrustedPem ?? "")}
 ${plan.verification === "ca-file" ? embed("ca.pem", plan.main.caBundlePem ?? "") : ""}
-uri=$(openssl x509 -in "$cert" -noout -ocsp_uri) || exit 1
-case $uri in http://*|https://*) ;; *) echo "hostwright-ocsp: no OCSP URI in $cert" >&2; exit 1 ;; esac
+${sh`cache=${settings.ocspCacheDirectory}
+listener=${plan.listener.name}`}
+# Per leaf: a new certificate never gets the old one's response.
+fp=$(openssl x509 -in "$cert" -noout -fingerprint -sha256 | sed 's/^.*=//; s/://g') || exit 1
+kept=$cache/$listener.$fp.der
+served() {
+  # What this run served (fresh, cached, none), for the step's report; a cache the user cannot write only loses the report.
+  { printf '%s\\n' "$1" > "$kept.last.$$" && mv -f "$kept.last.$$" "$cache/$listener.$fp.last"; } 2>/dev/null || rm -f "$kept.last.$$" 2>/dev/null
+  true
+}
+judge() {
+  # judge FILE: FILE is a response for this certificate that verifies up to ${anchorName}; sets
+  # status (good, revoked, unknown) and next_update ("" without)
+  # No -issuer in the verification: openssl would fall back to trusting it (OCSP_TRUSTOTHER)
+  # and verify nothing. Every intermediate is given: with the issuer alone a 4-level chain does not reach its root.
+  openssl ocsp -respin "$1" -verify_other "$tmp/untrusted.pem" ${anchor} > "$tmp/verify.out" 2>&1 \\
+    && ! grep -q 'Response Verify Failure' "$tmp/verify.out" || { sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2; return 1; }
+  # The status for this certificate's ID: reading it needs the issuer, so it is a separate, non-verifying call.
+  openssl ocsp -respin "$1" -issuer "$tmp/issuer.pem" -cert "$cert" -noverify > "$tmp/status.out" 2>&1 || { sed 's/^/hostwright-ocsp: /' "$tmp/status.out" >&2; return 1; }
+  status=$(sed -n 's/^.*: \\(good\\|revoked\\|unknown\\)$/\\1/p' "$tmp/status.out" | head -n 1)
+  next_update=$(sed -n 's/^[[:space:]]*Next Update: //p' "$tmp/status.out" | head -n 1)
+  [ -n "$status" ] || { say "the response holds no status for $cert"; return 1; }
+}
+${uri}
 host=\${uri#*://}
 host=\${host%%/*}
 # OpenSSL 1.x does not send a Host header by itself (and 1.0 wants it as two words).
@@ -205,28 +251,41 @@ case $(openssl version) in
   "OpenSSL 1."*) set -- -header "Host=$host" ;;
   *) set -- ;;
 esac
-echo "hostwright-ocsp: asking $uri" >&2
-openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -timeout 5 -noverify -respout "$tmp/resp.der" >&2 || exit 75
-# No -issuer here: openssl would fall back to trusting it (OCSP_TRUSTOTHER) and verify nothing.
-# Every intermediate is given: with the issuer alone a 4-level chain does not reach its root.
-if openssl ocsp -respin "$tmp/resp.der" -verify_other "$tmp/untrusted.pem" ${anchor} > "$tmp/verify.out" 2>&1 \\
-   && ! grep -q 'Response Verify Failure' "$tmp/verify.out"; then
+${proxy}
+say "asking $uri${plan.proxy ? sh` through ${plan.proxy}` : ""}"
+if ${plan.proxy ? `[ "$can_ask" = yes ] && ` : ""}openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -timeout 5 -noverify -respout "$tmp/resp.der" >&2 && judge "$tmp/resp.der"; then
   sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
+  case $status in
+    good)
+      if { cp "$tmp/resp.der" "$kept.$$" && mv -f "$kept.$$" "$kept"; } 2>/dev/null; then
+        # Only the current leaf's response is worth keeping.
+        for old in "$cache/$listener".*.der; do [ "$old" = "$kept" ] || rm -f "$old" "\${old%.der}.last" 2>/dev/null; done
+      else
+        rm -f "$kept.$$" 2>/dev/null
+        say "cannot keep the response in $cache (not writable by $(id -un)); a responder outage will leave the listener without a staple"
+      fi ;;
+    # Never hide a revocation behind an older good answer.
+    revoked) rm -f "$kept" 2>/dev/null ;;
+  esac
+  served fresh
   cat "$tmp/resp.der"
   exit 0
 fi
-sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
-echo ${shq(`hostwright-ocsp: the response does not verify against ${plan.verification === "ca-file" ? "the CA file" : settings.trustDirectory}; not stapled`)} >&2
+say ${shq(`no verified answer from the responder`)}
+if [ -s "$kept" ] && judge "$kept" && [ "$status" = good ] && [ -n "$next_update" ] \\
+   && [ "$(date -d "$next_update" +%s 2>/dev/null || echo 0)" -gt "$(date +%s)" ]; then
+  say "serving the response kept since $(date -u -r "$kept" '+%Y-%m-%dT%H:%M:%SZ') (good, valid until $next_update)"
+  served cached
+  cat "$kept"
+  exit 0
+fi
+[ ! -s "$kept" ] || say "the kept response is not usable any more (status \${status:-unreadable}, nextUpdate \${next_update:-none}); not stapled"
+served none
 exit 75
 `;
 }
 
-/**
- * How much older than `ocsp-update-interval` a staple may be before the drift check reports
- * it: h2o fetches a new response every interval; one older than that plus the fetch's own
- * time means its updates fail (after `ocsp-max-failures` it stops stapling).
- */
-export const STAPLE_AGE_MARGIN_SECONDS = 300;
+export { STAPLE_AGE_MARGIN_SECONDS };
 
 /** File content that is either text or an opaque secret value (the private key). */
 export type RenderedFile<K> = Omit<ManagedFile, "content"> & { content: string | K };
@@ -503,6 +562,18 @@ ${relinkFunction(s.trustDirectory)}`;
 ${trustRoots.map((r) => sh`openssl x509 -noout -in "$(hw_staged ${r})" || hw_fail ${`staged ${r} is not a certificate`}
 cat -- "$(hw_staged ${r})" >> "$hw_h2o_roots"`).join("\n")}
 export ${STAGED_ROOTS_ENV}="$hw_h2o_roots"`;
+    // A Must-Staple leaf that h2o -t could not staple (no answer, no kept response still valid) stops the apply
+    // before the switch: the previous configuration keeps serving.
+    const mustStapleChecks = args.listeners
+        .map((l) => checked.tls.get(l.name))
+        .filter((plan): plan is TlsPlan => plan !== undefined && plan.mustStaple && plan.stapling === "applicable")
+        .map((plan) => {
+            const staged = stagedPath(listenerFiles(s, plan).chain).split(RUN_TOKEN)[0];
+            return sh`if printf '%s\\n' "$hw_h2o_out" | grep -E 'OCSP Stapling\\] (temporary failed|does not work)' | grep -qF -- ${staged}; then
+  hw_fail ${`listener ${plan.listener.name}: the certificate requires OCSP stapling (Must-Staple) and h2o -t got no staple (the responder gave no verified answer and no kept response is valid); nothing was switched`}
+fi`;
+        })
+        .join("\n");
     const validate = `hw_h2o_conf=$(mktemp "\${TMPDIR:-/tmp}/hostwright-h2o-test.XXXXXX")
 ${heredocInto(`hw_put_staged "$hw_h2o_conf"`, validationConfig, shortHash(validationConfig))}
 ${stagedRoots}
@@ -518,6 +589,7 @@ printf '%s\\n' "$hw_h2o_out" | sed 's/^/h2o -t: /'
 [ "$hw_h2o_rc" -eq 0 ] || hw_fail "h2o rejected the new configuration (h2o -t exit $hw_h2o_rc; the running h2o keeps its configuration): $(printf '%s\\n' "$hw_h2o_out" | grep -v 'OCSP Stapling\\] testing' | tail -n 4 | tr '\\n' ' ')"
 case "$hw_h2o_out" in *": revoked"*) hw_fail "the OCSP responder reports a certificate as REVOKED; not deploying it: $(printf '%s\\n' "$hw_h2o_out" | grep ': revoked' | head -n 1)" ;; esac
 printf '%s\\n' "$hw_h2o_out" | grep -E 'OCSP Stapling\\] (temporary failed|does not work|.*disabled)' | while IFS= read -r hw_line; do hw_warn "h2o -t: $hw_line"; done
+${mustStapleChecks}
 true`;
 
     // Each listener's probe arguments: the activation waits until they pass, the drift check looks once.
@@ -528,9 +600,18 @@ true`;
         return sh`plain ${l.name} ${local} ${l.port}`;
     });
     const stapled = views.filter((v) => v.stapling === "applicable").map((v) => ({ view: v, plan: checked.tls.get(v.name)! }));
+    // What a staple that is not good means: 0 a warning, 1 a failure (requireGoodStaple), 2 a failure (the leaf's Must-Staple).
+    const strictness = (plan: TlsPlan) => (plan.mustStaple ? 2 : plan.requireGoodStaple ? 1 : 0);
+    const cacheBase = (plan: TlsPlan) =>
+        listenerFiles(s, plan).fetcher && plan.main.leafFingerprint ? fetcherCacheFiles(s, plan.listener.name, plan.main.leafFingerprint).response.replace(/\.der$/, "") : "-";
     const staples = stapled
-        .map(({ view: v, plan }) => sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${plan.requireGoodStaple ? 1 : 0} ${plan.main.leafFingerprint ?? "-"}`)
+        .map(({ view: v, plan }) => sh`hw_h2o_staple ${v.name} ${v.localEndpoint} ${v.serverName ?? "-"} ${plan.stapleWaitSeconds} ${strictness(plan)} ${plan.main.leafFingerprint ?? "-"} ${cacheBase(plan)} ${plan.stapleAgeWarningSeconds}`)
         .join("\n");
+    const cached = stapled.some(({ plan }) => cacheBase(plan) !== "-");
+    // The fetchers run as h2o's user after start-up: the cache is theirs.
+    const cacheDirectory = cached ? sh`mkdir -p ${s.ocspCacheDirectory}
+chown ${s.user} ${s.ocspCacheDirectory}
+chmod 0755 ${s.ocspCacheDirectory}` : "";
     const activate = `${helpers}
 hw_h2o_wait_tls() {
   # hw_h2o_wait_tls NAME HOST:PORT SNI FINGERPRINT: until the listener serves the new leaf
@@ -549,7 +630,9 @@ hw_h2o_wait_plain() {
   done
 }
 hw_h2o_staple() {
-  # hw_h2o_staple NAME HOST:PORT SNI WAIT REQUIRE-GOOD FINGERPRINT: what h2o staples, as a client sees it
+  # hw_h2o_staple NAME HOST:PORT SNI WAIT STRICT FINGERPRINT CACHE AGE-LIMIT: what h2o staples, as a client
+  # sees it. STRICT: 0 a staple that is not good is a warning, 1 a failure (requireGoodStaple), 2 a failure
+  # (Must-Staple). CACHE: the fetcher's cache files without .der/.last ("-" for h2o's own fetcher).
   hw_end=$(( $(date +%s) + $4 ))
   while :; do
     hw_h2o_staple_seen "$2" "$3" "$6"
@@ -558,16 +641,29 @@ hw_h2o_staple() {
     if [ "$hw_st" = "no staple" ] && [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
     break
   done
+  # fresh or cached: what the fetcher served last for this leaf; h2o's own fetcher keeps no such record.
+  if [ "$7" = - ]; then hw_src=h2o; else hw_src=$(cat "$7.last" 2>/dev/null || echo none); fi
   hw_output "stapling.$1" "$hw_st"
-  hw_log "listener $1: OCSP staple: $hw_st"
+  hw_output "stapleSource.$1" "$hw_src"
+  hw_output "stapleThisUpdate.$1" "$hw_st_time"
+  hw_output "stapleNextUpdate.$1" "$hw_st_next"
+  hw_log "listener $1: OCSP staple: $hw_st (source $hw_src, thisUpdate \${hw_st_time:-none}, nextUpdate \${hw_st_next:-none})"
   case "$hw_st" in
-    good) ;;
+    good)
+      if [ "$7" != - ] && [ -f "$7.der" ]; then
+        hw_age=$(( $(date +%s) - $(stat -c %Y "$7.der") ))
+        [ "$hw_age" -le "$8" ] || hw_warn "listener $1: the OCSP staple was fetched $hw_age s ago, more than stapleAgeWarningSeconds ($8 s): the responder has not answered since; the kept response is served until its nextUpdate $hw_st_next; see $hw_h2o_errlog"
+      fi ;;
     revoked) hw_fail "listener $1 staples a REVOKED OCSP response: the certificate is revoked; rolling back" ;;
-    *) if [ "$5" = 1 ]; then hw_fail "listener $1: OCSP staple is '$hw_st' (requireGoodStaple); see $hw_h2o_errlog"; fi
+    *) case $5 in
+         2) hw_fail "listener $1: OCSP staple is '$hw_st', and the certificate requires stapling (Must-Staple: clients refuse it without a good staple); rolling back; see $hw_h2o_errlog" ;;
+         1) hw_fail "listener $1: OCSP staple is '$hw_st' (requireGoodStaple); see $hw_h2o_errlog" ;;
+       esac
        hw_warn "listener $1: OCSP staple is '$hw_st' after $4 s; h2o retries after ocsp-update-interval; see $hw_h2o_errlog" ;;
   esac
 }
 hw_h2o_relink
+${cacheDirectory}
 hw_h2o_want=${shq(wanted)}
 hw_h2o_t0=
 if ! hw_h2o_running; then
@@ -672,8 +768,17 @@ else
   hw_h2o_svc 60 ${start} || hw_warn "starting h2o with the previous configuration failed; see $hw_h2o_errlog"
 fi`;
 
+    // The fetchers' kept responses of this proxy's listeners (other files in the directory are not ours).
+    const forgetResponses = cached
+        ? `${stapled
+              .filter(({ plan }) => cacheBase(plan) !== "-")
+              .map(({ plan }) => `rm -f -- ${shq(s.ocspCacheDirectory)}/${shq(plan.listener.name)}.*.der ${shq(s.ocspCacheDirectory)}/${shq(plan.listener.name)}.*.last`)
+              .join("\n")}
+rmdir -- ${shq(s.ocspCacheDirectory)} 2>/dev/null || true`
+        : "";
     const afterRestore = `${helpers}
 hw_h2o_relink
+${forgetResponses}
 if [ -e ${started} ]; then
   hw_log "stopping h2o (it was not running before hostwright started it)"
   hw_h2o_svc 90 ${stop} || true

@@ -44,6 +44,7 @@ const proxy = z.strictObject({
     serviceName: z.string().optional(),
     trustDirectory: absolutePath().optional(),
     expiryWarningDays: z.number().optional(),
+    ocspCacheDirectory: absolutePath().optional(),
     listeners: z
         .array(
             z.strictObject({
@@ -65,6 +66,9 @@ const proxy = z.strictObject({
                                 issuerCertificate: pem("CERTIFICATE").optional(),
                                 stapleWaitSeconds: z.number().optional(),
                                 requireGoodStaple: z.boolean().optional(),
+                                responderUrl: z.string().optional(),
+                                proxy: z.string().optional(),
+                                stapleAgeWarningSeconds: z.number().optional(),
                             })
                             .optional(),
                     })
@@ -145,7 +149,7 @@ export const h2oSection: StackSection<ProxyConfig> = {
     },
     declare(p, ctx) {
         const proxy = new H2oReverseProxy(p.name, argsOf(p, ctx.hosts.get(p.host)!, (ref) => ctx.secret(ref)), undefined, checkOptionsFor(p, ctx));
-        return { configPath: proxy.configPath, stapling: proxy.stapling, chainOrder: proxy.chainOrder, warnings: proxy.warnings, checkCommands: proxy.checkCommands, restartDowntimeMs: proxy.restartDowntimeMs };
+        return { configPath: proxy.configPath, stapling: proxy.stapling, staples: proxy.staples, chainOrder: proxy.chainOrder, warnings: proxy.warnings, checkCommands: proxy.checkCommands, restartDowntimeMs: proxy.restartDowntimeMs };
     },
 };
 

@@ -33,6 +33,10 @@ export interface TestPki {
     policy: CertificateAuthority;
     issuing: CertificateAuthority;
     deepLeaf: IssuedCert;
+    /** must.example.test: OCSP URI and the TLS Feature extension (Must-Staple) */
+    mustStaple: IssuedCert;
+    /** nouri.example.test: Must-Staple without an OCSP URI (can never be stapled) */
+    mustStapleNoUri: IssuedCert;
     cleanup(): void;
 }
 
@@ -62,6 +66,8 @@ export function makeTestPki(ocspUrl = "http://127.0.0.1:18888"): TestPki {
         policy,
         issuing,
         deepLeaf: pki.leaf(issuing, { commonName: "deep.example.test", ocspUrl }),
+        mustStaple: pki.leaf(inter, { commonName: "must.example.test", ocspUrl, mustStaple: true }),
+        mustStapleNoUri: pki.leaf(inter, { commonName: "nouri.example.test", mustStaple: true }),
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
     };
 }

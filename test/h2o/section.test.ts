@@ -95,6 +95,6 @@ describe("hostwright:h2o section", () => {
         const out = rec.outputs.h2o as any;
         expect(out.plain.stapling).toEqual({ https: "not applicable" });
         expect(out.front.chainOrder.https[0]).toBe("CN=www.example.test (given as #2)");
-        expect(Object.keys(out.front).sort()).toEqual(["chainOrder", "checkCommands", "configPath", "restartDowntimeMs", "stapling", "warnings"]);
+        expect(Object.keys(out.front).sort()).toEqual(["chainOrder", "checkCommands", "configPath", "restartDowntimeMs", "staples", "stapling", "warnings"]);
     });
 });

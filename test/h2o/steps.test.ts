@@ -319,3 +319,72 @@ describe("drift check of the proxy step (bash -s check, stand-in h2o)", () => {
         }
     });
 });
+
+describe("the staple after the switch: source, age, Must-Staple (stand-in h2o and s_client, the fetcher's cache files)", () => {
+    const cache = () => `${dir}/ocsp-cache`;
+    /** A proxy whose listener uses the component's fetcher (ca-file), so the step reads the fetcher's cache. */
+    function cachedArgs(leaf: "leaf" | "mustStaple", maxConnections: number): H2oReverseProxyArgs {
+        const a = args({ maxConnections });
+        a.ocspCacheDirectory = cache();
+        a.listeners[0].tls = {
+            certificateChain: p[leaf].certPem + p.inter.certPem,
+            privateKey: p[leaf].keyPem,
+            ocsp: { rootCertificate: p.root.certPem, verification: "ca-file", stapleWaitSeconds: 1, stapleAgeWarningSeconds: 60 },
+        };
+        return a;
+    }
+    /** What the fetcher left for `leaf`: its kept response fetched `ageSeconds` ago and what it served last. */
+    function fetcherLeft(leaf: "leaf" | "mustStaple", ageSeconds: number, last: string) {
+        const base = `${cache()}/https.${new X509Certificate(p[leaf].certPem).fingerprint256.replace(/:/g, "")}`;
+        mkdirSync(cache(), { recursive: true });
+        writeFileSync(`${base}.der`, "kept response");
+        execFileSync("touch", ["-d", `@${Math.floor(Date.now() / 1000) - ageSeconds}`, `${base}.der`]);
+        writeFileSync(`${base}.last`, `${last}\n`);
+    }
+    const NEXT = "Nov 27 10:00:00 2026 GMT";
+    const outputs = (out: string) => Object.fromEntries([...out.matchAll(/^HOSTWRIGHT_OUTPUT (staple\w+)\.https=(.*)$/gm)].map((m) => [m[1], m[2]]));
+
+    beforeEach(() => writeFileSync(`${dir}/responder.pem`, p.inter.certPem));
+
+    it.each([
+        ["fresh, fetched just now: no warning", "fresh", 0, undefined],
+        ["cached, fetched 2 h ago (responder down): served, and a warning naming the age", "cached", 7200, /^HOSTWRIGHT_WARNING listener https: the OCSP staple was fetched 72\d\d s ago, more than stapleAgeWarningSeconds \(60 s\): the responder has not answered since; the kept response is served until its nextUpdate Nov 27 10:00:00 2026 GMT/m],
+    ])("a good staple %s", (_name, source, age, warning) => {
+        writeFileSync(`${dir}/served.pem`, p.leaf.certPem);
+        fetcherLeft("leaf", age, source);
+        const r = run(scripts(cachedArgs("leaf", 100 + age)).create, "good", { STUB_NEXT_UPDATE: NEXT });
+        expect(r.code).toBe(0);
+        expect(outputs(r.out)).toMatchObject({ stapleSource: source, stapleNextUpdate: NEXT });
+        expect(outputs(r.out).stapleThisUpdate).toMatch(/^\w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT$/);
+        if (warning) expect(r.out).toMatch(warning);
+        else expect(r.out).not.toContain("HOSTWRIGHT_WARNING listener https");
+        expect(existsSync(cache())).toBe(true);
+    });
+
+    it("a Must-Staple leaf without a good staple after the switch fails the apply and puts the previous files back", () => {
+        writeFileSync(`${dir}/served.pem`, p.mustStaple.certPem);
+        fetcherLeft("mustStaple", 0, "none");
+        const before = readFileSync(`${dir}/etc/h2o.conf`, "utf8");
+        const r = run(scripts(cachedArgs("mustStaple", 120)).create, "none");
+        expect(r.code).not.toBe(0);
+        expect(r.out).toContain("listener https: OCSP staple is 'no staple', and the certificate requires stapling (Must-Staple: clients refuse it without a good staple); rolling back");
+        expect(r.out).toContain("activation failed");
+        expect(readFileSync(`${dir}/etc/h2o.conf`, "utf8")).toBe(before);
+    });
+
+    it("a Must-Staple leaf that h2o -t could not staple stops the apply before the switch", () => {
+        // Like h2o -t when the fetcher exits 75 (no answer, nothing valid kept) for the staged chain.
+        writeFileSync(`${dir}/bin/h2o`, `#!/bin/sh\nsed -n 's/^ *certificate-file: "\\(.*\\)"$/[OCSP Stapling] temporary failed for file:\\1/p' "$3"\necho "configuration OK"\n`);
+        const before = readFileSync(`${dir}/etc/h2o.conf`, "utf8");
+        const services = serviceLog().length;
+        try {
+            const r = run(scripts(cachedArgs("mustStaple", 121)).create, "good");
+            expect(r.code).not.toBe(0);
+            expect(r.out).toContain("listener https: the certificate requires OCSP stapling (Must-Staple) and h2o -t got no staple (the responder gave no verified answer and no kept response is valid); nothing was switched");
+            expect(readFileSync(`${dir}/etc/h2o.conf`, "utf8")).toBe(before);
+            expect(serviceLog()).toHaveLength(services);
+        } finally {
+            writeFileSync(`${dir}/bin/h2o`, STUBS.h2o);
+        }
+    });
+});
