@@ -10,7 +10,8 @@ import { heredocInto, raw, sh, shq } from "../../core/shell";
 import { ManagedFile, RUN_TOKEN, stagedPath, StepSpec } from "../../core/step";
 import { isIPv6 } from "net";
 import type { H2oReverseProxyArgs, ListenerArgs, PathArgs, TlsIdentityArgs } from "./args";
-import { CheckResult, Settings, STAPLE_AGE_MARGIN_SECONDS, StaplingStatus, TlsPlan } from "./checks";
+import { STAPLE_AGE_MARGIN_SECONDS } from "./checks";
+import type { CheckResult, Settings, StaplingStatus, TlsPlan } from "./checks";
 
 // ---------------------------------------------------------------------------
 // A small YAML writer: h2o needs repeated keys (`listen`, `proxy.header.set`),
@@ -284,8 +285,6 @@ served none
 exit 75
 `;
 }
-
-export { STAPLE_AGE_MARGIN_SECONDS };
 
 /** File content that is either text or an opaque secret value (the private key). */
 export type RenderedFile<K> = Omit<ManagedFile, "content"> & { content: string | K };
