@@ -65,6 +65,25 @@ export const StaplingStatus = {
 } as const;
 export type StaplingStatus = (typeof StaplingStatus)[keyof typeof StaplingStatus];
 
+/** Where a listener's staple came from. */
+export const StapleSource = {
+    fresh: "fresh",
+    cached: "cached",
+    none: "none",
+    h2o: "h2o",
+} as const;
+export type StapleSource = (typeof StapleSource)[keyof typeof StapleSource];
+
+/** The staple of one TLS listener as a client saw it after the apply. */
+export interface StapleReport {
+    /** The response's thisUpdate as OpenSSL prints it; "" without a staple. */
+    thisUpdate: string;
+    /** The response's nextUpdate; "" without a staple or when the response has none. */
+    nextUpdate: string;
+    /** fresh from the responder, cached (the last good response, served while the responder is down), none, or h2o's own fetch. */
+    source: StapleSource;
+}
+
 /** OCSP stapling of one TLS listener. Only relevant when the leaf certificate names an OCSP responder. */
 export interface OcspArgs extends h2o.OcspArgs {
     /** How responses are verified before they are stapled. Defaults to trust-store when `rootCertificate` is set, else h2o-default. */

@@ -16,7 +16,7 @@ import { LxdRemoteMesh as LibraryLxdRemoteMesh } from "../components/lxd/compone
 import type { HostReadiness } from "../components/lxd/preflight";
 import type { InstanceMove as LibraryInstanceMove, MatrixCell } from "../components/lxd/render";
 import { ResolverGuard as LibraryResolverGuard } from "../components/dns/component";
-import type { H2oReverseProxyArgs, LiveMigrationArgs, LxdRemoteMeshArgs, OvsPortMirrorArgs, ResolverGuardArgs, StaplingStatus } from "./args";
+import type { H2oReverseProxyArgs, LiveMigrationArgs, LxdRemoteMeshArgs, OvsPortMirrorArgs, ResolverGuardArgs, StapleReport, StaplingStatus } from "./args";
 
 /** h2o in front of an existing backend on one host: TLS chains put in trust order and checked, OCSP stapling made to work or reported. */
 export class H2oReverseProxy extends pulumi.ComponentResource {
@@ -24,6 +24,8 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
     readonly configPath: pulumi.Output<string>;
     /** OCSP stapling status per TLS listener, measured on the host after the switch. A revoked staple fails the apply. */
     readonly stapling: pulumi.Output<Record<string, StaplingStatus>>;
+    /** Per TLS listener with stapling applicable: the staple's thisUpdate, nextUpdate and source (fresh or cached). */
+    readonly staples: pulumi.Output<Record<string, StapleReport>>;
     /** Per TLS listener: the chain as installed, leaf first, with each certificate's position in the given bundle. */
     readonly chainOrder: pulumi.Output<Record<string, string[]>>;
     /** Certificate warnings (expiry) and what the host reported (OCSP fetch failures, missing staples). */
@@ -40,12 +42,13 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         const proxy = new LibraryH2oReverseProxy(name, args, { parent: this });
         this.configPath = proxy.configPath;
         this.stapling = proxy.stapling;
+        this.staples = proxy.staples;
         this.chainOrder = proxy.chainOrder;
         this.warnings = proxy.warnings;
         this.checkCommands = proxy.checkCommands;
         this.restartDowntimeMs = proxy.restartDowntimeMs;
         this.steps = proxy.steps;
-        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
+        this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, staples: this.staples, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
     }
 }
 
