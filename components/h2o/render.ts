@@ -254,7 +254,11 @@ case $(openssl version) in
 esac
 ${proxy}
 say "asking $uri${plan.proxy ? sh` through ${plan.proxy}` : ""}"
-if ${plan.proxy ? `[ "$can_ask" = yes ] && ` : ""}openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -timeout 5 -noverify -respout "$tmp/resp.der" >&2 && judge "$tmp/resp.der"; then
+if ! ${plan.proxy ? `[ "$can_ask" = yes ] || ! ` : ""}openssl ocsp -issuer "$tmp/issuer.pem" -cert "$cert" -url "$uri" "$@" -timeout 5 -noverify -respout "$tmp/resp.der" >&2; then
+  say "no answer from $uri"
+elif ! judge "$tmp/resp.der"; then
+  say ${shq(`the response does not verify against ${anchorName}`)}
+else
   sed 's/^/hostwright-ocsp: /' "$tmp/verify.out" >&2
   case $status in
     good)
@@ -272,7 +276,6 @@ if ${plan.proxy ? `[ "$can_ask" = yes ] && ` : ""}openssl ocsp -issuer "$tmp/iss
   cat "$tmp/resp.der"
   exit 0
 fi
-say ${shq(`no verified answer from the responder`)}
 if [ -s "$kept" ] && judge "$kept" && [ "$status" = good ] && [ -n "$next_update" ] \\
    && [ "$(date -d "$next_update" +%s 2>/dev/null || echo 0)" -gt "$(date +%s)" ]; then
   say "serving the response kept since $(date -u -r "$kept" '+%Y-%m-%dT%H:%M:%SZ') (good, valid until $next_update)"

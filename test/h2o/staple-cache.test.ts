@@ -160,9 +160,9 @@ describe.each(["ca-file", "trust-store"] as const)("the component's OCSP fetcher
     }
 
     /** Runs the fetcher as h2o does (`CMD CERTFILE`); `later` moves `date +%s` forward (a stand-in date). */
-    function fetch(later = 0): { code: number; der: Buffer; log: string; status: string } {
+    function fetch(later = 0, anchor = join(dir, "root.pem")): { code: number; der: Buffer; log: string; status: string } {
         const bin = join(dir, "bin");
-        const env: NodeJS.ProcessEnv = { ...process.env, [STAGED_ROOTS_ENV]: verification === "trust-store" ? join(dir, "root.pem") : undefined };
+        const env: NodeJS.ProcessEnv = { ...process.env, [STAGED_ROOTS_ENV]: verification === "trust-store" ? anchor : undefined };
         if (later) {
             writeFileSync(join(bin, "date"), `#!/bin/sh\nif [ "$*" = "+%s" ]; then echo $(( $(/bin/date +%s) + ${later} )); else exec /bin/date "$@"; fi\n`);
             chmodSync(join(bin, "date"), 0o755);
@@ -202,6 +202,14 @@ describe.each(["ca-file", "trust-store"] as const)("the component's OCSP fetcher
         expect(last()).toBe("fresh");
         expect(r.log).toContain("Response verify OK");
     });
+
+    if (verification === "trust-store") {
+        it("a response that does not verify (the root not trusted) is never stapled, fresh or kept", () => {
+            const r = fetch(0, join(dir, "empty-trust", "none.pem"));
+            expect([r.code, r.der.length, last()]).toEqual([75, 0, "none"]);
+            expect(r.log).toContain(`hostwright-ocsp: the response does not verify against ${join(dir, "empty-trust")}`);
+        });
+    }
 
     it("responder down: the kept response is served (same bytes) and the run says so", async () => {
         const before = readFileSync(kept.response);
