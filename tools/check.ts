@@ -8,7 +8,7 @@
  * a step twice. Exit status: 0 all ok, 2 drift found (nothing unreachable),
  * 1 something could not be checked.
  */
-import { execFileSync, spawn } from "child_process";
+import { spawn } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
@@ -19,6 +19,7 @@ import { passphraseFromEnv } from "./passphrase";
 import { recordProgram, orderCommands, RecordedResource, UNKNOWN_PLACEHOLDER } from "./record";
 import { redact } from "./redact";
 import { sshArgv } from "./ssh";
+import { unifiedDiff } from "./unifiedDiff";
 import { readStackFile, stackFilePath } from "./stackFile";
 
 const PROJECT = "hostwright";
@@ -146,23 +147,6 @@ function stepOutputs(stdout: string): Map<number, { lines: string[]; code?: numb
     return out;
 }
 
-/** A unified diff of two texts (live -> declared), by the system's diff. */
-function unifiedDiff(path: string, live: string, declared: string): string {
-    const dir = mkdtempSync(join(tmpdir(), "hostwright-diff-"));
-    try {
-        writeFileSync(join(dir, "live"), live);
-        writeFileSync(join(dir, "declared"), declared);
-        try {
-            execFileSync("diff", ["-u", "--label", `${path} (on the host)`, "--label", `${path} (declared)`, join(dir, "live"), join(dir, "declared")], { encoding: "utf8" });
-            return "";
-        } catch (e: any) {
-            return String(e.stdout ?? "");
-        }
-    } finally {
-        rmSync(dir, { recursive: true, force: true });
-    }
-}
-
 function parseStep(step: RecordedResource, result: { lines: string[]; code?: number } | undefined, secretTexts: string[]): StepCheck {
     const base = { name: step.name, urn: step.urn, drift: [] as string[], diffs: [] as string[] };
     if (!result) return { ...base, status: "error", reason: "the host's check session ended before this step" };
@@ -172,6 +156,7 @@ function parseStep(step: RecordedResource, result: { lines: string[]; code?: num
     const declared = new Map(stagedFilesOf(String(step.inputs.stdin)).map((f) => [f.path, f.content]));
     const diffs = field("HOSTWRIGHT_LIVE").map((l) => {
         const [path, live] = l.split(" ").map((w) => Buffer.from(w ?? "", "base64").toString("utf8"));
+        // live -> declared: what a repair would change
         return unifiedDiff(path, live, declared.get(path) ?? "");
     });
     const settings = field("HOSTWRIGHT_DIFF");
