@@ -13,9 +13,9 @@ import { ResolverGuard } from "../../components/dns/component";
 import { DHCLIENT_HOOK, NETWORK_MANAGER_DROP_IN } from "../../components/dns/render";
 import { declareStack } from "../../core/config/stack";
 import { sh } from "../../core/shell";
-import { checkCommands, CheckOptions, CheckReport, exitCode, opensshSession, repairCommands, StepCheck } from "../../tools/check";
-import { recordProgram, RecordedResource } from "../../tools/record";
-import { Harness, labStackConfig } from "../lab/harness";
+import { checkCommands, CheckOptions, CheckReport, exitCode, repairCommands, StepCheck } from "../../tools/check";
+import type { RecordedResource } from "../../tools/record";
+import { Harness, labCheckSession, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
 import { dhcpBound, installDnsmasqService, must, NMCLI_LOG, RESOLVCONF_HOOK, startNetworkManagerStandIn, startTestServer, stopNetworkManagerStandIn, waitForCache } from "./dns-lab";
 
@@ -36,10 +36,7 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
     let workDir: string;
 
     /** The commands as `prog` declares them, with the real outputs of the steps `h` ran. */
-    async function commands(h = harness, prog = program): Promise<RecordedResource[]> {
-        const byName = new Map(h.state().resources.map((r) => [r.name, r]));
-        return (await recordProgram(prog as () => void, { preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
-    }
+    const commands = (h = harness, prog = program): Promise<RecordedResource[]> => h.declared(prog as () => void);
     const check = async (): Promise<CheckReport> => checkCommands(await commands(), checkOpts);
     const step = (report: CheckReport, name: string): StepCheck => report.hosts.find((h) => h.host === "client")!.steps.find((s) => s.name === name)!;
     const driftOf = (report: CheckReport) => ({ resolv: step(report, "resolver-resolv").drift, pins: step(report, "resolver-pins").drift });
@@ -98,7 +95,7 @@ labDescribe("ResolverGuard drift check and repair (lab: client, ns-pinned, ns-de
         program = () => declareStack({ values: config, secretKeys: new Set(secretKeys) }, [dnsSection]);
         workDir = mkdtempSync(join(tmpdir(), "hw-dns-drift-"));
         harness = new Harness(lab, join(workDir, "state.json"));
-        checkOpts = { session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]), hostNames: { client: `${client.address}:22`, "ns-pinned": `${pinnedServer.address}:22` } };
+        checkOpts = { session: labCheckSession(lab), hostNames: { client: `${client.address}:22`, "ns-pinned": `${pinnedServer.address}:22` } };
         const up = await harness.apply(program as () => void);
         if (!up.ok) throw new Error(up.error);
         declared = await resolvConf();

@@ -14,9 +14,9 @@ import { h2oSection } from "../../components/h2o/section";
 import { declareStack } from "../../core/config/stack";
 import { sh } from "../../core/shell";
 import { CertificateAuthority, IssuedCert, Pki } from "../../tools/pki";
-import { checkCommands, CheckOptions, CheckReport, exitCode, opensshSession, repairCommands, StepCheck } from "../../tools/check";
-import { recordProgram, RecordedResource } from "../../tools/record";
-import { Harness, labStackConfig } from "../lab/harness";
+import { checkCommands, CheckOptions, CheckReport, exitCode, repairCommands, StepCheck } from "../../tools/check";
+import type { RecordedResource } from "../../tools/record";
+import { Harness, labCheckSession, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
 import { curlVia, startEchoBackend, startOcspResponder, stapleSeen } from "./h2o-lab";
 
@@ -44,11 +44,7 @@ labDescribe("h2o drift check and repair (lab: web, ca)", () => {
         return r.stdout;
     }
 
-    /** The commands as the program declares them, with the real outputs of the steps that ran. */
-    async function commands(): Promise<RecordedResource[]> {
-        const byName = new Map(harness.state().resources.map((r) => [r.name, r]));
-        return (await recordProgram(program as () => void, { preview: true, printWarnings: false, commandState: (_t, name) => byName.get(name) })).commands;
-    }
+    const commands = (): Promise<RecordedResource[]> => harness.declared(program as () => void);
     const check = async (): Promise<CheckReport> => checkCommands(await commands(), checkOpts);
     const proxyStep = (report: CheckReport): StepCheck => report.hosts.find((h) => h.host === "web")!.steps.find((s) => s.name === "front-proxy")!;
     const rootPath = () => `${TRUST}/hostwright-${shortHash(root.certPem.trim())}.pem`;
@@ -93,7 +89,7 @@ labDescribe("h2o drift check and repair (lab: web, ca)", () => {
         program = () => declareStack({ values, secretKeys: new Set(secretKeys) }, [h2oSection]);
         harness = new Harness(lab, join(dir, "state.json"));
         checkOpts = {
-            session: opensshSession((argv) => ["nsenter", `--net=${lab.switchNs}`, "--", ...argv]),
+            session: labCheckSession(lab),
             hostNames: { web: `${web.address}:22` },
             secretTexts: [leaf.keyPem],
         };
