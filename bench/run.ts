@@ -57,8 +57,12 @@ async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: numb
     return { seconds, commands: recording.commands.length, resources: recording.resources.length, components: recording.resources.filter((r) => !r.parentUrn).length, declared: recording.commands };
 }
 
-/** Pulumi alone: as many trivial resources, declared as the program declares them, stack-trace capture off too (the floor). */
-async function bare(resources: number, components: number): Promise<number> {
+/**
+ * Times Pulumi declaring `resources` resources with `declareOne(i)`, stack-trace
+ * capture off and in groups as large as the program's components with a turn of the
+ * event loop between them, as declareStack declares.
+ */
+async function timedDeclaration(resources: number, components: number, declareOne: (i: number) => void): Promise<number> {
     const perComponent = Math.max(1, Math.round(resources / components));
     const start = process.hrtime.bigint();
     await recordProgram(async () => {
@@ -66,7 +70,7 @@ async function bare(resources: number, components: number): Promise<number> {
         Error.stackTraceLimit = 0;
         try {
             for (let i = 0; i < resources; i++) {
-                new remote.Command(`bare-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+                declareOne(i);
                 if (i % perComponent === perComponent - 1) await pulumiCatchesUp();
             }
         } finally {
@@ -76,42 +80,37 @@ async function bare(resources: number, components: number): Promise<number> {
     return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+const trivialCommand = (name: string) => new remote.Command(name, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
+
+/** Pulumi alone: as many trivial resources, declared as the program declares them (the floor). */
+function bare(resources: number, components: number): Promise<number> {
+    return timedDeclaration(resources, components, (i) => trivialCommand(`bare-${i}`));
+}
+
 /**
  * Pulumi alone declaring the program's own commands with their recorded inputs (one
  * secret connection per host, as the program shares them), then as many trivial
  * resources as the program has components, in the same groups: what declaring this
  * much script text costs by itself.
  */
-async function bareSameInputs(declared: RecordedResource[], resources: number, components: number): Promise<number> {
-    const perComponent = Math.max(1, Math.round(resources / components));
-    const start = process.hrtime.bigint();
-    await recordProgram(async () => {
-        const frames = Error.stackTraceLimit;
-        Error.stackTraceLimit = 0;
-        try {
-            const connections = new Map<string, pulumi.Output<unknown>>();
-            for (let i = 0; i < resources; i++) {
-                const c = declared[i];
-                if (c) {
-                    const inputs: Record<string, unknown> = {};
-                    for (const [key, value] of Object.entries(c.inputs)) {
-                        if (key === "connection") {
-                            const id = JSON.stringify(value);
-                            if (!connections.has(id)) connections.set(id, pulumi.secret(value));
-                            inputs[key] = connections.get(id);
-                        } else inputs[key] = c.secretInputs.includes(key) ? pulumi.secret(value) : value;
-                    }
-                    new remote.Command(`same-${i}`, inputs as unknown as remote.CommandArgs);
-                } else {
-                    new remote.Command(`same-${i}`, { connection: { host: "198.18.0.1", privateKey: pulumi.secret("k") }, create: "true", stdin: pulumi.secret("x") });
-                }
-                if (i % perComponent === perComponent - 1) await pulumiCatchesUp();
-            }
-        } finally {
-            Error.stackTraceLimit = frames;
+function bareSameInputs(declared: RecordedResource[], resources: number, components: number): Promise<number> {
+    const connections = new Map<string, pulumi.Output<unknown>>();
+    return timedDeclaration(resources, components, (i) => {
+        const c = declared[i];
+        if (!c) {
+            trivialCommand(`same-${i}`);
+            return;
         }
+        const inputs: Record<string, unknown> = {};
+        for (const [key, value] of Object.entries(c.inputs)) {
+            if (key === "connection") {
+                const id = JSON.stringify(value);
+                if (!connections.has(id)) connections.set(id, pulumi.secret(value));
+                inputs[key] = connections.get(id);
+            } else inputs[key] = c.secretInputs.includes(key) ? pulumi.secret(value) : value;
+        }
+        new remote.Command(`same-${i}`, inputs as unknown as remote.CommandArgs);
     });
-    return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 async function median(run: () => Promise<number>): Promise<number> {
