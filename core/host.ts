@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { types } from "@pulumi/command";
+import type { HostInput } from "./inputs";
 
 /** Operating-system family: decides package names and file locations (e.g. `/etc/default` vs `/etc/sysconfig`). */
 export type OsFamily = "debian" | "rhel";
@@ -8,7 +9,9 @@ export type InitSystem = "systemd" | "sysv";
 
 /**
  * A host that components act on over SSH: one inventory entry, resolved.
- * Components take a `Host` and never open connections themselves.
+ * Components take a `Host` and never open connections themselves. In a program,
+ * every field but `name` may be a `pulumi.Input` (see {@link HostInput}), e.g. an
+ * instance's `accessIpV4`.
  */
 export interface Host {
     /** Inventory name; unique in a stack, used in resource names and as the LXD remote name. */
@@ -35,7 +38,7 @@ export interface Host {
 }
 
 /** The `connection` block of `remote.Command`, with the host key pinned and the key kept secret. */
-export function connectionFor(host: Host): types.input.remote.ConnectionArgs {
+export function connectionFor(host: HostInput): types.input.remote.ConnectionArgs {
     // One connection per host object: every step on the host shares its secret key Output.
     let connection = connections.get(host);
     if (!connection) {
@@ -53,10 +56,10 @@ export function connectionFor(host: Host): types.input.remote.ConnectionArgs {
     return connection;
 }
 
-const connections = new WeakMap<Host, types.input.remote.ConnectionArgs>();
+const connections = new WeakMap<HostInput, types.input.remote.ConnectionArgs>();
 
 /** Prefix that gives a step root rights: nothing for root, `sudo -n` (never prompts) otherwise. */
-export function privilegePrefix(host: Host): string {
+export function privilegePrefix(host: Pick<Host, "user">): string {
     return (host.user ?? "root") === "root" ? "" : "sudo -n ";
 }
 

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { connectionFor, Host, privilegePrefix } from "./host";
+import { HostInput, resolveInputs } from "./inputs";
 import { shortHash } from "./hash";
 import { shq } from "./shell";
 import { ManagedFile, renderStep, StepSpec, StepScripts, parseStepReport, StepReport } from "./step";
@@ -16,11 +17,12 @@ export interface StepInput extends Omit<StepSpec, "files" | "key"> {
 
 export interface RemoteStepArgs {
     /**
-     * The host. An Output when it is known only after a look-up (e.g. the compute
-     * node of an OpenStack VM); such a step is not chained after the other steps
-     * of its host, so give it only work that needs no ordering with them.
+     * The host; its fields but the name may be inputs (an instance's address). An
+     * Output as a whole when even its name is known only after a look-up (e.g. the
+     * compute node of an OpenStack VM); such a step is not chained after the other
+     * steps of its host, so give it only work that needs no ordering with them.
      */
-    host: Host | pulumi.Output<Host>;
+    host: HostInput | pulumi.Output<Host>;
     /** What to do. An Output when parts of the scripts come from look-ups. */
     step: StepInput | pulumi.Output<StepInput>;
     /** Steps (on any host) that must complete first. Steps on the same host are chained in declaration order anyway. */
@@ -82,12 +84,12 @@ export function stepKey(resourceName: string): string {
  * input change that is not a replacement): the script then keeps the ownership claim
  * that resource may already hold instead of adding a second one (core/README.md).
  */
-export function createCommandLine(host: Host, mode: "create" | "update" = "create"): string {
+export function createCommandLine(host: Pick<Host, "user">, mode: "create" | "update" = "create"): string {
     return `${privilegePrefix(host)}/bin/bash -s${mode === "update" ? " update" : ""}`;
 }
 
 /** The command line that runs an undo script (no secrets: it restores what the host kept). */
-export function deleteCommandLine(host: Host, script: string): string {
+export function deleteCommandLine(host: Pick<Host, "user">, script: string): string {
     return `${privilegePrefix(host)}/bin/bash -c ${shq(script)}`;
 }
 
@@ -132,7 +134,8 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
  * declaring thousands of steps (bench/README.md).
  */
 function renderInput(step: StepInput | pulumi.Output<StepInput>, key: string): StepScripts | pulumi.Output<StepScripts> {
-    if (pulumi.Output.isInstance(step)) return pulumi.output(step).apply((s) => renderStep({ ...s, key }));
+    // The step may hold Outputs of its own (a secret file content): rendered as a plain one once known.
+    if (pulumi.Output.isInstance(step)) return step.apply((s) => pulumi.output(renderInput(s, key)));
     const files = step.files ?? [];
     if (files.every((f) => typeof f.content === "string")) return renderStep({ ...step, key, files: files as ManagedFile[] });
     return pulumi.all(files.map((f) => f.content)).apply((contents) => renderStep({ ...step, key, files: files.map((f, i) => ({ ...f, content: contents[i] })) }));
@@ -147,9 +150,19 @@ interface UndoScript {
     generation: string;
 }
 
-function knownHostCommands(host: Host, undo: pulumi.Input<UndoScript>) {
-    const deleteLine = pulumi.Output.isInstance(undo) ? undo.apply((u) => deleteCommandLine(host, u.script)) : deleteCommandLine(host, (undo as UndoScript).script);
-    return { connection: connectionFor(host), create: createCommandLine(host), update: createCommandLine(host, "update"), delete: deleteLine };
+function knownHostCommands(host: HostInput, undo: pulumi.Input<UndoScript>) {
+    // The command lines need only the SSH user, which may come from another resource.
+    const login = resolveInputs<Pick<Host, "user">>({ user: host.user });
+    if (pulumi.Output.isInstance(login)) {
+        return {
+            connection: connectionFor(host),
+            create: login.apply((l) => createCommandLine(l)),
+            update: login.apply((l) => createCommandLine(l, "update")),
+            delete: pulumi.all([login, undo]).apply(([l, u]) => deleteCommandLine(l, u.script)),
+        };
+    }
+    const deleteLine = pulumi.Output.isInstance(undo) ? undo.apply((u) => deleteCommandLine(login, u.script)) : deleteCommandLine(login, (undo as UndoScript).script);
+    return { connection: connectionFor(host), create: createCommandLine(login), update: createCommandLine(login, "update"), delete: deleteLine };
 }
 
 function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScript>) {

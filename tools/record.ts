@@ -65,6 +65,12 @@ export interface RecordOptions {
      * computed from them are the real ones. Unanswered commands report nothing.
      */
     commandState?: (type: string, name: string) => { stdout: string; stderr: string } | undefined;
+    /**
+     * What another provider's resource reports (an `openstack.compute.Instance`'s address,
+     * a `@pulumi/tls` certificate's PEM), merged over its inputs. Outputs it does not
+     * report are unknown in a preview, as the engine leaves them.
+     */
+    resourceState?: (type: string, name: string, inputs: Record<string, any>) => Record<string, any> | undefined;
 }
 
 /** Unwraps mock-serialized values; reports whether any secret was inside. */
@@ -133,7 +139,7 @@ export async function recordProgram(program: () => Promise<Record<string, unknow
                 mockInputs.set(`${args.type}::${args.name}`, { inputs, secretInputs });
                 // Commands report nothing during a preview (stdout stays unknown) unless a real run is known.
                 if (args.type.startsWith("command:")) return { id: `${args.name}-id`, state: options.commandState?.(args.type, args.name) ?? {} };
-                return { id: `${args.name}-id`, state: args.inputs };
+                return { id: `${args.name}-id`, state: { ...args.inputs, ...options.resourceState?.(args.type, args.name, args.inputs) } };
             },
             call(args) {
                 if (!options.invoke) throw new Error(`no answer for look-up ${args.token} in this recording`);

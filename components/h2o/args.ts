@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
+import type { Inputs } from "../../core/inputs";
 
 /**
  * Which h2o the config is rendered for. `"2.2"` is h2o 2.2.x (Debian 12 ships 2.2.5);
@@ -188,6 +189,14 @@ export interface VirtualHostArgs {
     /** Per-host access log path. @default the global `accessLog` */
     accessLog?: string;
 }
+
+/**
+ * What `new H2oReverseProxy()` takes: {@link H2oReverseProxyArgs} with every value a
+ * `pulumi.Input` (the host's address and keys, certificate chains from `@pulumi/tls`,
+ * backend URLs from other resources); the lists of listeners, virtual hosts and paths
+ * stay lists. Checked as soon as every value is known, with the same errors.
+ */
+export type H2oReverseProxyInputs = Inputs<H2oReverseProxyArgs>;
 
 export interface H2oReverseProxyArgs {
     /** The host h2o runs on (an inventory entry). Its `os` picks the trust directory, its `init` how h2o is started. */

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
 import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
-import type { H2oReverseProxyArgs, TlsIdentityArgs } from "./args";
+import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import type { H2oReverseProxyArgs, H2oReverseProxyInputs, TlsIdentityArgs } from "./args";
 import { checkChain } from "./certs";
 import { checkH2oArgs, CheckOptions, StaplingStatus } from "./checks";
 import { renderH2o } from "./render";
@@ -64,37 +65,47 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
      *   match is checked before anything is declared. Otherwise a key given as a Pulumi
      *   output is checked when its value is known.
      */
-    constructor(name: string, args: H2oReverseProxyArgs, opts?: pulumi.ComponentResourceOptions, checkOptions?: CheckOptions) {
+    constructor(name: string, args: H2oReverseProxyInputs, opts?: pulumi.ComponentResourceOptions, checkOptions?: CheckOptions) {
         super("hostwright:h2o:ReverseProxy", name, {}, opts);
-        const checked = checkH2oArgs(args, checkOptions);
-        const staticWarnings = acceptArgs(checked.issues, `h2o reverse proxy ${name}`, this, [args.host?.name]);
-
-        const rendered = renderH2o(name, args, checked, (identity) => secretKeyContent(name, identity));
+        // Checked and rendered at once for plain args; once known when some come from other resources.
+        const accepted = lift(resolveInputs<H2oReverseProxyArgs>(args), (plain) => {
+            const checked = checkH2oArgs(plain, checkOptions);
+            const warnings = acceptArgs(checked.issues, `h2o reverse proxy ${name}`, this, [plain.host?.name]);
+            return { checked, warnings, rendered: renderH2o(name, plain, checked, (identity) => secretKeyContent(name, identity)) };
+        });
         // One step: a refused apply puts back the trust directory's roots with the rest of the files.
-        const proxy = remoteStep(`${name}-proxy`, { host: args.host, step: rendered.proxyStep }, { parent: this });
+        const proxy = remoteStep(`${name}-proxy`, { host: args.host, step: lift(accepted, (a) => a.rendered.proxyStep) }, { parent: this });
         const report = stepReport(proxy);
+        // What the outputs need, without the keys (which would make every output a secret).
+        const summary = outputOf(accepted, ({ checked, warnings, rendered }) => ({
+            configPath: checked.settings.configPath,
+            warnings,
+            listeners: rendered.listeners.map((v) => ({ name: v.name, order: v.order })),
+            staticStapling: rendered.staticStapling,
+            checkCommands: rendered.checkCommands,
+        }));
 
-        this.configPath = pulumi.output(checked.settings.configPath);
-        this.stapling = report.apply((r) => {
+        this.configPath = summary.apply((s) => s.configPath);
+        this.stapling = pulumi.all([summary, report]).apply(([s, r]) => {
             const measured: Record<string, StaplingStatus> = {};
-            for (const v of rendered.listeners) measured[v.name] = rendered.staticStapling[v.name] ?? ((r.values[`stapling.${v.name}`] as StaplingStatus | undefined) ?? "not checked");
+            for (const v of s.listeners) measured[v.name] = s.staticStapling[v.name] ?? ((r.values[`stapling.${v.name}`] as StaplingStatus | undefined) ?? "not checked");
             return measured;
         });
-        this.staples = report.apply((r) => {
+        this.staples = pulumi.all([summary, report]).apply(([s, r]) => {
             const staples: Record<string, StapleReport> = {};
-            for (const v of rendered.listeners) {
+            for (const v of s.listeners) {
                 const source = r.values[`stapleSource.${v.name}`] as StapleSource | undefined;
                 if (source === undefined) continue;
                 staples[v.name] = { thisUpdate: String(r.values[`stapleThisUpdate.${v.name}`] ?? ""), nextUpdate: String(r.values[`stapleNextUpdate.${v.name}`] ?? ""), source };
             }
             return staples;
         });
-        this.chainOrder = pulumi.output(Object.fromEntries(rendered.listeners.map((v) => [v.name, v.order])));
-        this.warnings = report.apply((r) => {
+        this.chainOrder = summary.apply((s) => Object.fromEntries(s.listeners.map((v) => [v.name, v.order])));
+        this.warnings = pulumi.all([summary, report]).apply(([s, r]) => {
             for (const w of r.warnings) pulumi.log.warn(`${args.host.name}: ${w}`, this);
-            return [...staticWarnings, ...r.warnings];
+            return [...s.warnings, ...r.warnings];
         });
-        this.checkCommands = pulumi.output(rendered.checkCommands);
+        this.checkCommands = summary.apply((s) => s.checkCommands);
         this.restartDowntimeMs = report.apply((r) => Number(r.values.downtimeMs ?? 0));
         this.steps = pulumi.all([stepAddress(proxy)]);
         this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, staples: this.staples, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });

@@ -1,0 +1,100 @@
+/**
+ * Component arguments as Pulumi inputs: what lets a host's address come from an
+ * `openstack.compute.Instance` or a certificate from `@pulumi/tls` in the same program.
+ *
+ * The checks and renders stay pure functions of plain arguments. A component takes
+ * `Inputs<Args>` and calls {@link resolveInputs}: with plain values (the stack
+ * program, most programs) it gets the same object back at once and declares exactly
+ * as before; with an Output anywhere it gets one Output of the plain arguments, and
+ * checks and renders inside it. The shape of what is declared (step names, one step
+ * per host) depends only on what stays plain: host names and the arrays of hosts.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { Host } from "./host";
+
+type Scalar = string | number | boolean;
+
+/**
+ * `T` with every value a user could take from another resource as a `pulumi.Input`:
+ * scalars, lists of scalars (as a whole or per item), and every field of a host but
+ * its name. Arrays of objects stay arrays (their length decides what is declared), and
+ * so do records' keys; their items' fields are inputs.
+ */
+export type Inputs<T> = T extends pulumi.OutputInstance<unknown> | Promise<unknown>
+    ? T
+    : T extends Scalar
+      ? pulumi.Input<T>
+      : T extends Host
+        ? HostInput
+        : T extends ReadonlyArray<infer E>
+          ? E extends Scalar
+              ? pulumi.Input<pulumi.Input<E>[]>
+              : Inputs<E>[]
+          : T extends object
+            ? { [K in keyof T]: Inputs<T[K]> }
+            : T;
+
+/**
+ * A {@link Host} whose fields may come from other resources (an instance's address, a
+ * key from a secrets manager). Its `name` stays plain: it names the steps declared on it.
+ */
+export type HostInput = { [K in keyof Host]: K extends "name" ? string : Inputs<Host[K]> };
+
+/**
+ * Fields whose value is passed through as given, Output or not, without being awaited:
+ * secret keys, which components hand on as secret file contents (and check against
+ * their certificates once known) so the rest of a step stays readable in a preview.
+ */
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(["privateKey"]);
+
+/** The plain arguments at once when nothing in them is an Output or a promise; otherwise one Output of them. */
+export function resolveInputs<T>(args: Inputs<T> | T, secretFields: ReadonlySet<string> = SECRET_FIELDS): T | pulumi.Output<T> {
+    const late: Array<{ path: Array<string | number>; value: unknown }> = [];
+    collectLate(args, [], secretFields, late);
+    if (late.length === 0) return args as T;
+    return pulumi.all(late.map((l) => l.value)).apply((values) => {
+        let resolved: unknown = args;
+        late.forEach((l, i) => (resolved = replaceAt(resolved, l.path, values[i])));
+        return resolved as T;
+    });
+}
+
+/** `f(value)` at once for a plain value, inside `apply` for an Output. */
+export function lift<T, U>(value: T | pulumi.Output<T>, f: (plain: T) => U): U | pulumi.Output<U> {
+    return pulumi.Output.isInstance(value) ? (value.apply(f) as pulumi.Output<U>) : f(value as T);
+}
+
+/** An Output of `f(value)`, whether `value` is plain or an Output. */
+export function outputOf<T, U>(value: T | pulumi.Output<T>, f: (plain: T) => U): pulumi.Output<U> {
+    return (pulumi.Output.isInstance(value) ? value.apply(f) : pulumi.output(f(value as T))) as pulumi.Output<U>;
+}
+
+function collectLate(value: unknown, path: Array<string | number>, secretFields: ReadonlySet<string>, into: Array<{ path: Array<string | number>; value: unknown }>): void {
+    if (value === null || typeof value !== "object") return;
+    if (pulumi.Output.isInstance(value) || isPromise(value)) {
+        into.push({ path, value });
+        return;
+    }
+    if (Array.isArray(value)) {
+        value.forEach((v, i) => collectLate(v, [...path, i], secretFields, into));
+        return;
+    }
+    if (Object.getPrototypeOf(value) !== Object.prototype) return;
+    for (const [k, v] of Object.entries(value)) {
+        if (!secretFields.has(k)) collectLate(v, [...path, k], secretFields, into);
+    }
+}
+
+function isPromise(value: object): boolean {
+    return typeof (value as { then?: unknown }).then === "function";
+}
+
+/** A copy of `root` with `value` at `path`; only the containers on the path are copied. */
+function replaceAt(root: unknown, path: Array<string | number>, value: unknown): unknown {
+    if (path.length === 0) return value;
+    const [head, ...rest] = path;
+    const container = root as Record<string | number, unknown>;
+    const copy = (Array.isArray(root) ? [...root] : { ...container }) as Record<string | number, unknown>;
+    copy[head] = replaceAt(container[head], rest, value);
+    return copy;
+}
