@@ -19,8 +19,14 @@ export class ValidationError extends pulumi.RunError {
         readonly issues: Issue[],
         readonly subject = "configuration",
     ) {
-        super(formatIssues(subject, issues.filter((i) => (i.severity ?? "error") === "error")));
+        const message = formatIssues(subject, issues.filter((i) => (i.severity ?? "error") === "error"));
+        super(message);
         this.name = "ValidationError";
+        // Found once late inputs are known, the error rejects the Outputs built on them, and
+        // Pulumi's serializer prefixes `error serializing property "K": ` to this very object
+        // for every property it passes through: the engine would print that chain. Keep the
+        // message the one the same values get when given plainly.
+        Object.defineProperty(this, "message", { get: () => message, set: () => undefined, enumerable: false, configurable: true });
     }
 }
 
