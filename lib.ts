@@ -5,6 +5,7 @@
  * program's, and its types would pull zod's declarations into every consumer.
  */
 export * from "./core/host";
+export type { Inputs, HostInput } from "./core/inputs";
 export { ValidationError } from "./core/errors";
 export type { Issue } from "./core/errors";
 export { shq, sh } from "./core/shell";
