@@ -100,6 +100,17 @@ describe("HostwrightProvider.construct under Pulumi's mocks", () => {
         }
     });
 
+    it("takes a value another resource of the caller's program produces (an output value with its dependency): an H2oReverseProxy's host address from a VM", async () => {
+        const vm = "urn:pulumi:dev::consumer::openstack:compute/instance:Instance::proxy1";
+        const address = { [specialSigKey]: specialOutputValueSig, value: "198.51.100.99", dependencies: [vm] };
+        const [, , wireInputs] = cases.find(([c]) => c === "H2oReverseProxy")!;
+        const result = await construct("late", "hostwright:index:H2oReverseProxy", { ...wireInputs, host: { ...host("proxy1", ""), address } });
+        expect(result.state.configPath).toBe("/etc/h2o/h2o.conf");
+        const [command] = registered.filter((r) => r.type === "command:remote:Command");
+        expect(command.inputs.connection).toEqual({ [specialSigKey]: specialSecretSig, value: expect.objectContaining({ host: "198.51.100.99" }) });
+        expect(command.inputs.stdin).toContain("h2o -t -c");
+    });
+
     it("looks a VM up with the openstack provider given in the component's providers option (the args have no provider field)", async () => {
         const instanceId = "9e319540-9a67-4563-9aad-132c64faa1b1";
         const portId = "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a";
