@@ -68,13 +68,15 @@ export interface LxdRemoteMeshArgs {
      * local socket (`lxc config trust add CERT`, in parallel), and each source writes
      * all its remotes into `LXD_CONF/config.yml` at once: no network round trip per
      * remote, no secret crossing hosts, so the mesh's apply does not grow with the
-     * number of hosts (only the final link check queries every remote, in parallel).
+     * number of hosts (only the final link check queries every remote, in parallel):
+     * three rounds (probe, serve, remotes), the probes reporting the client
+     * certificates the serve steps trust.
      * `token`: the target issues a one-time trust token (`lxc config trust add --name`)
      * that the source consumes with `lxc remote add`, one remote after another (a
      * network round trip each, N² over the mesh); the token passes through Pulumi only
      * as a secret and is never printed or put on a command line. Use it when the
      * client certificates must not be pushed to the targets by this component. A
-     * revoked trust entry is repaired by re-running the trust step in certificate mode
+     * revoked trust entry is repaired by re-running the serve step in certificate mode
      * only (a token is single-use). Trust passwords are not supported (removed upstream).
      * @default "certificate"
      */

@@ -1,24 +1,23 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { remote } from "@pulumi/command";
 import { acceptArgs } from "../../core/errors";
-import { remoteStep, StepAddress, stepAddress } from "../../core/remoteStep";
-import { parseStepReport, StepReport } from "../../core/step";
+import { remoteStep, StepAddress, stepAddress, stepKey } from "../../core/remoteStep";
+import { parseStepReport, STATE_ROOT, StepReport } from "../../core/step";
 import { LxdRemoteMeshArgs, resolveMesh } from "./args";
 import { checkMeshArgs } from "./checks";
 import { decidePreflight, factsFromProbe, HostReadiness } from "./preflight";
 import {
-    identityFromReport,
     InstanceMove,
     instanceMoves,
     linksFromReport,
     MatrixCell,
     migrationMatrix,
     moveCommand,
+    renderBlockedRemotes,
     renderProbe,
     renderRemotes,
     renderServe,
-    renderTrust,
-    SourceIdentity,
+    Source,
     TargetIdentity,
     tokensFromReport,
 } from "./render";
@@ -41,7 +40,7 @@ function reportOf(command: remote.Command): pulumi.Output<StepReport> {
 export class LxdRemoteMesh extends pulumi.ComponentResource {
     /** Per host: LXD version and whether stateless / stateful moves can work, with reasons. */
     readonly readiness: pulumi.Output<Record<string, HostReadiness>>;
-    /** `matrix[source][target]`: the link was verified (`lxc query target:/1.0` from source), the version rule, which moves are ready and why not. */
+    /** `matrix[source][target]`: the link was verified (from source, the remote as written and target answering `/1.0` trusted), the version rule, which moves are ready and why not. */
     readonly matrix: pulumi.Output<Record<string, Record<string, MatrixCell>>>;
     /** `instances[source][target][instance]`: what the target lacks for the instance, and whether a cold / live move works. */
     readonly instances: pulumi.Output<Record<string, Record<string, Record<string, InstanceMove>>>>;
@@ -63,48 +62,36 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
 
         const probes = members.map((m) => remoteStep(stepName(m.name, "probe"), { host: m.host, step: renderProbe(mesh, m) }, { parent: this }));
         const facts = pulumi.all(probes.map(reportOf)).apply((reports) => reports.map((r, i) => factsFromProbe(members[i].name, r.values)));
-        const verdict = facts.apply((f) => decidePreflight(f, members, mesh.migration));
+        const verdict = facts.apply((f) => decidePreflight(f, members, mesh.migration, mesh.trust));
 
         const tokenMode = mesh.trust === "token";
+        // What each target knows of the sources: in certificate mode their client
+        // certificates, from the probes, so a target trusts them in the step that makes it
+        // serve: the mesh takes three rounds (probe, serve, remotes) whatever its size.
+        const sources = facts.apply((f) => f.map((x): Source => (x.identity ? { name: x.name, ...x.identity } : { name: x.name, fingerprint: x.clientFingerprint })));
         const serves = members.map((m) =>
             remoteStep(
                 stepName(m.name, "serve"),
                 {
                     host: m.host,
-                    step: pulumi.all([verdict, facts]).apply(([v, f]) => renderServe(mesh, m, v, f.map((x) => ({ name: x.name, fingerprint: x.clientFingerprint })))),
+                    step: pulumi.all([verdict, sources]).apply(([v, src]) => renderServe(mesh, m, v, src, tokenMode ? undefined : `${STATE_ROOT}/${stepKey(stepName(m.name, "trust"))}.owned`)),
                     dependsOn: probes,
                     secretOutput: tokenMode,
                 },
                 { parent: this },
             ),
         );
-        const serveReports = pulumi.all(serves.map(reportOf));
-        // tokens[target][source]; secret whatever the engine does with the stdout.
-        const tokenLists = serveReports.apply((reports) => reports.map((r) => (tokenMode ? tokensFromReport(r.values) : {})));
-        const tokens = tokenMode ? pulumi.secret(tokenLists) : tokenLists;
+        // tokens[target][source] (token mode: the remotes wait for the serve steps' output);
+        // secret whatever the engine does with the stdout. Certificate mode: nothing to wait for.
+        const tokens = tokenMode ? pulumi.secret(pulumi.all(serves.map(reportOf)).apply((reports) => reports.map((r) => tokensFromReport(r.values)))) : pulumi.output(members.map(() => ({}) as Record<string, string>));
 
-        // Certificate mode: one more step, each target trusting the sources' client certificates.
-        const trusts = tokenMode
-            ? []
-            : members.map((t) => {
-                  const identities = serveReports.apply((reports) =>
-                      reports.map((r, i): SourceIdentity => {
-                          const id = identityFromReport(members[i].name, r.values);
-                          if (!id) throw new Error(`LxdRemoteMesh ${name}: the serve step on ${members[i].name} reported no client certificate`);
-                          return id;
-                      }),
-                  );
-                  return remoteStep(stepName(t.name, "trust"), { host: t.host, step: identities.apply((ids) => renderTrust(mesh, t, ids)), dependsOn: serves }, { parent: this });
-              });
-        const trustDone = tokenMode ? pulumi.output([]) : pulumi.all(trusts.map(reportOf));
-
-        const remotes = members.map((s) =>
+        const remotes = members.map((s, si) =>
             remoteStep(
                 stepName(s.name, "remotes"),
                 {
                     host: s.host,
-                    step: pulumi.all([facts, tokens, trustDone]).apply(([f, tok]) =>
-                        renderRemotes(
+                    step: pulumi.all([facts, tokens, verdict]).apply(([f, tok, v]) =>
+                        v.errors.length > 0 ? renderBlockedRemotes(s, v) : renderRemotes(
                             mesh,
                             s,
                             members.map((t, i): TargetIdentity => {
@@ -112,9 +99,10 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                                 if (!server.ok) throw new Error(`LxdRemoteMesh ${name}: no server certificate for ${t.name}`);
                                 return { name: t.name, url: t.url, certificate: server.certificate, fingerprint: server.fingerprint, token: tok[i][s.name] };
                             }),
+                            { curl: f[si].curl },
                         ),
                     ),
-                    dependsOn: [...serves, ...trusts],
+                    dependsOn: serves,
                 },
                 { parent: this },
             ),
@@ -151,7 +139,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                 if (s !== t) this.moveCommands[`${s.name}->${t.name}`] = moveCommand(mesh, s.name, t.name, mesh.migration === "stateless");
             }
         }
-        this.steps = pulumi.all([...probes, ...serves, ...trusts, ...remotes].map(stepAddress));
+        this.steps = pulumi.all([...probes, ...serves, ...remotes].map(stepAddress));
         this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings, steps: this.steps });
     }
 }

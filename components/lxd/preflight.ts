@@ -3,6 +3,7 @@
  * host (`lxc query /1.0`, `/proc/modules` or `lsmod`, `criu check`, TCP connects)
  * and the group decision made from them. No I/O here; tests feed recorded outputs.
  */
+import { createHash } from "crypto";
 
 /** What `lxc query /1.0` (trusted, over the unix socket) says about a server. */
 export type ServerInfo =
@@ -112,8 +113,17 @@ export interface HostFacts {
     clientCertificate: boolean;
     /** Its fingerprint, when it exists (a token is issued only to a source its target does not trust yet). */
     clientFingerprint?: string;
+    /**
+     * Certificate mode: the client certificate the host's client presents to the members
+     * (PEM, public; fingerprint: SHA-256 of its DER, hex): the one in the client config
+     * directory, or, when it had none, the one the probe made, kept in `candidate` (a
+     * directory of the probe step's) until the serve step installs it.
+     */
+    identity?: { certificate: string; fingerprint: string; candidate?: string };
     /** openssl is installed (needed to create a missing client certificate). */
     openssl: boolean;
+    /** curl is installed (the remotes step proves the links with it rather than with `lxc query`). */
+    curl: boolean;
     /** Connect results towards each peer's API address, by peer name. */
     connect: Record<string, ConnectResult>;
     /** Profiles, storage pools, networks and instances in the mesh's project; an error string when they could not be read. */
@@ -281,9 +291,10 @@ function daemonProblem(f: HostFacts): string | undefined {
 /**
  * The group decision: blocking errors (before any change) and per-host readiness
  * for stateless and stateful moves. In stateful mode the component itself loads
- * netlink_diag and makes it persistent, so a loadable module counts as ready.
+ * netlink_diag and makes it persistent, so a loadable module counts as ready. In
+ * certificate trust every host needs a client certificate the others can trust.
  */
-export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode: "stateless" | "stateful"): PreflightVerdict {
+export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode: "stateless" | "stateful", trust: "token" | "certificate" = "token"): PreflightVerdict {
     const errors: string[] = [];
     const warnings: string[] = [];
     const hosts: Record<string, HostReadiness> = {};
@@ -298,6 +309,7 @@ export function decidePreflight(facts: HostFacts[], members: MemberPlan[], mode:
         const daemon = daemonProblem(f);
         if (daemon) errors.push(`${m.name}: ${daemon}`);
         if (!f.clientCertificate && !f.openssl) errors.push(`${m.name}: the client config directory has no client certificate and openssl is not installed to create one`);
+        else if (trust === "certificate" && !f.identity) errors.push(`${m.name}: the probe reported no client certificate to trust (none in the client config directory, and openssl could not make one)`);
     }
 
     // Differing versions block only the newer-to-older directions: reported, not an error.
@@ -368,6 +380,16 @@ function decode(value: string | undefined): string {
     return Buffer.from(value ?? "", "base64").toString("utf8");
 }
 
+/** The client certificate a certificate-mode probe printed (`probe.client_pem`, and `probe.client_candidate` when it made it). */
+function clientIdentity(values: Record<string, string>): HostFacts["identity"] {
+    const pem = decode(values["probe.client_pem"]);
+    const body = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem)?.[1];
+    if (!body) return undefined;
+    const fingerprint = createHash("sha256").update(Buffer.from(body.replace(/\s/g, ""), "base64")).digest("hex");
+    const candidate = values["probe.client_candidate"];
+    return { certificate: pem, fingerprint, ...(candidate ? { candidate } : {}) };
+}
+
 /** The facts in one probe step's `hw_output` values (see render.ts `renderProbe`). */
 export function factsFromProbe(name: string, values: Record<string, string>): HostFacts {
     const connect: Record<string, ConnectResult> = {};
@@ -394,7 +416,9 @@ export function factsFromProbe(name: string, values: Record<string, string>): Ho
         criu: parseCriuCheck(decode(values["probe.criu"]), Number(values["probe.criu_rc"] ?? "127")),
         clientCertificate: values["probe.client_certificate"] === "yes",
         clientFingerprint: /^[0-9a-f]{64}$/.test(values["probe.client_fingerprint"] ?? "") ? values["probe.client_fingerprint"] : undefined,
+        identity: clientIdentity(values),
         openssl: values["probe.openssl"] === "yes",
+        curl: values["probe.curl"] === "yes",
         connect,
         inventory: parseInventory({
             profiles: decode(values["probe.profiles"]),

@@ -1,16 +1,16 @@
 /**
- * Pure rendering of the mesh's steps, three per host in token mode and four in
- * certificate mode (all `lxc` calls with LXD_DIR and LXD_CONF set, every value
- * quoted by core/shell):
+ * Pure rendering of the mesh's steps, three per host (all `lxc` calls with LXD_DIR
+ * and LXD_CONF set, every value quoted by core/shell):
  *
  *   probe    read-only facts for the pre-flight (lxc and its daemon, versions,
- *            netlink_diag, CRIU, peer connects in parallel)
+ *            netlink_diag, CRIU, peer connects in parallel); in certificate mode the
+ *            host's client certificate, or, when it has none, one the probe makes in
+ *            its own state directory (not in LXD_CONF) for the serve step to install
  *   serve    refuses to run when the group pre-flight failed; core.https_address (before
  *            any token: tokens embed it); netlink_diag for stateful mode; then, in
- *            certificate mode, the host's client certificate, in token mode one trust
- *            token per source (secret output)
- *   trust    certificate mode only: each target trusts every source's client certificate
- *            (local socket, in parallel)
+ *            certificate mode, the host's client certificate (the probed one) and trust
+ *            of every member's client certificate (local socket, in parallel); in token
+ *            mode one trust token per source (secret output)
  *   remotes  on each source: every member, itself included, as a remote named by its
  *            inventory name, server certificate pinned; certificate mode writes them
  *            into lxc's config.yml at once (no network round trip per remote), token
@@ -24,6 +24,7 @@
  * removes exactly those. A trust entry made by consuming a token belongs to the
  * source's remotes step, which removes it over the API before its remote.
  */
+import { createHash, X509Certificate } from "crypto";
 import { raw, sh, shq } from "../../core/shell";
 import type { StepSpec } from "../../core/step";
 import type { ResolvedMember, ResolvedMesh } from "./args";
@@ -100,6 +101,7 @@ done${parallel ? "\nwait" : ""}`;
 const INVENTORY_QUERIES = { profiles: "/1.0/profiles", pools: "/1.0/storage-pools", networks: "/1.0/networks", instances: "/1.0/instances?recursion=1" };
 
 export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepBody {
+    const certificateMode = mesh.trust === "certificate";
     // every peer at once: an unreachable peer costs one connect timeout, not one per peer
     const connects = `hw_connects=$(mktemp -d)
 ${inParallel(mesh.members.map((peer) => sh`hw_connect ${peer.apiAddress} ${peer.apiPort} > "$hw_connects/"${peer.name}`))}
@@ -144,22 +146,147 @@ hw_output probe.persist "$( (grep -Hsx 'netlink_diag' /etc/modules /etc/modules-
 if command -v criu >/dev/null 2>&1; then hw_rc=0; hw_out=$(criu check 2>&1) || hw_rc=$?; else hw_rc=127; hw_out="criu: not found"; fi
 hw_output probe.criu_rc "$hw_rc"
 hw_output probe.criu "$(printf '%s' "$hw_out" | hw_b64)"
+if command -v openssl >/dev/null 2>&1; then hw_output probe.openssl yes; else hw_output probe.openssl no; fi
+if command -v curl >/dev/null 2>&1; then hw_output probe.curl yes; else hw_output probe.curl no; fi
 if [ -s "$LXD_CONF/client.crt" ]; then
   hw_output probe.client_certificate yes
-  hw_output probe.client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"
+  hw_output probe.client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"${certificateMode ? `
+  hw_output probe.client_pem "$(base64 -w0 < "$LXD_CONF/client.crt")"` : ""}
 else
-  hw_output probe.client_certificate no
+  hw_output probe.client_certificate no${certificateMode ? `
+${indent(CLIENT_CANDIDATE, "  ")}` : ""}
 fi
-if command -v openssl >/dev/null 2>&1; then hw_output probe.openssl yes; else hw_output probe.openssl no; fi
 ${connects}`,
+        // the certificate the probe made for a host without one, if the serve step did not install it
+        undo: certificateMode ? `${OWNED}
+${FORGET_OWNED}` : undefined,
     };
 }
 
-/** What a target's serve step knows about a source before issuing it a token: its client certificate, if it has one yet. */
-export interface SourceFingerprint {
+function indent(text: string, prefix: string): string {
+    return text.replace(/^(?=.)/gm, prefix);
+}
+
+/**
+ * Certificate mode, a host without a client certificate: the probe makes the one its
+ * client will have (as lxc would on first use), in the probe step's own directory, not
+ * in LXD_CONF, and prints it, so that every target can trust it in the round its serve
+ * step runs, and the host's serve step installs it. A probe run again reuses it.
+ */
+const CLIENT_CANDIDATE = `${OWNED}
+if [ ! -s "$HW_OWN/client.crt" ] && command -v openssl >/dev/null 2>&1; then
+  ( umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -sha384 -nodes -days 3650 \\
+      -subj "/O=linuxcontainers.org/CN=root@$(hostname)" -keyout "$HW_OWN/client.key" -out "$HW_OWN/client.crt" >/dev/null 2>&1 ) \\
+    || rm -f -- "$HW_OWN/client.crt" "$HW_OWN/client.key"
+fi
+if [ -s "$HW_OWN/client.crt" ]; then
+  hw_output probe.client_pem "$(base64 -w0 < "$HW_OWN/client.crt")"
+  hw_output probe.client_candidate "$HW_OWN"
+fi`;
+
+/** What a target's serve step knows about a source, from the source's probe. */
+export interface Source {
     name: string;
-    /** From the source's probe; undefined when it has no client certificate yet (then it is trusted nowhere). */
+    /**
+     * SHA-256 (DER, hex) of the client certificate the source presents: LXD's trust-store
+     * key. Undefined when the source had none at its probe and, in token mode, is then
+     * trusted nowhere (or, in certificate mode, its probe could not make one).
+     */
     fingerprint?: string;
+    /** Certificate mode: that client certificate, PEM (public). */
+    certificate?: string;
+    /** Certificate mode: where the source's probe keeps the certificate and key it made (the source had none); its own serve step installs them. */
+    candidate?: string;
+}
+
+/**
+ * Certificate mode: the target trusts each source's client certificate (as the
+ * sources' probes reported them), through its local socket: the store is listed once,
+ * and the missing certificates are added in parallel. Records in `$HW_OWN/trust`.
+ */
+function trustFragments(target: ResolvedMember, sources: Array<Required<Pick<Source, "name" | "fingerprint" | "certificate">>>): { activate: string; undo: string; verify: string } {
+    const known = sources
+        .map(
+            (src) => sh`if hw_trusted ${src.fingerprint}; then
+  [ -e "$HW_OWN/trust/"${src.fingerprint} ] || hw_log ${`${src.name}: client certificate already trusted; left alone`}
+else
+  printf '%s' ${src.certificate} > "$hw_new/"${src.name}.crt
+fi`,
+        )
+        .join("\n");
+    const add = inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.crt ] || hw_trust_add ${src.name} ${trustName(src.name)}`));
+    const recorded = sources
+        .map(
+            (src) => sh`if [ -e "$hw_new/"${src.name}.rc ]; then
+  if [ "$(cat "$hw_new/"${src.name}.rc)" = 0 ]; then
+    : > "$HW_OWN/trust/"${src.fingerprint}
+    hw_log ${`trusted the client certificate of ${src.name}`}
+  else
+    hw_refused="$hw_refused"${`\n- ${src.name}: `}"$(tail -n1 "$hw_new/"${src.name}.out)"
+  fi
+fi`,
+        )
+        .join("\n");
+    const untrust = `hw_untrust() {
+  if hw_trusted "$1"; then lxc config trust remove "$1"; hw_log "removed trust entry $1"; fi
+  rm -f "$HW_OWN/trust/$1"
+}`;
+    return {
+        activate: `${TRUST_STORE}
+${untrust}
+hw_new=$(mktemp -d)
+hw_trust_add() {
+  hw_rc=0
+  lxc config trust add "$hw_new/$1.crt" --name "$2" > "$hw_new/$1.out" 2>&1 || hw_rc=$?
+  echo "$hw_rc" > "$hw_new/$1.rc"
+}
+${known}
+${add}
+hw_refused=""
+${recorded}
+rm -rf -- "$hw_new"
+[ -z "$hw_refused" ] || hw_fail "LXD refused to trust the client certificates of:$hw_refused"
+${forEachOwned('"$HW_OWN/trust"', "hw_untrust", sources.map((src) => src.fingerprint), true)}`,
+        undo: `${TRUST_STORE}
+${untrust}
+${forEachOwned('"$HW_OWN/trust"', "hw_untrust", [], true)}
+# a record left means its removal failed (in the background): say so rather than forget it
+for hw_f in "$HW_OWN/trust"/*; do [ ! -e "$hw_f" ] || hw_fail "cannot remove the trust entry $(basename "$hw_f")"; done`,
+        verify: `${TRUST_STORE}
+${sources.map((src) => sh`hw_trusted ${src.fingerprint} || hw_drift ${`the client certificate of ${src.name} (${src.fingerprint.slice(0, 12)}...) is no longer trusted on ${target.name}`}`).join("\n")}`,
+    };
+}
+
+/**
+ * Certificate mode: the host's own client certificate is the one its probe reported
+ * (and every target trusts): the one the probe made is installed when the host still
+ * has none; another one is refused before any change.
+ */
+function clientIdentity(mesh: ResolvedMesh, self: Source): { preflight: string; activate: string } {
+    const probed = self.candidate
+        ? sh`[ -s "$LXD_CONF/client.crt" ] || [ -s ${`${self.candidate}/client.crt`} ] \\
+  || hw_fail ${`${mesh.clientConfigDir} has no client certificate and the one the pre-flight probe made (${self.candidate}) is gone: raise preflightRevision to probe again`}`
+        : "";
+    return {
+        preflight: `${probed}
+if [ -s "$LXD_CONF/client.crt" ] && [ "$(hw_fingerprint "$LXD_CONF/client.crt")" != ${shq(self.fingerprint ?? "")} ]; then
+  hw_fail "the lxc client certificate in $LXD_CONF is not the one the pre-flight probe reported (and the members are to trust): raise preflightRevision to probe again"
+fi`,
+        activate: self.candidate
+            ? sh`if [ ! -s "$LXD_CONF/client.crt" ]; then
+  mkdir -p "$LXD_CONF"
+  ( umask 077; cp -- ${`${self.candidate}/client.key`} "$LXD_CONF/client.key" )
+  cp -- ${`${self.candidate}/client.crt`} "$LXD_CONF/client.crt"
+  chmod 0644 "$LXD_CONF/client.crt"
+  hw_log "installed the lxc client certificate the probe made in $LXD_CONF"
+fi`
+            : "",
+    };
+}
+
+/** The first thing a changing step does when the group pre-flight failed: stop, with every problem. */
+function preflightFailure(verdict: Pick<PreflightVerdict, "errors">): string {
+    return sh`hw_fail ${`the LXD mesh pre-flight failed, nothing was changed:\n- ${verdict.errors.join("\n- ")}`}`;
 }
 
 /**
@@ -167,11 +294,17 @@ export interface SourceFingerprint {
  * failed; sets core.https_address (before any token: tokens embed it); in token
  * mode issues one trust token per source that is not trusted yet (printed for the
  * source's remotes step, so the step's output is secret); in certificate mode
- * makes sure the host has a client certificate and prints it (public).
+ * installs the client certificate its probe made when the host had none, and trusts
+ * every source's client certificate (from the sources' probes).
+ *
+ * @param adopt certificate mode: the record directory of the trust step earlier
+ *   versions of the component declared on this host; this step takes its records
+ *   over (so that step's removal finds no entry of its own to remove)
  */
-export function renderServe(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">, sources: SourceFingerprint[]): StepBody {
+export function renderServe(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">, sources: Source[], adopt?: string): StepBody {
     const want = member.listenAddress;
     const stateful = mesh.migration === "stateful";
+    const tokenMode = mesh.trust === "token";
     const blocked = verdict.errors.length > 0;
     const issueTokens = sources
         .map((src) => {
@@ -191,30 +324,30 @@ fi`
         })
         .join("\n");
     const tokenNames = sources.map((src) => trustName(src.name));
-    const clientCertificate = `if [ ! -s "$LXD_CONF/client.crt" ]; then
-  mkdir -p "$LXD_CONF"
-  ( umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -sha384 -nodes -days 3650 \\
-      -subj "/O=linuxcontainers.org/CN=root@$(hostname)" -keyout "$LXD_CONF/client.key" -out "$LXD_CONF/client.crt" >/dev/null 2>&1 ) \\
-    || hw_fail "cannot create the lxc client certificate in $LXD_CONF"
-  chmod 0644 "$LXD_CONF/client.crt"
-  hw_log "created the lxc client certificate in $LXD_CONF"
-fi
-hw_output client_certificate "$(base64 -w0 < "$LXD_CONF/client.crt")"
-hw_output client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"`;
+    // certificate mode: sources without a certificate have failed the pre-flight (this step then stops first)
+    const identified = sources.filter((src): src is Required<Pick<Source, "name" | "fingerprint" | "certificate">> & Source => !!src.fingerprint && !!src.certificate);
+    const trust = tokenMode ? undefined : trustFragments(member, identified);
+    const self = tokenMode || blocked ? undefined : clientIdentity(mesh, sources.find((src) => src.name === member.name) ?? { name: member.name });
     const revokeTokens = `for hw_f in "$HW_OWN/tokens"/*; do
   [ -e "$hw_f" ] || continue
   case " $HW_WANTED " in *" $(basename "$hw_f") "*) continue ;; esac
   lxc config trust revoke-token "$(basename "$hw_f")" >/dev/null 2>&1 || true
   rm -f "$hw_f"
 done`;
+    const adoptRecords = adopt
+        ? `for hw_f in ${shq(adopt)}/*; do
+  case "$(basename "$hw_f")" in *[!0-9a-f]*) continue ;; esac
+  [ ! -f "$hw_f" ] || mv -f -- "$hw_f" "$HW_OWN/trust/"
+done`
+        : "";
     return {
-        description: `LXD mesh: API address ${want}${mesh.trust === "token" ? " and trust tokens" : " and client certificate"} on ${member.name}`,
+        description: `LXD mesh: API address ${want}${tokenMode ? " and trust tokens" : " and trust of the members' client certificates"} on ${member.name}`,
         // The group decision is made before this first changing step on every host.
-        preflight: blocked ? sh`hw_fail ${`the LXD mesh pre-flight failed, nothing was changed:\n- ${verdict.errors.join("\n- ")}`}` : undefined,
+        preflight: blocked ? preflightFailure(verdict) : self && `${env(mesh)}\n${self.preflight}`,
         files: stateful ? [{ path: MODULES_LOAD_FILE, content: "netlink_diag\n" }] : undefined,
         activate: `${env(mesh)}
 ${OWNED}
-mkdir -p "$HW_OWN/tokens"
+mkdir -p "$HW_OWN/tokens" "$HW_OWN/trust"
 hw_cur=$(lxc config get core.https_address)
 [ -e "$HW_OWN/https_address.orig" ] || printf '%s' "$hw_cur" > "$HW_OWN/https_address.orig"
 if [ "$hw_cur" != ${shq(want)} ]; then
@@ -228,14 +361,15 @@ if [ -r /proc/modules ] && ! grep -q '^netlink_diag ' /proc/modules && ! grep -q
 fi`
                 : ""
         }
-${mesh.trust === "token" ? TRUST_STORE : ""}
+${tokenMode ? TRUST_STORE : ""}
 # tokens of sources that left the mesh
 HW_WANTED=${shq(tokenNames.join(" "))}
 ${revokeTokens}
-${mesh.trust === "token" ? issueTokens : clientCertificate}`,
-        // Unused tokens go; the address is put back only when it is still the one this step set.
+${tokenMode ? issueTokens : `${self?.activate ?? ""}\n${adoptRecords}\n${trust!.activate}`}`,
+        // Trust entries and unused tokens go; the address is put back only when it is still the one this step set.
         undo: `${env(mesh)}
 ${OWNED}
+${trust ? trust.undo : ""}
 HW_WANTED=""
 ${revokeTokens}
 if [ -e "$HW_OWN/https_address.orig" ]; then
@@ -247,81 +381,7 @@ if [ -e "$HW_OWN/https_address.orig" ]; then
   fi
 fi
 ${FORGET_OWNED}`,
-    };
-}
-
-/** A source's client identity, as its serve step reported it (certificate mode). */
-export interface SourceIdentity {
-    name: string;
-    /** Client certificate, PEM (public). */
-    certificate: string;
-    /** SHA-256 of the certificate (DER), hex: LXD's trust-store key. */
-    fingerprint: string;
-}
-
-/**
- * Certificate mode: the target trusts each source's client certificate (from the
- * source's serve step), through its local socket: the store is listed once, and the
- * missing certificates are added in parallel.
- */
-export function renderTrust(mesh: ResolvedMesh, target: ResolvedMember, sources: SourceIdentity[]): StepBody {
-    const known = sources
-        .map(
-            (src) => sh`if hw_trusted ${src.fingerprint}; then
-  [ -e "$HW_OWN/"${src.fingerprint} ] || hw_log ${`${src.name}: client certificate already trusted; left alone`}
-else
-  printf '%s' ${src.certificate} > "$hw_new/"${src.name}.crt
-fi`,
-        )
-        .join("\n");
-    const add = inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.crt ] || hw_trust_add ${src.name} ${trustName(src.name)}`));
-    const recorded = sources
-        .map(
-            (src) => sh`if [ -e "$hw_new/"${src.name}.rc ]; then
-  if [ "$(cat "$hw_new/"${src.name}.rc)" = 0 ]; then
-    : > "$HW_OWN/"${src.fingerprint}
-    hw_log ${`trusted the client certificate of ${src.name}`}
-  else
-    hw_refused="$hw_refused"${`\n- ${src.name}: `}"$(tail -n1 "$hw_new/"${src.name}.out)"
-  fi
-fi`,
-        )
-        .join("\n");
-    const wanted = sources.map((src) => src.fingerprint);
-    const untrust = `hw_untrust() {
-  if hw_trusted "$1"; then lxc config trust remove "$1"; hw_log "removed trust entry $1"; fi
-  rm -f "$HW_OWN/$1"
-}`;
-    return {
-        description: `LXD mesh: trust the client certificates of the members on ${target.name}`,
-        activate: `${env(mesh)}
-${OWNED}
-${TRUST_STORE}
-${untrust}
-hw_new=$(mktemp -d)
-hw_trust_add() {
-  hw_rc=0
-  lxc config trust add "$hw_new/$1.crt" --name "$2" > "$hw_new/$1.out" 2>&1 || hw_rc=$?
-  echo "$hw_rc" > "$hw_new/$1.rc"
-}
-${known}
-${add}
-hw_refused=""
-${recorded}
-rm -rf -- "$hw_new"
-[ -z "$hw_refused" ] || hw_fail "LXD refused to trust the client certificates of:$hw_refused"
-${forEachOwned('"$HW_OWN"', "hw_untrust", wanted, true)}`,
-        undo: `${env(mesh)}
-${OWNED}
-${TRUST_STORE}
-${untrust}
-${forEachOwned('"$HW_OWN"', "hw_untrust", [], true)}
-# a record left means its removal failed (in the background): say so rather than forget it
-for hw_f in "$HW_OWN"/*; do [ ! -e "$hw_f" ] || hw_fail "cannot remove the trust entry $(basename "$hw_f")"; done
-${FORGET_OWNED}`,
-        verify: `${env(mesh)}
-${TRUST_STORE}
-${sources.map((src) => sh`hw_trusted ${src.fingerprint} || hw_drift ${`the client certificate of ${src.name} (${src.fingerprint.slice(0, 12)}...) is no longer trusted on ${target.name}`}`).join("\n")}`,
+        verify: trust ? `${env(mesh)}\n${trust.verify}` : undefined,
     };
 }
 
@@ -376,19 +436,58 @@ hw_remote_field() {
 }`;
 
 /**
- * `hw_link NAME`, run in the background for every target at once: whether `lxc query
- * NAME:/1.0` answers trusted within {@link LINK_TIMEOUT_SECONDS}; results in `$hw_links/`.
+ * `hw_link NAME URL PIN`, run in the background for every target at once: whether the
+ * target answers `/1.0` as trusted within {@link LINK_TIMEOUT_SECONDS}; results in
+ * `$hw_links/`. With `curl` (a lighter process than `lxc`, which matters when every
+ * host queries every member at once) the same proof as `lxc query NAME:/1.0`: lxc's
+ * client certificate and key, the server's public key pinned (PIN: SHA-256 of the
+ * pinned certificate's SubjectPublicKeyInfo; `-k` because LXD's certificates do not
+ * name the API address, lxc pins them too instead of checking names; curl refuses a
+ * key other than PIN all the same). Without curl on the host, `lxc query`.
  */
-const LINK_CHECK = `hw_links=$(mktemp -d)
+function linkCheck(curl: boolean): string {
+    const query = `timeout ${LINK_TIMEOUT_SECONDS} lxc query "$1:/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?`;
+    // curl reads --cert NAME:PASSWORD: the files go through links in a directory of ours
+    const withCurl = `if command -v curl >/dev/null 2>&1; then
+    timeout ${LINK_TIMEOUT_SECONDS} curl -sS -k --pinnedpubkey "sha256//$3" --cert "$hw_links/.crt" --key "$hw_links/.key" "$2/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
+  else
+    ${query}
+  fi`;
+    return `hw_links=$(mktemp -d)${curl ? `
+ln -s "$LXD_CONF/client.crt" "$hw_links/.crt"; ln -s "$LXD_CONF/client.key" "$hw_links/.key"` : ""}
 hw_link() {
   hw_rc=0
-  timeout ${LINK_TIMEOUT_SECONDS} lxc query "$1:/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
-  if [ "$hw_rc" -eq 0 ] && grep -q '"auth": "trusted"' "$hw_links/$1"; then : > "$hw_links/$1.ok"
+  ${curl ? withCurl : query}
+  if [ "$hw_rc" -eq 0 ] && grep -q '"auth": *"trusted"' "$hw_links/$1"; then : > "$hw_links/$1.ok"
   elif [ "$hw_rc" -eq 124 ]; then echo "no answer within ${LINK_TIMEOUT_SECONDS} s" >> "$hw_links/$1"; fi
 }`;
+}
 
-export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[]): StepBody {
+/** SHA-256 of a certificate's SubjectPublicKeyInfo, base64 (curl's `--pinnedpubkey sha256//...`); undefined when it does not parse. */
+export function publicKeyPin(pem: string): string | undefined {
+    try {
+        return createHash("sha256").update(new X509Certificate(pem).publicKey.export({ type: "spki", format: "der" })).digest("base64");
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The remotes step when the group pre-flight failed (a member's server certificate may
+ * be unknown): it stops like the serve steps, which run before it anyway.
+ */
+export function renderBlockedRemotes(source: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">): StepBody {
+    return { description: `LXD mesh: remotes on ${source.name}`, preflight: preflightFailure(verdict) };
+}
+
+/**
+ * @param opts.curl the source has curl (its probe says so): the links are proven with
+ *   curl rather than one `lxc` process each
+ */
+export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, targets: TargetIdentity[], opts: { curl?: boolean } = {}): StepBody {
     const tokenMode = mesh.trust === "token";
+    const pins = targets.map((t) => publicKeyPin(t.certificate));
+    const curl = opts.curl === true && pins.every((p) => p !== undefined);
     const isRight = (t: TargetIdentity) => sh`[ "$(hw_remote_field ${t.name} addr)" = ${t.url} ] && [ "$(hw_remote_field ${t.name} project)" = ${mesh.project} ] \\
    && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ]`;
     const replacedWarning = (t: TargetIdentity) =>
@@ -430,9 +529,13 @@ else
 fi${raw(t.token ? sh`
 # a token this host did not need: revoke it rather than leave it valid on the target
 [ "$hw_used" = 1 ] || lxc config trust revoke-token ${`${t.name}:`} ${trustName(source.name)} >/dev/null 2>&1 || true` : "")}`;
+    // lxc reads the remotes as written (address, project, pinned certificate), and the target answered trusted
     const report = targets
         .map(
-            (t) => sh`if [ -e "$hw_links/"${`${t.name}.ok`} ]; then
+            (t) => sh`if ! ${raw(isRight(t))}; then
+  hw_output ${`link.${t.name}`} ${`failed lxc does not list remote ${t.name} as declared (${t.url}, project ${mesh.project}, pinned certificate)`}
+  hw_failed="$hw_failed "${t.name}
+elif [ -e "$hw_links/"${`${t.name}.ok`} ]; then
   hw_output ${`link.${t.name}`} ok
 else
   hw_output ${`link.${t.name}`} "failed $(tail -n1 "$hw_links/"${t.name})"
@@ -441,7 +544,7 @@ fi`,
         )
         .join("\n");
     const names = targets.map((t) => t.name);
-    const checkAll = inParallel(names.map((n) => sh`hw_link ${n}`));
+    const checkAll = inParallel(targets.map((t, i) => sh`hw_link ${t.name} ${t.url} ${pins[i] ?? ""}`));
     // A remote this step added and no longer wants: in token mode our trust entry on the
     // target goes first, over the remote itself, while the target still answers; the
     // config entries all go in one rewrite afterwards.
@@ -477,7 +580,7 @@ fi`,
         description: `LXD mesh: remotes ${names.join(", ")} on ${source.name}`,
         verify: `${env(mesh)}
 ${FIELD_READER}
-${LINK_CHECK}
+${linkCheck(curl)}
 ${checkAll}
 ${verifyRemotes}
 rm -rf -- "$hw_links"`,
@@ -494,8 +597,9 @@ ${targets.map(tokenMode ? addWithToken : writeEntry).join("\n")}
 ${dropOurs}
 ${forEachOwned('"$HW_OWN/remotes"', "hw_drop_ours", names)}
 [ -z "$hw_set$hw_drop" ] || hw_conf_rewrite "$hw_set $hw_drop" "$hw_add"
-${LINK_CHECK}
+${linkCheck(curl)}
 ${checkAll}
+hw_remotes=$(lxc remote list --format yaml)
 hw_failed=""
 ${report}
 rm -rf -- "$hw_links"
@@ -515,14 +619,7 @@ ${FORGET_OWNED}`,
 /** Values a step reported, as parsed by `stepReport()`. */
 type Values = Record<string, string>;
 
-export function identityFromReport(name: string, values: Values): SourceIdentity | undefined {
-    const pem = Buffer.from(values.client_certificate ?? "", "base64").toString("utf8");
-    const fingerprint = values.client_fingerprint ?? "";
-    if (!pem.includes("-----BEGIN CERTIFICATE-----") || !/^[0-9a-f]{64}$/.test(fingerprint)) return undefined;
-    return { name, certificate: pem, fingerprint };
-}
-
-/** Tokens a target's trust step issued, by source name. */
+/** Tokens a target's serve step issued (token mode), by source name. */
 export function tokensFromReport(values: Values): Record<string, string> {
     const tokens: Record<string, string> = {};
     for (const [key, value] of Object.entries(values)) {
@@ -532,7 +629,7 @@ export function tokensFromReport(values: Values): Record<string, string> {
     return tokens;
 }
 
-/** Link results of a source's remotes step, by target name: true when `lxc query T:/1.0` answered trusted. */
+/** Link results of a source's remotes step, by target name: true when lxc lists the remote as written and T answered `/1.0` trusted. */
 export function linksFromReport(values: Values): Record<string, boolean> {
     const links: Record<string, boolean> = {};
     for (const [key, value] of Object.entries(values)) {
@@ -544,7 +641,7 @@ export function linksFromReport(values: Values): Record<string, boolean> {
 
 /** One cell of the migration matrix: can `lxc move SOURCE:c TARGET:` work, and how. */
 export interface MatrixCell {
-    /** `lxc query TARGET:/1.0` from SOURCE answered trusted. */
+    /** From SOURCE, lxc lists TARGET's remote as written and TARGET answered `/1.0` trusted (client certificate, pinned key). */
     connected: boolean;
     /** LXD's version rule allows this direction (only newer -> older fails). */
     versionOk: boolean;
@@ -571,7 +668,7 @@ export function migrationMatrix(members: string[], links: Record<string, Record<
             const tv = readiness[t]?.serverVersion;
             const versionProblem = sv && tv ? versionRule({ host: s, version: sv }, { host: t, version: tv }) : `the LXD version of ${sv ? t : s} is unknown`;
             const reasons: string[] = [];
-            if (!connected) reasons.push(`the link ${s} -> ${t} is not verified (lxc query ${t}:/1.0 on ${s} did not answer trusted)`);
+            if (!connected) reasons.push(`the link ${s} -> ${t} is not verified (${t}:/1.0 did not answer trusted to ${s}; see the link.${t} output of ${s}'s remotes step)`);
             if (versionProblem) reasons.push(versionProblem);
             const ready = (kind: MoveKind) => {
                 const hostReasons = [...new Set([s, t])].flatMap((h) => (readiness[h]?.[kind].reasons ?? ["no pre-flight result"]).map((r) => `${kind === "stateless" ? "" : `${kind}: `}${h}: ${r}`));

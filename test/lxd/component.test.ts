@@ -29,7 +29,11 @@ function probeOut(version: string, host: string): string {
         "probe.criu_rc": "127",
         "probe.criu": b64("criu: not found"),
         "probe.client_certificate": "no",
+        // certificate mode: the client certificate the probe made for the host
+        "probe.client_pem": b64(CLIENT_CERT),
+        "probe.client_candidate": `/var/lib/hostwright/steps/mesh-${host}-probe.owned`,
         "probe.openssl": "yes",
+        "probe.curl": "yes",
         ...Object.fromEntries(NAMES.map((n) => [`probe.connect.${n}`, "refused"])),
         "probe.profiles": b64(JSON.stringify(host === "h1" ? ["/1.0/profiles/default", "/1.0/profiles/web"] : ["/1.0/profiles/default"])),
         "probe.pools": b64(JSON.stringify(host === "h1" ? ["/1.0/storage-pools/default", "/1.0/storage-pools/fast"] : ["/1.0/storage-pools/default"])),
@@ -40,8 +44,8 @@ function probeOut(version: string, host: string): string {
 }
 
 /** What each step "printed", for the steps that have "run". */
-function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<string, string> = {}, trust: "token" | "certificate" = "certificate") {
-    const order = ["probe", "serve", "trust", "remotes"];
+function state(upTo: "probe" | "serve" | "remotes", versions: Record<string, string> = {}, trust: "token" | "certificate" = "certificate") {
+    const order = ["probe", "serve", "remotes"];
     return (_type: string, name: string) => {
         const m = /^mesh-(h\d)-(\w+)$/.exec(name);
         if (!m || order.indexOf(m[2]) > order.indexOf(upTo)) return undefined;
@@ -52,13 +56,14 @@ function state(upTo: "probe" | "serve" | "trust" | "remotes", versions: Record<s
                 : step === "serve"
                   ? trust === "token"
                       ? NAMES.map((s) => `HOSTWRIGHT_OUTPUT token.${s}=${TOKEN(h, s)}`).join("\n")
-                      : `HOSTWRIGHT_OUTPUT client_certificate=${b64(CLIENT_CERT)}\nHOSTWRIGHT_OUTPUT client_fingerprint=${h.slice(1).repeat(64)}`
-                  : step === "trust"
-                    ? ""
-                    : NAMES.map((t) => `HOSTWRIGHT_OUTPUT link.${t}=ok`).join("\n");
+                      : ""
+                  : NAMES.map((t) => `HOSTWRIGHT_OUTPUT link.${t}=ok`).join("\n");
         return { stdout: `hostwright[${name}]: ${step}\n${lines}`, stderr: "" };
     };
 }
+
+/** The mesh's own steps, in declaration order (the core may declare steps of its own on the hosts). */
+const meshSteps = (rec: { commands: Array<{ name: string }> }) => rec.commands.map((c) => c.name).filter((n) => n.startsWith("mesh-"));
 
 const program = (a: LxdRemoteMeshArgs = args()) => () => {
     const mesh = new LxdRemoteMesh("mesh", a);
@@ -68,7 +73,7 @@ const program = (a: LxdRemoteMeshArgs = args()) => () => {
 describe("LxdRemoteMesh under Pulumi mocks", () => {
     it("token trust: declares probe, serve and remotes per host, ordered across hosts, with later steps waiting for earlier output", async () => {
         const rec = await recordProgram(program(args({ trust: "token" })));
-        expect(rec.commands.map((c) => c.name)).toEqual(["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
+        expect(meshSteps(rec)).toEqual(["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
         const byName = new Map(rec.commands.map((c) => [c.name, c]));
         const urns = (step: string) => NAMES.map((n) => byName.get(`mesh-${n}-${step}`)!.urn);
         expect(byName.get("mesh-h2-serve")!.dependsOn).toEqual(expect.arrayContaining(urns("probe")));
@@ -121,12 +126,30 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(rec.outputs.warnings).toEqual([expect.stringMatching(/stateful \(live\) moves are not ready on h1, h2, h3/), "web cannot move h1 -> h2: h2 has no profile web, storage pool fast", "web cannot move h1 -> h3: h3 has no profile web, storage pool fast"]);
     });
 
-    it("certificate trust (the default) adds a trust step, prints nothing secret and sends no token", async () => {
+    it("certificate trust (the default): three steps per host, the serve step trusts the certificates the probes reported, nothing secret, no token", async () => {
         const rec = await recordProgram(program(), { preview: false, commandState: state("remotes") });
-        expect(rec.commands.map((c) => c.name)).toEqual(["probe", "serve", "trust", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
-        expect(rec.commands.find((c) => c.name === "mesh-h1-serve")!.inputs.logging).toBeUndefined();
-        expect(rec.commands.find((c) => c.name === "mesh-h1-trust")!.inputs.stdin).toContain("hw_trust_add h2 hostwright-h2");
-        expect(rec.commands.find((c) => c.name === "mesh-h1-remotes")!.inputs.stdin).not.toContain("eyJ");
+        expect(meshSteps(rec)).toEqual(["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`)));
+        const serve = rec.commands.find((c) => c.name === "mesh-h1-serve")!;
+        expect(serve.inputs.logging).toBeUndefined();
+        expect(serve.inputs.stdin).toContain("hw_trust_add h2 hostwright-h2");
+        // the host's own certificate, made by its probe, is the one it installs
+        expect(serve.inputs.stdin).toContain("/var/lib/hostwright/steps/mesh-h1-probe.owned/client.crt");
+        const remotes = rec.commands.find((c) => c.name === "mesh-h1-remotes")!;
+        expect(remotes.inputs.stdin).not.toContain("eyJ");
+        expect(remotes.inputs.stdin).toContain("curl -sS -k --pinnedpubkey");
+        expect((rec.outputs.matrix as any).h1.h3.connected).toBe(true);
+    });
+
+    it("certificate trust: the remotes wait only for the serve steps, not for their output (the mesh takes two rounds after the probes' one)", async () => {
+        const rec = await recordProgram(program(), { preview: true, commandState: state("probe") });
+        const byName = new Map(rec.commands.map((c) => [c.name, c]));
+        expect(byName.get("mesh-h1-remotes")!.inputs.stdin).not.toBe(UNKNOWN_PLACEHOLDER);
+        expect(byName.get("mesh-h1-remotes")!.dependsOn).toEqual(expect.arrayContaining(NAMES.map((n) => byName.get(`mesh-${n}-serve`)!.urn)));
+    });
+
+    it("a failed pre-flight: every serve and remotes step stops with every problem", async () => {
+        const rec = await recordProgram(program(), { preview: true, commandState: (type, name) => (/-probe$/.test(name) && name !== "mesh-h2-probe" ? state("probe")(type, name) : /-probe$/.test(name) ? { stdout: "hostwright[x]: probe\n", stderr: "" } : undefined) });
+        for (const c of rec.commands.filter((x) => /^mesh-.*-(serve|remotes)$/.test(x.name))) expect(`${c.name}: ${c.inputs.stdin}`).toMatch(/the LXD mesh pre-flight failed, nothing was changed:\n- h2: /);
     });
 
     it("throws one ValidationError before declaring anything", async () => {

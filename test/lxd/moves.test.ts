@@ -23,7 +23,7 @@ describe("migrationMatrix", () => {
             stateful: false,
             vmLive: false,
             reasons: [
-                "the link h1 -> h2 is not verified (lxc query h2:/1.0 on h1 did not answer trusted)",
+                "the link h1 -> h2 is not verified (h2:/1.0 did not answer trusted to h1; see the link.h2 output of h1's remotes step)",
                 "stateful: h1: CRIU is not installed",
                 "stateful: h2: CRIU is not installed",
                 "vmLive: h2: LXD reports no qemu driver",

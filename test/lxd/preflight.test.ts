@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import { readFileSync } from "fs";
 import { join } from "path";
 import {
@@ -18,6 +19,7 @@ import {
 
 // Recorded on this machine: `lxc query /1.0` of a Debian 12 LXD 5.0.2 daemon.
 const QUERY = readFileSync(join(__dirname, "../../components/lxd/fixtures/lxc-query-1.0.json"), "utf8");
+const CLIENT_PEM = "-----BEGIN CERTIFICATE-----\nMIIBAQ==\n-----END CERTIFICATE-----\n";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 describe("parseServerInfo (lxc query /1.0)", () => {
@@ -158,6 +160,7 @@ function facts(name: string, over: Partial<HostFacts> = {}, version = "5.0.2"): 
         criu: { state: "missing" },
         clientCertificate: true,
         openssl: true,
+        curl: true,
         connect: { h1: { state: "refused" }, h2: { state: "refused" } },
         inventory: { profiles: ["default"], pools: ["default"], networks: [], instances: [] },
         ...over,
@@ -221,6 +224,14 @@ describe("decidePreflight", () => {
             "h2: the pre-flight probe reported nothing",
         ]);
     });
+    it("certificate trust: stops when a host has no client certificate to trust, which tokens do without", () => {
+        const identity = { certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", fingerprint: "a".repeat(64) };
+        const group = [facts("h1", { identity }), facts("h2", { clientCertificate: false })];
+        expect(decidePreflight(group, plans, "stateless", "certificate").errors).toEqual([
+            "h2: the probe reported no client certificate to trust (none in the client config directory, and openssl could not make one)",
+        ]);
+        expect(decidePreflight(group, plans, "stateless", "token").errors).toEqual([]);
+    });
 });
 
 describe("decidePreflight: what a host lacks for the mesh, named per host in one verdict", () => {
@@ -253,7 +264,10 @@ describe("factsFromProbe", () => {
             "probe.criu_rc": "127",
             "probe.criu": b64("criu: not found"),
             "probe.client_certificate": "no",
+            "probe.client_pem": b64(CLIENT_PEM),
+            "probe.client_candidate": "/var/lib/hostwright/steps/mesh-h1-probe-0123abcd.owned",
             "probe.openssl": "yes",
+            "probe.curl": "yes",
             "probe.connect.h1": "refused",
             "probe.connect.h2": "error bash: connect: Network is unreachable",
             "probe.profiles": b64('["/1.0/profiles/default"]'),
@@ -267,10 +281,18 @@ describe("factsFromProbe", () => {
             netlinkDiag: { state: "builtin", persistent: true },
             criu: { state: "missing" },
             clientCertificate: false,
+            // the certificate the probe made, and the fingerprint LXD will list it under
+            identity: { certificate: CLIENT_PEM, fingerprint: createHash("sha256").update(Buffer.from("MIIBAQ==", "base64")).digest("hex"), candidate: "/var/lib/hostwright/steps/mesh-h1-probe-0123abcd.owned" },
             openssl: true,
+            curl: true,
             connect: { h1: { state: "refused" }, h2: { state: "unreachable", detail: "bash: connect: Network is unreachable" } },
             inventory: { profiles: ["default"], pools: ["default"], networks: [], instances: [{ name: "c1", pools: ["default"] }] },
         });
+    });
+    it("an existing client certificate is no candidate; a PEM that is no certificate is no identity", () => {
+        expect(factsFromProbe("h1", { "probe.client_certificate": "yes", "probe.client_pem": b64(CLIENT_PEM) }).identity).toEqual({ certificate: CLIENT_PEM, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
+        expect(factsFromProbe("h1", { "probe.client_pem": b64("garbage") }).identity).toBeUndefined();
+        expect(factsFromProbe("h1", {}).curl).toBe(false);
     });
     it("treats an empty report as a server that did not answer", () => {
         expect(factsFromProbe("h1", {}).server.ok).toBe(false);

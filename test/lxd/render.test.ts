@@ -1,13 +1,13 @@
 import { execFileSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { renderStep, parseStepReport, StepSpec } from "../../core/step";
-import { localScript } from "../core/stepRunner";
+import { localScript, runStep } from "../core/stepRunner";
 import { resolveMesh, ResolvedMesh } from "../../components/lxd/args";
 import { factsFromProbe, decidePreflight } from "../../components/lxd/preflight";
-import { identityFromReport, inParallel, moveCommand, PARALLEL, renderProbe, renderRemotes, renderServe, renderTrust, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
+import { inParallel, moveCommand, PARALLEL, publicKeyPin, renderBlockedRemotes, renderProbe, renderRemotes, renderServe, Source, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
 
 const FIXTURES = join(__dirname, "../../components/lxd/fixtures");
 const QUERY = JSON.parse(readFileSync(join(FIXTURES, "lxc-query-1.0.json"), "utf8"));
@@ -28,6 +28,12 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         // State and run directories (host lock) in the scratch root: runs as any user.
         const script = localScript(op === "delete" ? scripts.delete : scripts.create, root);
         return execFileSync("bash", ["-s", ...(op === "update" ? ["update"] : [])], { input: script, encoding: "utf8", env: env(), cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+    };
+    /** The step's create script in check mode (what `npm run check` runs): its output, drift lines included. */
+    const runCheck = (spec: Omit<StepSpec, "key">) => {
+        const r = runStep(renderStep({ ...spec, key: spec.description.replace(/[^A-Za-z0-9]/g, "").slice(0, 40) } as StepSpec).create, root, { mode: "check", env: env() });
+        expect(r.status).not.toBe(1);
+        return r.out;
     };
     const log = () => readFileSync(`${root}/lxc.log`, "utf8");
     const conf = () => `${root}/${HOSTILE}`;
@@ -98,29 +104,78 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(existsSync(`${root}/lxd/https_address`)).toBe(false);
     });
 
-    it("serve (certificate): creates and prints the client certificate, issues no token", () => {
-        const out = parseStepReport(run(renderServe({ ...mesh, trust: "certificate" }, mesh.members[0], { errors: [] }, [{ name: "h1" }])));
-        expect(Buffer.from(out.values.client_certificate, "base64").toString()).toContain("-----BEGIN CERTIFICATE-----");
-        expect(out.values.client_fingerprint).toMatch(/^[0-9a-f]{64}$/);
-        expect(Object.keys(out.values).filter((k) => k.startsWith("token."))).toEqual([]);
-        expect(existsSync(`${root}/${HOSTILE}/client.key`)).toBe(true);
+    /** The sources as the component makes them from the probes' facts (certificate mode). */
+    const sourcesOf = (probeOut: string, other: Partial<Source> = {}): Source[] => {
+        const me = factsFromProbe("h1", parseStepReport(probeOut).values).identity!;
+        return [{ name: "h1", ...me }, { name: "h2", certificate: me.certificate, fingerprint: "cd".repeat(32), ...other }];
+    };
+
+    it("certificate mode, a host without a client certificate: the probe makes one in its own directory, serve installs it, trusts every member's, and refuses another", () => {
+        const probe = renderProbe(mesh, mesh.members[0]);
+        const out = run(probe);
+        // nothing in LXD_CONF yet: the probe kept the certificate and key in its step's directory
+        expect(existsSync(conf())).toBe(false);
+        const facts = factsFromProbe("h1", parseStepReport(out).values);
+        expect(facts.clientCertificate).toBe(false);
+        expect(facts.identity).toMatchObject({ certificate: expect.stringContaining("-----BEGIN CERTIFICATE-----"), candidate: expect.stringMatching(/\.owned$/) });
+        expect(statSync(`${facts.identity!.candidate}/client.key`).mode & 0o077).toBe(0);
+        // a probe run again (a replacement) reuses it: the members keep trusting the same certificate
+        expect(factsFromProbe("h1", parseStepReport(run(probe, "update")).values).identity).toEqual(facts.identity);
+
+        const sources = sourcesOf(out);
+        const serve = renderServe(mesh, mesh.members[0], { errors: [] }, sources);
+        expect(serve.description).toBe("LXD mesh: API address 198.18.0.10:8443 and trust of the members' client certificates on h1");
+        const report = parseStepReport(run(serve));
+        expect(Object.keys(report.values)).toEqual([]);
+        expect(readFileSync(`${conf()}/client.crt`, "utf8")).toBe(facts.identity!.certificate);
+        expect(statSync(`${conf()}/client.key`).mode & 0o077).toBe(0);
+        expect(readFileSync(`${root}/lxd/https_address`, "utf8")).toBe("198.18.0.10:8443");
+        // in parallel, through the local socket, each under its trust name
+        expect(readFileSync(`${root}/lxd/trust`, "utf8").split("\n").filter(Boolean).sort()).toEqual([`${facts.identity!.fingerprint} hostwright-h1`, `${facts.identity!.fingerprint} hostwright-h2`]);
+        expect(log()).not.toMatch(/config trust add --name/);
+
+        // undo: the trust entries and the address go; the client certificate stays (the client's identity)
+        run(serve, "delete");
+        expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
+        expect(existsSync(`${root}/lxd/https_address`)).toBe(false);
+        expect(existsSync(`${conf()}/client.crt`)).toBe(true);
+
+        // another client certificate than the probe saw: refused before any change
+        writeFileSync(`${conf()}/client.crt`, SERVER_CERT);
+        expect(() => run(serve)).toThrow(/the lxc client certificate in .* is not the one the pre-flight probe reported/);
+        expect(existsSync(`${root}/lxd/https_address`)).toBe(false);
+        // the probe's undo removes the certificate it kept
+        run(probe, "delete");
+        expect(existsSync(facts.identity!.candidate!)).toBe(false);
+    });
+
+    it("certificate mode: takes over the records of the trust step earlier versions declared, so that step's removal leaves the entries", () => {
+        const sources = sourcesOf(run(renderProbe(mesh, mesh.members[0])));
+        const old = `${root}/old-trust.owned`;
+        mkdirSync(old);
+        mkdirSync(`${root}/lxd`, { recursive: true });
+        writeFileSync(`${root}/lxd/trust`, `${sources[1].fingerprint} hostwright-h2\n`);
+        writeFileSync(`${old}/${sources[1].fingerprint}`, "");
+        const out = run(renderServe(mesh, mesh.members[0], { errors: [] }, sources, old));
+        expect(out).not.toContain("h2: client certificate already trusted; left alone");
+        expect(readdirSync(old)).toEqual([]);
+        run(renderServe(mesh, mesh.members[0], { errors: [] }, sources, old), "delete");
+        expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
     });
 
     it("certificate mode (the default): trust in parallel through the local socket, remotes written into config.yml at once, links checked in parallel", () => {
         expect(mesh.trust).toBe("certificate");
-        const serve = parseStepReport(run(renderServe(mesh, mesh.members[0], { errors: [] }, [])));
-        const me = identityFromReport("h1", serve.values)!;
-        const sources = [me, { ...me, name: "h2", fingerprint: "cd".repeat(32) }];
-        run(renderTrust(mesh, mesh.members[0], sources));
-        expect(readFileSync(`${root}/lxd/trust`, "utf8").split("\n").filter(Boolean).sort()).toEqual([`${me.fingerprint} hostwright-h1`, `${me.fingerprint} hostwright-h2`]);
+        const sources = sourcesOf(run(renderProbe(mesh, mesh.members[0])));
+        const serve = renderServe(mesh, mesh.members[0], { errors: [] }, sources);
+        run(serve);
 
         const step = renderRemotes(mesh, mesh.members[0], targetsOf(mesh));
         const before = log().split("\n").length;
         const first = parseStepReport(run(step));
         expect(first.values).toEqual({ "link.h1": "ok", "link.h2": "ok" });
-        // no `lxc remote add` (a network round trip each): lxc only lists, normalizes and is queried
+        // no `lxc remote add` (a network round trip each): lxc only lists (before and after the rewrite), normalizes and is queried
         const calls = log().split("\n").slice(before - 1).filter(Boolean).map((l) => l.replace(/^argv=(.*?) LXD_DIR=.*/, "$1"));
-        expect(calls.sort()).toEqual(["query\\ h1:/1.0", "query\\ h2:/1.0", "remote\\ get-default", "remote\\ list\\ --format\\ yaml", "remote\\ switch\\ local"]);
+        expect(calls.sort()).toEqual(["query\\ h1:/1.0", "query\\ h2:/1.0", "remote\\ get-default", "remote\\ list\\ --format\\ yaml", "remote\\ list\\ --format\\ yaml", "remote\\ switch\\ local"]);
         expect(remoteList()).toEqual(["h1 https://198.18.0.10:8443 default", "h2 https://198.18.0.11:8443 default", "images https://images.linuxcontainers.org", "local unix://"]);
         expect(readFileSync(`${conf()}/servercerts/h2.crt`, "utf8")).toBe(SERVER_CERT);
         expect(existsSync(join(root, "pwned"))).toBe(false);
@@ -141,8 +196,30 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
 
         run(shrunk, "delete");
         expect(remoteList()).toEqual(["images https://images.linuxcontainers.org", "local unix://"]);
-        run(renderTrust(mesh, mesh.members[0], sources), "delete");
+        run(serve, "delete");
         expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
+    });
+
+    it("remotes with curl on the host: one curl per link with lxc's client certificate and the pinned server key, no lxc query; a wrong pin fails the link", () => {
+        symlinkSync(join(FIXTURES, "fake-curl.sh"), `${root}/bin/curl`);
+        expect(publicKeyPin(SERVER_CERT)).toBe("3PyN7QjE63hL0iJsbyKqEe4CFCok+VrOQUJ7wOjXtA0=");
+        run(renderServe(mesh, mesh.members[0], { errors: [] }, sourcesOf(run(renderProbe(mesh, mesh.members[0])))));
+        const step = renderRemotes(mesh, mesh.members[0], targetsOf(mesh), { curl: true });
+        expect(parseStepReport(run(step)).values).toEqual({ "link.h1": "ok", "link.h2": "ok" });
+        expect(log()).not.toMatch(/argv=query\\ h\d:/);
+        expect(log()).toContain("curl argv=-sS\\ -k\\ --pinnedpubkey\\ sha256//3PyN7QjE63hL0iJsbyKqEe4CFCok+VrOQUJ7wOjXtA0=");
+        // the drift check proves the links the same way
+        expect(runCheck(step)).not.toContain("HOSTWRIGHT_DRIFT");
+        // h2 presents another key than the pinned one: the link fails, named, and the check says so
+        writeFileSync(`${root}/lxd/presents.h2`, readFileSync(`${conf()}/client.crt`));
+        expect(() => run(step, "update")).toThrow(/no working link from h1 to: h2\n/);
+        expect(runCheck(step)).toContain("HOSTWRIGHT_DRIFT remote h2: cannot reach h2: curl: (90) SSL: public key does not match pinned public key");
+    });
+
+    it("remotes, when the pre-flight failed: stop like the serve steps", () => {
+        const blocked = renderBlockedRemotes(mesh.members[0], { errors: ["h2: LXD does not answer"] });
+        expect(() => run(blocked)).toThrow(/pre-flight failed, nothing was changed:\n- h2: LXD does not answer/);
+        expect(existsSync(`${root}/lxc.log`)).toBe(false);
     });
 
     it("remotes: every link is queried, the ones that fail are named in one error", () => {
