@@ -74,7 +74,9 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
                 stepName(m.name, "serve"),
                 {
                     host: m.host,
-                    step: pulumi.all([verdict, sources]).apply(([v, src]) => renderServe(mesh, m, v, src, tokenMode ? undefined : `${STATE_ROOT}/${stepKey(stepName(m.name, "trust"))}.owned`)),
+                    step: pulumi.all([verdict, sources, facts]).apply(([v, src, f]) =>
+                        renderServe(mesh, m, v, src, { adopt: tokenMode ? undefined : `${STATE_ROOT}/${stepKey(stepName(m.name, "trust"))}.owned`, curl: f.find((x) => x.name === m.name)?.curl }),
+                    ),
                     dependsOn: probes,
                     secretOutput: tokenMode,
                 },

@@ -61,9 +61,42 @@ export function inParallel(commands: string[]): string {
     return lines.join("\n");
 }
 
+/**
+ * The local daemon's API through its socket: with `curl` (the probe found it; checked
+ * again here) rather than `lxc`, a lighter process, which counts where a step adds a
+ * trust entry per member. `hw_lxd_get PATH` prints the answer (JSON, as `lxc query`
+ * or wrapped in LXD's response); `hw_trust_add NAME TRUSTNAME DIR` trusts the client
+ * certificate in DIR/NAME.crt under TRUSTNAME, writing its exit code to DIR/NAME.rc
+ * and what went wrong to DIR/NAME.out; `hw_trust_remove FINGERPRINT` removes an entry.
+ */
+function localApi(curl: boolean): string {
+    return `hw_curl=${curl ? "$(command -v curl || true)" : ""}
+hw_lxd_get() {
+  if [ -n "$hw_curl" ]; then curl -sSf --unix-socket "$LXD_DIR/unix.socket" "http://lxd$1"; else lxc query "$1"; fi
+}
+hw_trust_remove() {
+  if [ -n "$hw_curl" ]; then curl -sSf --unix-socket "$LXD_DIR/unix.socket" -X DELETE "http://lxd/1.0/certificates/$1" > /dev/null; else lxc config trust remove "$1"; fi
+}
+hw_trust_add() {
+  hw_rc=0
+  if [ -n "$hw_curl" ]; then
+    printf '{"type":"client","name":"%s","certificate":"%s"}' "$2" "$(sed '/-----/d' "$3/$1.crt" | tr -d '\n')" > "$3/$1.json"
+    hw_code=$(curl -sS --unix-socket "$LXD_DIR/unix.socket" -X POST -H 'Content-Type: application/json' --data-binary @"$3/$1.json" \\
+      -o "$3/$1.out" -w '%{http_code}' http://lxd/1.0/certificates 2>> "$3/$1.out") || hw_rc=$?
+    case "$hw_rc:$hw_code" in
+      0:2??) ;;
+      *) hw_rc=1; hw_msg=$(sed -n 's/.*"error":"\\([^"]*\\)".*/\\1/p' "$3/$1.out"); [ -z "$hw_msg" ] || echo "$hw_msg" >> "$3/$1.out" ;;
+    esac
+  else
+    lxc config trust add "$3/$1.crt" --name "$2" > "$3/$1.out" 2>&1 || hw_rc=$?
+  fi
+  echo "$hw_rc" > "$3/$1.rc"
+}`;
+}
+
 // The daemon's trust store, listed once (`["/1.0/certificates/FINGERPRINT", ...]`):
 // one local call instead of one per member.
-const TRUST_STORE = `hw_certs=$(lxc query /1.0/certificates)
+const TRUST_STORE = `hw_certs=$(hw_lxd_get /1.0/certificates)
 hw_trusted() { case "$hw_certs" in *"/1.0/certificates/$1"*) return 0 ;; esac; return 1; }`;
 
 /** Every fragment starts here: `lxc` must never fall back to another daemon or a home directory. */
@@ -204,7 +237,7 @@ export interface Source {
  * sources' probes reported them), through its local socket: the store is listed once,
  * and the missing certificates are added in parallel. Records in `$HW_OWN/trust`.
  */
-function trustFragments(target: ResolvedMember, sources: Array<Required<Pick<Source, "name" | "fingerprint" | "certificate">>>): { activate: string; undo: string; verify: string } {
+function trustFragments(target: ResolvedMember, sources: Array<Required<Pick<Source, "name" | "fingerprint" | "certificate">>>, curl: boolean): { activate: string; undo: string; verify: string } {
     const known = sources
         .map(
             (src) => sh`if hw_trusted ${src.fingerprint}; then
@@ -214,7 +247,7 @@ else
 fi`,
         )
         .join("\n");
-    const add = inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.crt ] || hw_trust_add ${src.name} ${trustName(src.name)}`));
+    const add = inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.crt ] || hw_trust_add ${src.name} ${trustName(src.name)} "$hw_new"`));
     const recorded = sources
         .map(
             (src) => sh`if [ -e "$hw_new/"${src.name}.rc ]; then
@@ -228,18 +261,14 @@ fi`,
         )
         .join("\n");
     const untrust = `hw_untrust() {
-  if hw_trusted "$1"; then lxc config trust remove "$1"; hw_log "removed trust entry $1"; fi
+  if hw_trusted "$1"; then hw_trust_remove "$1"; hw_log "removed trust entry $1"; fi
   rm -f "$HW_OWN/trust/$1"
 }`;
     return {
-        activate: `${TRUST_STORE}
+        activate: `${localApi(curl)}
+${TRUST_STORE}
 ${untrust}
 hw_new=$(mktemp -d)
-hw_trust_add() {
-  hw_rc=0
-  lxc config trust add "$hw_new/$1.crt" --name "$2" > "$hw_new/$1.out" 2>&1 || hw_rc=$?
-  echo "$hw_rc" > "$hw_new/$1.rc"
-}
 ${known}
 ${add}
 hw_refused=""
@@ -247,12 +276,14 @@ ${recorded}
 rm -rf -- "$hw_new"
 [ -z "$hw_refused" ] || hw_fail "LXD refused to trust the client certificates of:$hw_refused"
 ${forEachOwned('"$HW_OWN/trust"', "hw_untrust", sources.map((src) => src.fingerprint), true)}`,
-        undo: `${TRUST_STORE}
+        undo: `${localApi(curl)}
+${TRUST_STORE}
 ${untrust}
 ${forEachOwned('"$HW_OWN/trust"', "hw_untrust", [], true)}
 # a record left means its removal failed (in the background): say so rather than forget it
 for hw_f in "$HW_OWN/trust"/*; do [ ! -e "$hw_f" ] || hw_fail "cannot remove the trust entry $(basename "$hw_f")"; done`,
-        verify: `${TRUST_STORE}
+        verify: `${localApi(curl)}
+${TRUST_STORE}
 ${sources.map((src) => sh`hw_trusted ${src.fingerprint} || hw_drift ${`the client certificate of ${src.name} (${src.fingerprint.slice(0, 12)}...) is no longer trusted on ${target.name}`}`).join("\n")}`,
     };
 }
@@ -297,11 +328,14 @@ function preflightFailure(verdict: Pick<PreflightVerdict, "errors">): string {
  * installs the client certificate its probe made when the host had none, and trusts
  * every source's client certificate (from the sources' probes).
  *
- * @param adopt certificate mode: the record directory of the trust step earlier
+ * @param opts.adopt certificate mode: the record directory of the trust step earlier
  *   versions of the component declared on this host; this step takes its records
  *   over (so that step's removal finds no entry of its own to remove)
+ * @param opts.curl the host has curl (its probe says so): the daemon's API through its
+ *   socket with curl rather than `lxc`
  */
-export function renderServe(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">, sources: Source[], adopt?: string): StepBody {
+export function renderServe(mesh: ResolvedMesh, member: ResolvedMember, verdict: Pick<PreflightVerdict, "errors">, sources: Source[], opts: { adopt?: string; curl?: boolean } = {}): StepBody {
+    const { adopt, curl = false } = opts;
     const want = member.listenAddress;
     const stateful = mesh.migration === "stateful";
     const tokenMode = mesh.trust === "token";
@@ -326,7 +360,7 @@ fi`
     const tokenNames = sources.map((src) => trustName(src.name));
     // certificate mode: sources without a certificate have failed the pre-flight (this step then stops first)
     const identified = sources.filter((src): src is Required<Pick<Source, "name" | "fingerprint" | "certificate">> & Source => !!src.fingerprint && !!src.certificate);
-    const trust = tokenMode ? undefined : trustFragments(member, identified);
+    const trust = tokenMode ? undefined : trustFragments(member, identified, curl);
     const self = tokenMode || blocked ? undefined : clientIdentity(mesh, sources.find((src) => src.name === member.name) ?? { name: member.name });
     const revokeTokens = `for hw_f in "$HW_OWN/tokens"/*; do
   [ -e "$hw_f" ] || continue
@@ -361,7 +395,7 @@ if [ -r /proc/modules ] && ! grep -q '^netlink_diag ' /proc/modules && ! grep -q
 fi`
                 : ""
         }
-${tokenMode ? TRUST_STORE : ""}
+${tokenMode ? `${localApi(curl)}\n${TRUST_STORE}` : ""}
 # tokens of sources that left the mesh
 HW_WANTED=${shq(tokenNames.join(" "))}
 ${revokeTokens}
@@ -492,7 +526,7 @@ export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, target
    && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ]`;
     const replacedWarning = (t: TargetIdentity) =>
         sh`[ -e "$HW_OWN/remotes/"${t.name} ] || hw_warn ${`remote ${t.name} pointed to `}"$hw_cur_url"${` (or had another certificate, project or no trust); replaced by ${t.url}`}`;
-    // Certificate mode: the target trusts this host already (trust step), so a remote is
+    // Certificate mode: the target trusts this host already (its serve step), so a remote is
     // only a config entry and a pinned certificate: all are written at once, no network.
     const writeEntry = (t: TargetIdentity) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
 if [ -n "$hw_cur_url" ] && ${raw(isRight(t))}; then
@@ -529,11 +563,11 @@ else
 fi${raw(t.token ? sh`
 # a token this host did not need: revoke it rather than leave it valid on the target
 [ "$hw_used" = 1 ] || lxc config trust revoke-token ${`${t.name}:`} ${trustName(source.name)} >/dev/null 2>&1 || true` : "")}`;
-    // lxc reads the remotes as written (address, project, pinned certificate), and the target answered trusted
+    // lxc reads the remote as written, and the target answered trusted
     const report = targets
         .map(
-            (t) => sh`if ! ${raw(isRight(t))}; then
-  hw_output ${`link.${t.name}`} ${`failed lxc does not list remote ${t.name} as declared (${t.url}, project ${mesh.project}, pinned certificate)`}
+            (t) => sh`if [ -z "$(hw_listed ${t.name} ${t.url} ${mesh.project})" ]; then
+  hw_output ${`link.${t.name}`} ${`failed lxc does not list remote ${t.name} as declared (${t.url}, project ${mesh.project})`}
   hw_failed="$hw_failed "${t.name}
 elif [ -e "$hw_links/"${`${t.name}.ok`} ]; then
   hw_output ${`link.${t.name}`} ok
@@ -599,7 +633,10 @@ ${forEachOwned('"$HW_OWN/remotes"', "hw_drop_ours", names)}
 [ -z "$hw_set$hw_drop" ] || hw_conf_rewrite "$hw_set $hw_drop" "$hw_add"
 ${linkCheck(curl)}
 ${checkAll}
-hw_remotes=$(lxc remote list --format yaml)
+# every remote as lxc reads config.yml now, one "|NAME ADDR PROJECT|" each (the pinned
+# certificates were checked or written above); hw_listed NAME ADDR PROJECT prints it when listed
+hw_remotes=$(lxc remote list --format yaml | awk '/^[^ ]/ { n = $0; sub(/:$/, "", n) } /^  addr: / { a[n] = substr($0, 9) } /^  project: / { p[n] = substr($0, 12) } END { for (n in a) printf "|%s %s %s|", n, a[n], p[n] }')
+hw_listed() { case "$hw_remotes" in *"|$1 $2 $3|"*) echo listed ;; esac; }
 hw_failed=""
 ${report}
 rm -rf -- "$hw_links"

@@ -149,6 +149,32 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(existsSync(facts.identity!.candidate!)).toBe(false);
     });
 
+    it("certificate mode with curl on the host: the trust store listed and every certificate added through the daemon's socket with curl, no lxc for them; undone the same way; a refusal named", () => {
+        symlinkSync(join(FIXTURES, "fake-curl.sh"), `${root}/bin/curl`);
+        const sources = sourcesOf(run(renderProbe(mesh, mesh.members[0])));
+        // (LXD refuses one certificate under two names: each member has its own)
+        const serve = renderServe(mesh, mesh.members[0], { errors: [] }, [sources[0], { name: "h2", certificate: SERVER_CERT, fingerprint: SERVER_FP }], { curl: true });
+        run(serve);
+        expect(readFileSync(`${root}/lxd/trust`, "utf8").split("\n").filter(Boolean).sort()).toEqual([`${sources[0].fingerprint} hostwright-h1`, `${SERVER_FP} hostwright-h2`].sort());
+        expect(log()).not.toMatch(/argv=(query\\ \/1\.0\/certificates|config\\ trust\\ add)/);
+        expect(log()).toContain("curl argv=-sS\\ --unix-socket");
+        run(serve, "delete");
+        expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
+        // an entry LXD refuses: named with LXD's error
+        writeFileSync(`${root}/lxd/refuse`, "hostwright-h2\n");
+        const refused = (() => {
+            try {
+                return run(serve);
+            } catch (e: any) {
+                return `${e.stdout}${e.stderr}`;
+            }
+        })();
+        expect(refused).toMatch(/LXD refused to trust the client certificates of:\n- h2: Failed parsing certificate/);
+        // what the failed run added is the step's own: its undo (Pulumi keeps the failed resource and deletes it) removes it
+        run(serve, "delete");
+        expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
+    });
+
     it("certificate mode: takes over the records of the trust step earlier versions declared, so that step's removal leaves the entries", () => {
         const sources = sourcesOf(run(renderProbe(mesh, mesh.members[0])));
         const old = `${root}/old-trust.owned`;
@@ -156,10 +182,10 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         mkdirSync(`${root}/lxd`, { recursive: true });
         writeFileSync(`${root}/lxd/trust`, `${sources[1].fingerprint} hostwright-h2\n`);
         writeFileSync(`${old}/${sources[1].fingerprint}`, "");
-        const out = run(renderServe(mesh, mesh.members[0], { errors: [] }, sources, old));
+        const out = run(renderServe(mesh, mesh.members[0], { errors: [] }, sources, { adopt: old }));
         expect(out).not.toContain("h2: client certificate already trusted; left alone");
         expect(readdirSync(old)).toEqual([]);
-        run(renderServe(mesh, mesh.members[0], { errors: [] }, sources, old), "delete");
+        run(renderServe(mesh, mesh.members[0], { errors: [] }, sources, { adopt: old }), "delete");
         expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
     });
 
