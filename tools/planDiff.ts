@@ -2,16 +2,19 @@
  * The plan diff of two offline previews (a base, e.g. the pull request's target
  * branch, and a head): per host, each step marked as the engine will treat it —
  * create (new), delete (gone: its undo runs), replace (its triggers changed: the new
- * step runs, then the old one's undo), update (other inputs changed), unchanged —
+ * step runs, then the old one's undo), update (other inputs changed), unchanged,
+ * unknown (its content is known only after apply: a look-up's result, so neither
+ * this diff nor the engine's preview can say whether it changes) —
  * with a unified diff of every changed file and of the meaningful part of every
  * changed script (generation ids, staging ids and here-document markers masked, file
  * bodies left to the file diffs). Both previews are already redacted.
  */
 import { existsSync, readFileSync } from "fs";
 import { join } from "path";
+import { UNKNOWN_PLACEHOLDER } from "./record";
 import { unifiedDiff } from "./unifiedDiff";
 
-export type Action = "create" | "replace" | "update" | "delete" | "unchanged";
+export type Action = "create" | "replace" | "update" | "delete" | "unchanged" | "unknown";
 
 interface PlanStep {
     host: string;
@@ -129,7 +132,13 @@ export function planDiff(baseDir: string | undefined, headDir: string, against: 
         }
         const diffs = [...fileDiffs(b, h), ...scriptDiffs(b, h)];
         // New triggers replace the command; other changed inputs update it in place.
-        const action: Action = JSON.stringify(b.triggers) !== JSON.stringify(h.triggers) ? "replace" : diffs.length > 0 || b.command !== h.command || b.host !== h.host ? "update" : "unchanged";
+        const action: Action = [b, h].some(knownOnlyAfterApply)
+            ? "unknown"
+            : JSON.stringify(b.triggers) !== JSON.stringify(h.triggers)
+              ? "replace"
+              : diffs.length > 0 || b.command !== h.command || b.host !== h.host
+                ? "update"
+                : "unchanged";
         changes.push({ action, host: h.host, name: h.name, n: h.n, deleteBeforeReplace: h.deleteBeforeReplace, diffs });
     }
     for (const b of base.steps) {
@@ -138,31 +147,38 @@ export function planDiff(baseDir: string | undefined, headDir: string, against: 
     }
     const hostOrder = [...new Set([...head.steps, ...base.steps].map((s) => s.host))].sort();
     changes.sort((x, y) => hostOrder.indexOf(x.host) - hostOrder.indexOf(y.host) || Number(x.action === "delete") - Number(y.action === "delete") || x.n - y.n);
-    const counts: Record<Action, number> = { create: 0, replace: 0, update: 0, delete: 0, unchanged: 0 };
+    const counts: Record<Action, number> = { create: 0, replace: 0, update: 0, delete: 0, unchanged: 0, unknown: 0 };
     for (const c of changes) counts[c.action]++;
     const baseWarnings = new Set(base.warnings ?? []);
     return { stack: head.stack, against, changes, counts, newWarnings: (head.warnings ?? []).filter((w) => !baseWarnings.has(w)) };
 }
 
-const MARK: Record<Action, string> = { create: "+", replace: "±", update: "~", delete: "-", unchanged: " " };
+/** A step whose content (and so its triggers) is known only after apply. */
+function knownOnlyAfterApply(step: PlanStep): boolean {
+    return JSON.stringify(step.triggers).includes(UNKNOWN_PLACEHOLDER);
+}
+
+const MARK: Record<Action, string> = { create: "+", replace: "±", update: "~", delete: "-", unchanged: " ", unknown: "?" };
 const WHAT: Record<Action, string> = {
     create: "create",
     replace: "replace",
     update: "update",
     delete: "delete",
     unchanged: "unchanged",
+    unknown: "unknown",
 };
 
 function note(c: StepChange): string {
     if (c.action === "replace") return c.deleteBeforeReplace ? " (the old step's undo runs, then the new step)" : " (the new step runs, then the old step's undo, which leaves the new files alone)";
     if (c.action === "delete") return " (its undo runs: files it installed are restored or removed)";
     if (c.action === "update") return " (inputs changed without new triggers: the create script runs again)";
+    if (c.action === "unknown") return " (its content is known only after apply, e.g. from a look-up: it may be replaced)";
     return "";
 }
 
 export function summaryLine(d: PlanDiff): string {
     const c = d.counts;
-    return `${c.create} to create, ${c.replace} to replace, ${c.update} to update, ${c.delete} to delete, ${c.unchanged} unchanged`;
+    return `${c.create} to create, ${c.replace} to replace, ${c.update} to update, ${c.delete} to delete, ${c.unchanged} unchanged${c.unknown > 0 ? `, ${c.unknown} known only after apply` : ""}`;
 }
 
 /** The plan diff for a terminal: markers per step, then every diff. */

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
 import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
 import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import { isOpaqueSecret } from "../../core/opaque";
 import type { H2oReverseProxyArgs, H2oReverseProxyInputs, TlsIdentityArgs } from "./args";
 import { checkChain } from "./certs";
 import { checkH2oArgs, CheckOptions, StaplingStatus } from "./checks";
@@ -118,8 +119,12 @@ function secretKeyContent(name: string, identity: TlsIdentityArgs): pulumi.Outpu
     return pulumi.secret(pulumi.output(identity.privateKey).apply((key) => assertKeyMatches(name, identity, key)));
 }
 
-/** Returns `key` when it belongs to the identity's leaf; throws a ValidationError (without the key) otherwise. */
+/**
+ * Returns `key` when it belongs to the identity's leaf (or is a secret this run cannot
+ * read, see core/opaque.ts); throws a ValidationError (without the key) otherwise.
+ */
 export function assertKeyMatches(name: string, identity: TlsIdentityArgs, key: string): string {
+    if (isOpaqueSecret(key)) return key;
     const keyIssues = checkChain({ certificateChain: identity.certificateChain, privateKey: key }).issues.filter((i) => i.path === "privateKey");
     if (keyIssues.length > 0) throw new ValidationError(keyIssues, `h2o reverse proxy ${name}`);
     return key;

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { Issue, IssueList, joinPath, ValidationError } from "../errors";
 import { Host } from "../host";
+import { isOpaqueSecret, OPAQUE_SECRET } from "../opaque";
 import { inventory, Inventory, secretRefs, textBlocks } from "./schema";
 import { isReferenceIssue, placeholderHost, StackContext, StackSection } from "./sections";
 import { readStackYaml, securePathsOf, StackFileError, stackFilePath } from "./stackYaml";
@@ -68,25 +69,7 @@ export interface ValidatedStack {
     opaqueReferences: string[];
 }
 
-/**
- * How the offline preview writes a secret it cannot decrypt (no passphrase, or
- * another secrets provider): `[opaque secret hostwright:secrets.NAME]`. The value is
- * declared as it is (and redacted in the preview); checks that need it are not run.
- */
-export const OPAQUE_SECRET = (path: string) => `[opaque secret ${path}]`;
-
-/**
- * An opaque secret as a Pulumi secret whose value is known only after apply: in a
- * preview nothing computed from it runs (no check on a placeholder), and what it
- * reaches reads `<known after apply>`.
- */
-function notKnownHere(): pulumi.Output<string> {
-    return pulumi.secret(pulumi.output(pulumi.unknown as unknown as string));
-}
-
-function isOpaque(value: string): boolean {
-    return /^\[opaque secret [^\]]+\]$/.test(value);
-}
+export { OPAQUE_SECRET };
 
 const UNPARSABLE = Symbol("unparsable");
 
@@ -302,7 +285,7 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                     if (problem) issues.error(at, problem);
                     else {
                         secrets.set(k, v);
-                        if (isOpaque(v)) opaque.add(k);
+                        if (isOpaqueSecret(v)) opaque.add(k);
                     }
                 }
             }
@@ -378,7 +361,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
         hosts,
         secretNames: new Set(secrets.keys()),
         secretValue: (n) => (opaque.has(n) ? undefined : secrets.get(n)),
-        secret: (n) => (opaque.has(n) ? notKnownHere() : pulumi.secret(secrets.get(n) ?? "")),
+        // An undecrypted secret stays its placeholder: what it reaches is still rendered (and redacted).
+        secret: (n) => pulumi.secret(secrets.get(n) ?? ""),
     };
 
     const values = new Map<string, Array<{ name: string }>>();

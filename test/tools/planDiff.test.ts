@@ -89,8 +89,29 @@ describe("planDiff of two offline previews", () => {
     it("marks each step as the engine will treat it, per host, with counts", () => {
         const d = planDiff(base, head, "main");
         expect(d.changes.map((c) => `${c.host} ${c.name} ${c.action}`)).toEqual(["web1 a-files replace", "web2 c-files create", "web2 b-files delete", "web3 keep-files unchanged"]);
-        expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 1 });
+        expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 1, unknown: 0 });
         expect(formatText(d)).toContain("1 to create, 1 to replace, 0 to update, 1 to delete, 1 unchanged");
+    });
+
+    it("never calls a step unchanged whose content is known only after apply (a look-up): it may be replaced", () => {
+        const copies = [base, head].map((dir) => {
+            const copy = mkdtempSync(join(tmpdir(), "hw-plan-unknown-"));
+            execFileSync("cp", ["-r", `${dir}/.`, copy]);
+            const plan = JSON.parse(readFileSync(join(copy, "plan.json"), "utf8"));
+            for (const step of plan.steps) if (step.name === "keep-files") step.triggers = ["<known after apply>"];
+            writeFileSync(join(copy, "plan.json"), JSON.stringify(plan));
+            return copy;
+        });
+        try {
+            const d = planDiff(copies[0], copies[1], "main");
+            expect(d.changes.find((c) => c.name === "keep-files")?.action).toBe("unknown");
+            expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 0, unknown: 1 });
+            const text = formatText(d);
+            expect(text).toContain("? unknown   keep-files (its content is known only after apply, e.g. from a look-up: it may be replaced)");
+            expect(text).toContain("1 to create, 1 to replace, 0 to update, 1 to delete, 0 unchanged, 1 known only after apply");
+        } finally {
+            for (const c of copies) rmSync(c, { recursive: true, force: true });
+        }
     });
 
     it("shows a changed file as a unified diff, the scripts without generation noise, and no secret", () => {

@@ -191,7 +191,8 @@ describe("offline preview", () => {
             expect(preview.warnings).toContain("hostwright:secrets.ssh: is the SSH private key of host web1: not checked (the secret's value is not known here)");
             // Every step is there, on its host; a script carrying the undecrypted secret is known only after apply.
             expect(preview.steps.map((s) => `${s.host} ${s.name}`)).toEqual(["web1 a-files", "web2 b-files"]);
-            expect(preview.steps[0].createScript).toBe("<known after apply>");
+            expect(preview.steps[0].createScript).toContain(`token=${REDACTED}`);
+            expect(preview.steps[0].createScript).toContain("/etc/motd");
             writePreview(preview, out);
             expect(JSON.parse(readFileSync(join(out, "plan.json"), "utf8")).opaqueSecrets.paths).toEqual(preview.opaqueSecrets.paths);
             for (const f of listFiles(out)) expect(readFileSync(join(out, f), "utf8")).not.toContain("[opaque secret");
