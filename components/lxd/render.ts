@@ -71,17 +71,18 @@ export function inParallel(commands: string[]): string {
  */
 function localApi(curl: boolean): string {
     return `hw_curl=${curl ? "$(command -v curl || true)" : ""}
+hw_socket() { curl -sS --unix-socket "$LXD_DIR/unix.socket" "$@"; }
 hw_lxd_get() {
-  if [ -n "$hw_curl" ]; then curl -sSf --unix-socket "$LXD_DIR/unix.socket" "http://lxd$1"; else lxc query "$1"; fi
+  if [ -n "$hw_curl" ]; then hw_socket -f "http://lxd$1"; else lxc query "$1"; fi
 }
 hw_trust_remove() {
-  if [ -n "$hw_curl" ]; then curl -sSf --unix-socket "$LXD_DIR/unix.socket" -X DELETE "http://lxd/1.0/certificates/$1" > /dev/null; else lxc config trust remove "$1"; fi
+  if [ -n "$hw_curl" ]; then hw_socket -f -X DELETE "http://lxd/1.0/certificates/$1" > /dev/null; else lxc config trust remove "$1"; fi
 }
 hw_trust_add() {
   hw_rc=0
   if [ -n "$hw_curl" ]; then
     printf '{"type":"client","name":"%s","certificate":"%s"}' "$2" "$(sed '/-----/d' "$3/$1.crt" | tr -d '\n')" > "$3/$1.json"
-    hw_code=$(curl -sS --unix-socket "$LXD_DIR/unix.socket" -X POST -H 'Content-Type: application/json' --data-binary @"$3/$1.json" \\
+    hw_code=$(hw_socket -X POST -H 'Content-Type: application/json' --data-binary @"$3/$1.json" \\
       -o "$3/$1.out" -w '%{http_code}' http://lxd/1.0/certificates 2>> "$3/$1.out") || hw_rc=$?
     case "$hw_rc:$hw_code" in
       0:2??) ;;
