@@ -1,6 +1,7 @@
 /**
  * npm run bench:converge (root): converging the example estate on lab hosts, for 6
- * and 12 hosts (`npm run bench:converge -- 6 12`): first apply, no-op apply, drift
+ * and 12 hosts (`npm run bench:converge -- 6 12`; `-- 12 --only certificate` for one
+ * mesh without its baseline): first apply, no-op apply, drift
  * check (tools/check.ts), destroy; wall time including the program's evaluations,
  * SSH sessions per host, operation time per component. Every host also runs LXD and
  * all of them form ONE mesh (a full mesh, as in issue 16's comparison: the example's
@@ -9,7 +10,8 @@
  * Baseline, in the same process: the same estate with the old token mesh
  * (`trust: "token"`, remotes added one by one over the network), on a lab of its own
  * prepared the same way. Targets: 12 hosts first converge <= 12 s; the mesh's share
- * no longer grows with N².
+ * no longer grows with N². The first apply is also shown in time (when each mesh
+ * step kind and each other component's steps ran, and how long nothing ran).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -44,8 +46,38 @@ interface Run {
     perComponent: Record<string, number>;
     /** Longest LXD remotes step of the first apply, seconds. */
     remotesStepMax: number;
-    /** The mesh's steps in the first apply by kind (probe, serve, trust, remotes): mean and longest, seconds. */
+    /** The mesh's steps in the first apply by kind (probe, serve, remotes; trust before 2026-11-26): mean and longest, seconds. */
     meshSteps: Record<string, { mean: number; max: number }>;
+    /** First apply: when each mesh step kind and each other component's steps ran (first start, last end), seconds from the apply's start. */
+    timeline: Record<string, { from: number; to: number }>;
+    /** First apply: seconds in which no operation ran (the program's evaluations between passes, planning). */
+    idleSeconds: number;
+}
+
+/** An operation of the first apply, placed in time (the harness reports each as it finishes). */
+interface Span {
+    kind: string;
+    from: number;
+    to: number;
+}
+
+function timelineOf(spans: Span[]): Run["timeline"] {
+    const out: Run["timeline"] = {};
+    for (const s of spans) out[s.kind] = { from: Math.min(out[s.kind]?.from ?? Infinity, s.from), to: Math.max(out[s.kind]?.to ?? 0, s.to) };
+    return out;
+}
+
+/** Time within [0, total] covered by no span. */
+function idle(spans: Span[], total: number): number {
+    let covered = 0;
+    let reach = 0;
+    for (const s of [...spans].sort((a, b) => a.from - b.from)) {
+        if (s.to > reach) {
+            covered += s.to - Math.max(s.from, reach);
+            reach = s.to;
+        }
+    }
+    return total - covered;
 }
 
 /** `hostwright:lxd:RemoteMesh` from `urn:pulumi:S::P::hostwright:lxd:RemoteMesh$command:remote:Command::NAME`. */
@@ -105,7 +137,14 @@ async function converge(hosts: number, trust: Trust): Promise<Run> {
         // one evaluation of the program (the apply evaluates it once per pass)
         const evaluation = await timed(() => recordProgram(program, { ...opts, preview: true, printWarnings: false }));
 
-        const first = await timed(() => harness.apply(program, opts));
+        const spans: Span[] = [];
+        const t0 = Date.now();
+        const onOperation = (o: ApplyResult["operations"][number]) => {
+            const to = (Date.now() - t0) / 1e3;
+            const kind = /^mesh-.*-(\w+)$/.exec(o.resource)?.[1];
+            spans.push({ kind: kind ? `mesh ${kind}` : componentOf(o.urn).replace(/^hostwright:/, ""), from: to - o.durationMs / 1e3, to });
+        };
+        const first = await timed(() => harness.apply(program, { ...opts, onOperation }));
         if (!first.value.ok) throw new Error(`first apply (${trust}, ${hosts} hosts) failed: ${first.value.error}`);
         const noop = await timed(() => harness.apply(program, opts));
         if (!noop.value.ok) throw new Error(`no-op apply failed: ${noop.value.error}`);
@@ -137,6 +176,8 @@ async function converge(hosts: number, trust: Trust): Promise<Run> {
             perComponent,
             remotesStepMax: Math.max(...first.value.operations.filter((o) => /^mesh-.*-remotes$/.test(o.resource)).map((o) => o.durationMs / 1e3)),
             meshSteps: meshSteps(first.value.operations),
+            timeline: timelineOf(spans),
+            idleSeconds: idle(spans, first.seconds),
         };
     } finally {
         await lab.down();
@@ -162,6 +203,12 @@ function print(runs: Run[]): void {
 
     console.log("\nthe mesh's steps in the first apply, mean / longest s:");
     for (const r of runs) console.log(`  ${r.hosts}/${r.trust}: ${Object.entries(r.meshSteps).map(([k, v]) => `${k} ${v.mean.toFixed(2)} / ${v.max.toFixed(2)}`).join(", ")}`);
+
+    console.log("\nthe first apply in time, s from its start (first start - last end; idle: no operation running, i.e. evaluations between passes):");
+    for (const r of runs) {
+        const spans = Object.entries(r.timeline).sort((a, b) => a[1].from - b[1].from);
+        console.log(`  ${r.hosts}/${r.trust}: ${spans.map(([k, v]) => `${k} ${v.from.toFixed(2)}-${v.to.toFixed(2)}`).join(", ")}; idle ${r.idleSeconds.toFixed(2)}`);
+    }
 
     console.log("\nratios, certificate mesh against the token mesh of the same size (same process):");
     for (const cert of runs.filter((r) => r.trust === "certificate")) {
@@ -192,10 +239,13 @@ function print(runs: Run[]): void {
 async function main(): Promise<void> {
     const pre = labPrerequisites();
     if (!pre.ok) throw new Error(`bench:converge needs the lab: ${pre.reason}`);
-    const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+    const args = process.argv.slice(2);
+    const sizes = args.map(Number).filter((n) => n > 0);
+    // `--only certificate` (or token): one mesh, no baseline (for profiling)
+    const only = args.includes("--only") ? (args[args.indexOf("--only") + 1] as Trust) : undefined;
     const runs: Run[] = [];
     for (const hosts of sizes.length > 0 ? sizes : [6, 12]) {
-        for (const trust of ["token", "certificate"] as Trust[]) {
+        for (const trust of (["token", "certificate"] as Trust[]).filter((t) => !only || t === only)) {
             runs.push(await converge(hosts, trust));
             console.error(`bench:converge: ${hosts} hosts, ${trust} mesh: first apply ${runs[runs.length - 1].first.seconds.toFixed(2)} s`);
         }
