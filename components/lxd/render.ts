@@ -478,13 +478,14 @@ hw_remote_field() {
  * client certificate and key, the server's public key pinned (PIN: SHA-256 of the
  * pinned certificate's SubjectPublicKeyInfo; `-k` because LXD's certificates do not
  * name the API address, lxc pins them too instead of checking names; curl refuses a
- * key other than PIN all the same). Without curl on the host, `lxc query`.
+ * key other than PIN all the same; `-g` so that an IPv6 URL's brackets are no glob).
+ * Without curl on the host, `lxc query`.
  */
 function linkCheck(curl: boolean): string {
     const query = `timeout ${LINK_TIMEOUT_SECONDS} lxc query "$1:/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?`;
     // curl reads --cert NAME:PASSWORD: the files go through links in a directory of ours
     const withCurl = `if command -v curl >/dev/null 2>&1; then
-    timeout ${LINK_TIMEOUT_SECONDS} curl -sS -k --pinnedpubkey "sha256//$3" --cert "$hw_links/.crt" --key "$hw_links/.key" "$2/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
+    timeout ${LINK_TIMEOUT_SECONDS} curl -sS -g -k --pinnedpubkey "sha256//$3" --cert "$hw_links/.crt" --key "$hw_links/.key" "$2/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
   else
     ${query}
   fi`;

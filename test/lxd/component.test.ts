@@ -136,7 +136,7 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(serve.inputs.stdin).toContain("/var/lib/hostwright/steps/mesh-h1-probe.owned/client.crt");
         const remotes = rec.commands.find((c) => c.name === "mesh-h1-remotes")!;
         expect(remotes.inputs.stdin).not.toContain("eyJ");
-        expect(remotes.inputs.stdin).toContain("curl -sS -k --pinnedpubkey");
+        expect(remotes.inputs.stdin).toContain("curl -sS -g -k --pinnedpubkey");
         expect((rec.outputs.matrix as any).h1.h3.connected).toBe(true);
     });
 

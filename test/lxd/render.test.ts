@@ -233,7 +233,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         const step = renderRemotes(mesh, mesh.members[0], targetsOf(mesh), { curl: true });
         expect(parseStepReport(run(step)).values).toEqual({ "link.h1": "ok", "link.h2": "ok" });
         expect(log()).not.toMatch(/argv=query\\ h\d:/);
-        expect(log()).toContain("curl argv=-sS\\ -k\\ --pinnedpubkey\\ sha256//3PyN7QjE63hL0iJsbyKqEe4CFCok+VrOQUJ7wOjXtA0=");
+        expect(log()).toContain("curl argv=-sS\\ -g\\ -k\\ --pinnedpubkey\\ sha256//3PyN7QjE63hL0iJsbyKqEe4CFCok+VrOQUJ7wOjXtA0=");
         // the drift check proves the links the same way
         expect(runCheck(step)).not.toContain("HOSTWRIGHT_DRIFT");
         // h2 presents another key than the pinned one: the link fails, named, and the check says so
