@@ -26,7 +26,7 @@ describe("pickEngine", () => {
 });
 
 describe("providerPlugins", () => {
-    it("lists the provider plugins of the installed @pulumi packages at the versions installed (what the CLI installs before entering the lab)", () => {
+    it("lists the provider plugins of the @pulumi packages the program depends on, at the versions installed (what the CLI installs before entering the lab; not the dev dependency @pulumi/tls)", () => {
         const pkg = (name: string) => JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", "@pulumi", name, "package.json"), "utf8"));
         expect(providerPlugins()).toEqual([
             { name: "command", version: pkg("command").pulumi.version },

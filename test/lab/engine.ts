@@ -135,10 +135,16 @@ interface Engine {
     remove(): Promise<void>;
 }
 
-/** Resource provider plugins of the installed `@pulumi/*` packages: name and version, as the CLI would fetch them. */
+/**
+ * Resource provider plugins of the installed `@pulumi/*` packages the program depends
+ * on: name and version, as the CLI would fetch them. Dev dependencies (`@pulumi/tls`,
+ * used only by tests under Pulumi's mocks) need no plugin.
+ */
 export function providerPlugins(nodeModules = path.join(PROJECT_DIR, "node_modules", "@pulumi")): Array<{ name: string; version: string }> {
+    const dependencies = Object.keys(JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")).dependencies ?? {});
     return fs
         .readdirSync(nodeModules)
+        .filter((dir) => dependencies.includes(`@pulumi/${dir}`))
         .map((dir) => JSON.parse(fs.readFileSync(path.join(nodeModules, dir, "package.json"), "utf8")))
         .filter((pkg) => pkg.pulumi?.resource === true)
         .map((pkg) => ({ name: String(pkg.pulumi.name), version: String(pkg.pulumi.version ?? pkg.version).replace(/^v/, "") }));
