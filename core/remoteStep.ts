@@ -8,6 +8,7 @@ import { connectionFor, Host, privilegePrefix } from "./host";
 import { HostInput, resolveInputs } from "./inputs";
 import { shortHash } from "./hash";
 import { shq } from "./shell";
+import { hostLibrary, resetLibraries } from "./library";
 import { ManagedFile, renderStep, StepSpec, StepScripts, parseStepReport, StepReport } from "./step";
 
 /** A {@link StepSpec} whose file contents may be Pulumi inputs (e.g. secrets). */
@@ -70,6 +71,7 @@ export function stepAddress(command: remote.Command): pulumi.Output<StepAddress>
 /** Forgets the per-host ordering; called before a program is evaluated again in the same process. */
 export function resetStepOrdering(): void {
     lastStepOnHost.clear();
+    resetLibraries();
 }
 
 /** Stable state-directory key for a step: readable prefix plus a hash of project, stack and name. */
@@ -106,6 +108,8 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
     const undo: pulumi.Input<UndoScript> = pulumi.Output.isInstance(rendered) ? pulumi.unsecret(rendered.apply(undoOf)) : undoOf(rendered);
     const known = pulumi.Output.isInstance(args.host) ? undefined : args.host;
     const previous = known ? lastStepOnHost.get(known.name) : undefined;
+    // The core library the scripts source: created before and deleted after every step on the host (core/library.ts).
+    const library = hostLibrary(known?.name, name, opts.parent, (u) => (known ? knownHostCommands(known, u) : lateHostCommands(args.host as pulumi.Output<Host>, pulumi.output(u))));
     const command = new remote.Command(
         name,
         {
@@ -117,7 +121,7 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
         },
         {
             parent: opts.parent,
-            dependsOn: [...(previous ? [previous] : []), ...(args.dependsOn ?? [])],
+            dependsOn: [library, ...(previous ? [previous] : []), ...(args.dependsOn ?? [])],
             deleteBeforeReplace: args.deleteBeforeReplace ?? false,
             ...(args.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
         },

@@ -1,7 +1,8 @@
 /**
  * The pure half of the remote-step core: turns "on a host, install these files
- * and run these scripts; to undo, run that" into two self-contained bash scripts
- * that run as a journalled transaction. core/README.md describes the states, the
+ * and run these scripts; to undo, run that" into two bash scripts that run as a
+ * journalled transaction, with the transaction's functions in the core library
+ * (`CORE_LIBRARY`, installed once per host by core/library.ts). core/README.md describes the states, the
  * journal, the host lock, ownership claims and what recovery does.
  *
  * On the host every step keeps its own state directory:
@@ -18,6 +19,8 @@ import { heredocInto, raw, sh, shq } from "./shell";
 export const STATE_ROOT = "/var/lib/hostwright/steps";
 /** Copies of operators' hand edits that an apply overwrote; kept after destroy. */
 export const KEPT_ROOT = "/var/lib/hostwright/kept";
+/** The core library, one file per version (`core-HASH.sh`), installed by each host's library step (core/library.ts). */
+export const LIB_ROOT = "/var/lib/hostwright/lib";
 /** Volatile per-host files: the host lock and its holder, notes of interrupted runs, fault-injection points. */
 export const RUN_DIR = "/run/hostwright";
 /** How long a step waits for another hostwright run on the same host (`HW_LOCK_WAIT` on the host overrides). */
@@ -102,7 +105,8 @@ export interface StepSpec {
     /**
      * Shell functions every fragment of the step may call (preflight, validate,
      * activate, reactivate, undo, afterRestore, verify): defined once at the top of
-     * both scripts instead of repeated in each fragment. Definitions only.
+     * both scripts instead of repeated in each fragment. Definitions, and assignments
+     * of constants they use; nothing that changes the host (they run before the lock).
      */
     helpers?: string;
     /** Preconditions, before anything is staged. Fail with `hw_fail`. */
@@ -199,88 +203,68 @@ export function renderStep(spec: StepSpec): StepScripts {
         .join("\n");
     const declared = [...files, ...edits].map((f) => sh`${shortHash(f.path)} ${f.path}`).join(" \\\n  ");
 
-    // The component's fragments run with the host lock's descriptor closed, so a
-    // daemon they start never holds the lock.
-    const helpers = spec.helpers ? `\n${spec.helpers}` : "";
-    const create = `${preamble(spec.key, generation, spec.description, "create")}${helpers}
-hw_validate() {
-:
-${spec.validate ?? ""}
-}
-hw_activate() {
-:
-${spec.activate ?? ""}
-}
-hw_reactivate() {
-:
-${spec.reactivate ?? ""}
-}
-hw_verify() {
-:
-${spec.verify ?? ""}
-}
-hw_main() {
-[ "$HW_MODE" != check ] || [ -n "\${HW_CHECK:-}" ] || hw_fail "check mode needs the check helpers: run checkScript(create) from core/step.ts with bash -s check, not the create script alone"
-hw_log ${shq(spec.description)}
-hw_begin
-hw_claim
-hw_fault_point locked
-${spec.preflight ?? ""}
-hw_txn_open
-${stage}
-${stageEdits}
-hw_fault_point staged
-hw_phase validate
-[ "$hw_rc" -eq 0 ] || hw_fail "validation failed (exit $hw_rc); the files in service were not touched"
-hw_fault_point validated
-hw_switch_all ${declared}
-hw_fault_point switched
-hw_journal activating
-hw_phase activate
-if [ "$hw_rc" -ne 0 ]; then
-  hw_activation_rc=$hw_rc
-  hw_activation_changed=$HW_CHANGED
-  hw_txn_rollback "activation failed (exit $hw_activation_rc)"
-  if [ "$hw_activation_changed" -gt 0 ]; then hw_fail "activation failed (exit $hw_activation_rc); the previous files were put back"; fi
-  hw_fail "activation failed (exit $hw_activation_rc)"
-fi
-hw_fault_point activated
-hw_log "activated; committing"
-hw_commit
-hw_log "done ($HW_CHANGED file(s) changed)"
-}
-hw_main </dev/null
-exit 0
-`;
-
-    const del = `${preamble(spec.key, generation, spec.description, "undo")}${helpers}
-hw_main() {
-hw_log ${shq(`undo: ${spec.description}`)}
-hw_begin
-if hw_claimed_by_others; then exit 0; fi
-{
-:
-${spec.undo ?? ""}
-} 9>&-
-HW_CHANGED=0
-hw_restore_all
-{
-:
-${spec.afterRestore ?? ""}
-} 9>&-
-hw_forget_state
-hw_log "undone ($HW_CHANGED file(s) restored)"
-}
-hw_main </dev/null
-exit 0
-`;
+    // Every script sources the host's core library (the transaction's functions,
+    // installed once per host by core/library.ts) and carries only what is its own:
+    // the step's identity, its helpers and fragments, and its files.
+    const create = lines(
+        preamble(spec.key, generation, spec.description, "create"),
+        helperFunction(spec.helpers),
+        fragment("hw_validate", spec.validate),
+        fragment("hw_activate", spec.activate),
+        fragment("hw_reactivate", spec.reactivate),
+        fragment("hw_verify", spec.verify),
+        "hw_main() {",
+        `hw_start ${shq(spec.description)}`,
+        spec.preflight,
+        "hw_txn_open",
+        stage,
+        stageEdits,
+        declared ? `hw_install ${declared}` : "hw_install",
+        "}",
+        "hw_main </dev/null",
+        "exit 0",
+    );
+    const del = lines(
+        preamble(spec.key, generation, spec.description, "undo"),
+        helperFunction(spec.helpers),
+        fragment("hw_undo", spec.undo),
+        fragment("hw_after_restore", spec.afterRestore),
+        `hw_remove ${shq(`undo: ${spec.description}`)} </dev/null`,
+        "exit 0",
+    );
     return { generation, create, delete: del };
 }
 
-/** Helpers shared by both scripts. Kept as one literal so the scripts stay self-contained. */
-function preamble(key: string, generation: string, description: string, helpers: "create" | "undo"): string {
-    // The undo script carries only the helpers it needs: scripts are stored per
-    // resource in state, so their size counts (bench/README.md).
+/** Script parts, one or more lines each; absent and empty parts leave no line. */
+function lines(...parts: Array<string | undefined>): string {
+    return `${parts.filter((p) => p).join("\n")}\n`;
+}
+
+/**
+ * A fragment as the function the core calls (the library defines each as a no-op,
+ * so a step without the fragment defines nothing). `:` keeps a body of comments valid.
+ */
+function fragment(name: string, body: string | undefined): string | undefined {
+    return body?.trim() ? `${name}() {\n:\n${body}\n}` : undefined;
+}
+
+/**
+ * The step's helpers, run once at the top of the script; wrapped in `hw_helpers` so
+ * that recover.sh (which keeps functions, not variables) runs them again and a
+ * constant they set is there for a dead run's rollback too.
+ */
+function helperFunction(helpers: string | undefined): string | undefined {
+    return helpers?.trim() ? `hw_helpers() {\n:\n${helpers}\n}\nhw_helpers` : undefined;
+}
+
+/**
+ * The head of both scripts: the step's identity, then the core library of this
+ * build, sourced from the host (a script never runs without it: it fails naming the file).
+ * `HW_MODE` of a create: "update" when Pulumi re-runs the create of a resource it already
+ * has (a retry, a change that is not a replacement: it keeps the claim it may hold);
+ * "check" compares the host with the step and changes nothing (npm run check).
+ */
+function preamble(key: string, generation: string, description: string, mode: "create" | "undo"): string {
     return `#!/bin/bash
 # hostwright step ${key}: ${description.replace(/[\r\n]/g, " ")}
 set -eEu
@@ -288,13 +272,48 @@ umask 022
 export LC_ALL=C
 HW_KEY=${shq(key)}
 HW_GEN=${shq(generation)}
-HW_STATE=${shq(`${STATE_ROOT}/${key}`)}
+HW_MODE=${mode === "create" ? "${1:-create}" : "undo"}
+${libraryLoader(CORE_LIBRARY_HASH)}`;
+}
+
+/** The second line of the library step's create script (core/library.ts): checkScript() leaves that script as it is. */
+export const LIBRARY_STEP_MARKER = "# hostwright core library step";
+
+/** Where the core library of a given hash is installed on a host. */
+export function coreLibraryPath(hash: string = CORE_LIBRARY_HASH): string {
+    return `${LIB_ROOT}/core-${hash}.sh`;
+}
+
+/** The lines of a script that source the core library `hash` (what checkScript() replaces with the library itself). */
+function libraryLoader(hash: string): string {
+    return `HW_LIB=${coreLibraryPath(hash)}
+[ -r "$HW_LIB" ] || { printf 'hostwright[%s]: ERROR: the core library %s is missing on this host (installed by the library step that runs before every other step on the host)\\n' "$HW_KEY" "$HW_LIB" >&2; exit 1; }
+. "$HW_LIB"`;
+}
+
+/**
+ * Takes the host lock on descriptor 9 (shared with the library step's scripts): at
+ * once, or after saying who holds it, waiting at most `HW_LOCK_WAIT` seconds; then it
+ * fails naming the holder, having changed nothing. Needs `hw_log` and `hw_fail`; the
+ * caller writes the holder file once it has the lock.
+ */
+export const HOST_LOCK = `command -v flock >/dev/null 2>&1 || hw_fail "flock (util-linux) is not installed on this host"
+mkdir -p ${RUN_DIR}
+exec 9>>${RUN_DIR}/lock
+if ! flock -n 9; then
+  hw_log "waiting for the host lock: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder)"
+  flock -w "\${HW_LOCK_WAIT:-${LOCK_WAIT_SECONDS}}" 9 \\
+    || hw_fail "another hostwright run still holds this host's lock after \${HW_LOCK_WAIT:-${LOCK_WAIT_SECONDS}} s: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder); nothing was changed"
+fi`;
+
+/**
+ * Functions of both the create and the undo (in the library: every function of the
+ * transaction). The library's top level sets the step's paths and the run's id from
+ * `HW_KEY`, which the script set before sourcing it.
+ */
+const COMMON_HELPERS = `HW_STATE="${STATE_ROOT}/$HW_KEY"
 HW_TXN="$HW_STATE/txn"
 HW_RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \\n')
-${helpers === "create" ? `# "update": Pulumi re-runs the create of a resource it already has (a retry after a
-# failure, or a change that is not a replacement): it keeps the claim it may hold.
-# "check": compares the host with the step and changes nothing (npm run check).
-HW_MODE=\${1:-create}` : "HW_MODE=undo"}
 # A report line that cannot be written means the client is gone (SIGPIPE is not
 # always delivered: an ignored SIGPIPE cannot be trapped): hw_interrupted handles it.
 hw_log() { printf 'hostwright[%s]: %s\\n' "$HW_KEY" "$*" 2>/dev/null || hw_interrupted PIPE; }
@@ -309,14 +328,8 @@ trap 'hw_on_error $? "$BASH_COMMAND"' ERR
 hw_begin() {
   # the host lock (one hostwright run at a time on this host), then recovery of
   # every transaction a dead run left open
-  command -v flock >/dev/null 2>&1 || hw_fail "flock (util-linux) is not installed on this host"
-  mkdir -p ${RUN_DIR} "$(dirname -- "$HW_STATE")"
-  exec 9>>${RUN_DIR}/lock
-  if ! flock -n 9; then
-    hw_log "waiting for the host lock: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder)"
-    flock -w "\${HW_LOCK_WAIT:-${LOCK_WAIT_SECONDS}}" 9 \\
-      || hw_fail "another hostwright run still holds this host's lock after \${HW_LOCK_WAIT:-${LOCK_WAIT_SECONDS}} s: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder); nothing was changed"
-  fi
+  ${HOST_LOCK.replace(/\n/g, "\n  ")}
+  mkdir -p "$(dirname -- "$HW_STATE")"
   printf '%s of step %s (pid %s, run %s) since %s\\n' "$HW_MODE" "$HW_KEY" "$$" "$HW_RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${RUN_DIR}/holder
   for hw_note in ${RUN_DIR}/notes/*; do
     [ -f "$hw_note" ] || continue
@@ -357,13 +370,12 @@ hw_put_back() {
   elif [ -e "$1.absent" ]; then
     rm -f -- "$2"
   fi
-}${helpers === "create" ? CREATE_HELPERS : UNDO_HELPERS}`;
-}
+}`;
 
 /**
- * The core's shell helpers as the scripts carry them: without comment-only lines
- * (they are for readers of this file; scripts are stored per resource in state and
- * sent on every run). Only for the core's own text: a component's fragment may hold
+ * The core's shell helpers as the library and check scripts carry them: without
+ * comment-only lines (they are for readers of this file; the library step's script is
+ * stored in state and check scripts are sent on every check). Only for the core's own text: a component's fragment may hold
  * a here-document, whose lines must stay as they are.
  */
 function compact(text: string): string {
@@ -373,12 +385,8 @@ function compact(text: string): string {
         .join("\n");
 }
 
-/** Helpers only the undo script uses. */
-const UNDO_HELPERS = compact(`
-hw_interrupted() {
-  # the client is gone: finish the undo (it is idempotent) without a report
-  exec >/dev/null 2>&1
-}
+/** Helpers of the undo. */
+const UNDO_HELPERS = `
 hw_claimed_by_others() {
   # drops this generation's claim; true (and nothing is undone) while another create still claims the step
   hw_claims_migrate
@@ -398,10 +406,23 @@ hw_restore_all() {
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "restored $hw_p"
   done
-}`);
+}
+hw_remove() {
+  # hw_remove DESCRIPTION: the undo: drops this generation's claim; the last claim
+  # runs the step's undo, restores every original, runs its afterRestore, forgets the state
+  hw_log "$1"
+  hw_begin
+  if hw_claimed_by_others; then exit 0; fi
+  hw_undo 9>&-
+  HW_CHANGED=0
+  hw_restore_all
+  hw_after_restore 9>&-
+  hw_forget_state
+  hw_log "undone ($HW_CHANGED file(s) restored)"
+}`;
 
-/** Helpers only the create script uses: the transaction (journal, staging, switch, rollback, commit). */
-const CREATE_HELPERS = compact(`
+/** Helpers of the create: the transaction (journal, staging, switch, rollback, commit). */
+const CREATE_HELPERS = `
 hw_staged() { printf '%s/.%s.hostwright-%s' "$(dirname -- "$1")" "$(basename -- "$1")" "$HW_RUN"; }
 hw_put_staged() {
   # hw_put_staged DEST BYTES < text: writes text naming staged paths (stagedPath()) with this run's id
@@ -422,13 +443,15 @@ hw_phase() {
   # Its output goes to a file that tail streams to the client: when the client is
   # gone only tail dies, and the phase (a reload, an ovsdb change) is never cut in
   # half; the run then rolls back as a whole. Error lines go to stderr as well.
+  # tail looks for the phase's end every 10 ms (at 0.1 s, two phases were most of an
+  # empty step's time).
   HW_PHASE=$1
   hw_out="$HW_TXN/$1.out"
   : > "$hw_out"
   set +e
   ( set -e; "hw_$1" ) 9>&- </dev/null >"$hw_out" 2>&1 &
   hw_phase_pid=$!
-  tail -s 0.1 -n +1 -f --pid="$hw_phase_pid" -- "$hw_out" 2>/dev/null
+  tail -s 0.01 -n +1 -f --pid="$hw_phase_pid" -- "$hw_out" 2>/dev/null
   wait "$hw_phase_pid"
   hw_rc=$?
   hw_phase_pid=
@@ -441,7 +464,12 @@ hw_journal() {
   printf '%s %s %s\\n' "$1" "$HW_RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$HW_TXN/state.new" \\
     && mv -f -- "$HW_TXN/state.new" "$HW_TXN/state" \\
     || hw_fail "could not write the journal $HW_TXN/state (disk full?)"
-  sync
+  hw_sync "$HW_TXN"
+}
+hw_sync() {
+  # hw_sync PATH...: flushes the filesystems PATHs are on (sync -f, coreutils 8.24), not
+  # every filesystem of a busy host; older coreutils: a global sync
+  sync -f -- "$@" 2>/dev/null || sync
 }
 hw_txn_open() {
   # the recovery script holds this run's functions and variables, not its file contents
@@ -451,7 +479,7 @@ hw_txn_open() {
   { printf 'set -eu\n'
     declare -p HW_KEY HW_GEN HW_STATE HW_TXN HW_RUN HW_MODE
     declare -f $(compgen -A function | grep -vx hw_main)
-    printf '%s\\n' 'hw_txn_rollback "rolled back the interrupted run $HW_RUN"'
+    printf '%s\\n' hw_helpers 'hw_txn_rollback "rolled back the interrupted run $HW_RUN"'
   } > "$HW_TXN/recover.sh.new" && mv -f -- "$HW_TXN/recover.sh.new" "$HW_TXN/recover.sh" \\
     || hw_fail "could not write $HW_TXN/recover.sh (disk full?)"
   trap 'hw_interrupted HUP' HUP
@@ -462,8 +490,10 @@ hw_txn_open() {
   hw_journal staging
 }
 hw_interrupted() {
-  # the session dropped (PIPE on the next write, or HUP) or the run was stopped:
-  # roll back now; the note is printed by the next run on this host
+  # the session dropped (PIPE on the next write, or HUP) or the run was stopped.
+  # An undo finishes (it is idempotent) without a report; a create rolls back now,
+  # and the next run on this host prints the note.
+  if [ "$HW_MODE" = undo ]; then exec >/dev/null 2>&1; return 0; fi
   trap '' HUP INT TERM PIPE
   [ -z "\${HW_INTERRUPTED:-}" ] || return 0
   HW_INTERRUPTED=1
@@ -590,9 +620,12 @@ hw_switch_all() {
     hw_gone="$hw_gone $hw_h"
   done
   hw_journal switching
+  # the filesystems to flush before the journal moves on: the state's and each switched file's
+  set -- "$HW_STATE"
   for hw_h in $hw_renames; do
     hw_p=$(cat -- "$HW_TXN/prev/$hw_h.path")
     mv -fT -- "$(hw_staged "$hw_p")" "$hw_p"
+    set -- "$@" "$(dirname -- "$hw_p")"
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "installed $hw_p"
   done
@@ -601,10 +634,11 @@ hw_switch_all() {
     hw_p=$(cat -- "$HW_STATE/files/$hw_h.path")
     hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
     mv -- "$HW_STATE/files/$hw_h".* "$HW_TXN/records/"
+    set -- "$@" "$(dirname -- "$hw_p")"
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "restored $hw_p"
   done
-  sync
+  hw_sync "$@"
 }
 hw_txn_rollback() {
   # hw_txn_rollback MESSAGE: undoes the open transaction from its journal, whatever
@@ -644,7 +678,7 @@ hw_claim() {
   { cat -- "$HW_STATE/claims" 2>/dev/null || true; printf '%s\\n' "$HW_GEN"; } > "$HW_STATE/claims.new" \
     && mv -f -- "$HW_STATE/claims.new" "$HW_STATE/claims" \
     || hw_fail "could not write $HW_STATE/claims (disk full?)"
-  sync
+  hw_sync "$HW_STATE"
 }
 hw_commit() {
   # the generation now in service, journalled as "committed" so that a run dying
@@ -661,8 +695,52 @@ hw_txn_finish() {
     [ ! -e "$hw_f" ] || mv -f -- "$hw_f" "$HW_STATE/files/$(basename -- "$hw_f").installed"
   done
   rm -rf -- "$HW_TXN"
-}`);
+}
+hw_start() {
+  # hw_start DESCRIPTION: a create's beginning: the host lock, recovery of dead runs, its claim
+  [ "$HW_MODE" != check ] || [ -n "\${HW_CHECK:-}" ] || hw_fail "check mode needs the check helpers: run checkScript(create) from core/step.ts with bash -s check, not the create script alone"
+  hw_log "$1"
+  hw_begin
+  hw_claim
+  hw_fault_point locked
+}
+hw_install() {
+  # hw_install HASH PATH ...: after staging: validation, the switch, the activation
+  # (rolled back when it fails), the commit
+  hw_fault_point staged
+  hw_phase validate
+  [ "$hw_rc" -eq 0 ] || hw_fail "validation failed (exit $hw_rc); the files in service were not touched"
+  hw_fault_point validated
+  hw_switch_all "$@"
+  hw_fault_point switched
+  hw_journal activating
+  hw_phase activate
+  if [ "$hw_rc" -ne 0 ]; then
+    hw_activation_rc=$hw_rc
+    hw_activation_changed=$HW_CHANGED
+    hw_txn_rollback "activation failed (exit $hw_activation_rc)"
+    if [ "$hw_activation_changed" -gt 0 ]; then hw_fail "activation failed (exit $hw_activation_rc); the previous files were put back"; fi
+    hw_fail "activation failed (exit $hw_activation_rc)"
+  fi
+  hw_fault_point activated
+  hw_log "activated; committing"
+  hw_commit
+  hw_log "done ($HW_CHANGED file(s) changed)"
+}`;
 
+/** A step's fragments, as the library defines them for a step that has none (the script redefines the ones it has). */
+const NO_FRAGMENTS = ["hw_helpers", "hw_validate", "hw_activate", "hw_reactivate", "hw_verify", "hw_undo", "hw_after_restore"].map((f) => `${f}() { :; }`).join("\n");
+
+/**
+ * The core library: every function of the transaction, for the create, the undo and
+ * (with {@link CHECK_HELPERS}) check mode. Installed once per host as
+ * `LIB_ROOT/core-HASH.sh` by the library step (core/library.ts); every script sources
+ * the library of the hash it was rendered with. Comment lines are dropped (they are for
+ * readers of this file).
+ */
+export const CORE_LIBRARY = `# hostwright core library (core/step.ts): sourced by every step script of this host\n${compact(`${COMMON_HELPERS}\n${NO_FRAGMENTS}${CREATE_HELPERS}${UNDO_HELPERS}`)}\n`;
+/** The content hash that names the library file; a new core is a new file next to the old one. */
+export const CORE_LIBRARY_HASH = shortHash(CORE_LIBRARY);
 
 /**
  * Check mode: the create's own hw_main, with every helper that would change the
@@ -745,9 +823,15 @@ hw_commit() {
  * create scripts do not carry them.
  */
 export function checkScript(create: string): string {
+    // The library step's script compares the host's library itself.
+    if (create.startsWith(`#!/bin/bash\n${LIBRARY_STEP_MARKER}`)) return create;
     const run = create.lastIndexOf("\nhw_main </dev/null\n");
     if (run < 0) throw new Error("not a hostwright create script (no hw_main call)");
-    return `${create.slice(0, run)}\n${CHECK_HELPERS}${create.slice(run)}`;
+    // A check changes nothing, so it cannot install the library: it carries the one its
+    // script names (a script from another build still sources the host's copy).
+    const withLibrary = create.replace(libraryLoader(CORE_LIBRARY_HASH), () => CORE_LIBRARY);
+    const at = run + withLibrary.length - create.length;
+    return `${withLibrary.slice(0, at)}\n${CHECK_HELPERS}${withLibrary.slice(at)}`;
 }
 
 /** Values a step printed with `hw_output` and warnings from `hw_warn`. */

@@ -614,8 +614,7 @@ true`;
     const cacheDirectory = cached ? sh`mkdir -p ${s.ocspCacheDirectory}
 chown ${s.user} ${s.ocspCacheDirectory}
 chmod 0755 ${s.ocspCacheDirectory}` : "";
-    const activate = `${helpers}
-hw_h2o_wait_tls() {
+    const activate = `hw_h2o_wait_tls() {
   # hw_h2o_wait_tls NAME HOST:PORT SNI FINGERPRINT: until the listener serves the new leaf
   hw_end=$(( $(date +%s) + hw_h2o_wait_limit ))
   until [ "$(hw_h2o_served_leaf "$2" "$3")" = "$4" ]; do
@@ -705,8 +704,7 @@ true`;
 
     // Read-only (npm run check): one look at what the activation waits for, each difference a drift line.
     const stapleMaxAge = new Map(stapled.map(({ view, plan }) => [view.name, plan.updateInterval + STAPLE_AGE_MARGIN_SECONDS]));
-    const verify = `${helpers}
-hw_h2o_verify_tls() {
+    const verify = `hw_h2o_verify_tls() {
   # hw_h2o_verify_tls NAME HOST:PORT SNI FINGERPRINT [MAX-STAPLE-AGE]: one handshake shows the
   # leaf served and, for a listener with stapling, the staple
   hw_h2o_staple_seen "$2" "$3" "$4"
@@ -758,8 +756,7 @@ done
 ${trustRoots.map((r) => sh`hw_h2o_verify_root ${r}`).join("\n")}
 true`;
 
-    const reactivate = `${helpers}
-hw_h2o_relink
+    const reactivate = `hw_h2o_relink
 if [ -e ${started} ] && [ ! -e "$HW_STATE/generation" ]; then
   hw_h2o_svc 90 ${stop} || true
   rm -f ${started}
@@ -778,8 +775,7 @@ fi`;
               .join("\n")}
 rmdir -- ${shq(s.ocspCacheDirectory)} 2>/dev/null || true`
         : "";
-    const afterRestore = `${helpers}
-hw_h2o_relink
+    const afterRestore = `hw_h2o_relink
 ${forgetResponses}
 if [ -e ${started} ]; then
   hw_log "stopping h2o (it was not running before hostwright started it)"
@@ -799,6 +795,8 @@ id -u ${shq(s.user)} >/dev/null 2>&1 || hw_fail ${shq(`h2o user ${s.user} does n
         proxyStep: {
             description: `h2o ${name}: ${args.listeners.length} listener(s), ${args.virtualHosts.length} virtual host(s), config ${s.configPath}`,
             files,
+            // Once at the top of both scripts, for the activation, the rollback, the undo and the check.
+            helpers,
             preflight,
             validate,
             activate,

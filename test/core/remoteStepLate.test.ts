@@ -20,7 +20,11 @@ class Late extends pulumi.ComponentResource {
 describe("remoteStep with a host and a step known only after a look-up", () => {
     it("connects to the late host, renders the late step, keeps the key secret and the command lines clear", async () => {
         const rec = await recordProgram(() => void new Late("x", pulumi.output(host("h2", "ops")), pulumi.output("late-word")));
-        const [known, late] = rec.commands;
+        const [knownLibrary, known, lateLibrary, late] = rec.commands;
+        expect([knownLibrary.name, lateLibrary.name]).toEqual(["hostwright-lib-h1", "x-late-hostwright-lib"]);
+        // the late step's library: same late host, same clear command lines
+        expect(lateLibrary.inputs.connection.host).toBe("h2.lab");
+        expect(lateLibrary.inputs.create).toBe("sudo -n /bin/bash -s");
         expect(late.inputs.connection.host).toBe("h2.lab");
         expect(late.secretInputs).toContain("connection");
         expect(late.secretInputs).not.toContain("create");
@@ -28,8 +32,9 @@ describe("remoteStep with a host and a step known only after a look-up", () => {
         expect(late.inputs.create).toBe("sudo -n /bin/bash -s");
         expect(late.inputs.delete).toMatch(/^sudo -n \/bin\/bash -c /);
         expect(late.inputs.stdin).toContain("echo late-word");
-        // not chained after the known host's steps: its host was unknown when it was declared
-        expect(late.dependsOn).toEqual([]);
+        // not chained after the known host's steps (its host was unknown when it was declared), only after its library
+        expect(late.dependsOn).toEqual([lateLibrary.urn]);
+        expect(known.dependsOn).toEqual([knownLibrary.urn]);
         expect(known.inputs.create).toBe("/bin/bash -s");
     });
 

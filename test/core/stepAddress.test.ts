@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { recordProgram } from "../../tools/record";
 import { remoteStep, stepAddress, stepKey } from "../../core/remoteStep";
 import type { Host } from "../../core/host";
+import { isLibraryScript } from "../../core/library";
 
 const host = (name: string): Host => ({ name, address: `${name}.lab`, privateKey: pulumi.secret("KEY"), hostKey: "ssh-ed25519 AAAA" });
 
@@ -20,7 +21,10 @@ describe("stepAddress", () => {
             ["web-proxy", "proxy1", expectedKeys[0]],
             ["cap-mirror", "compute7", expectedKeys[1]],
         ]);
-        expect(steps.map((s) => s.urn)).toEqual(rec.commands.map((c) => c.urn));
-        expect(rec.commands[0].inputs.stdin).toContain(`HW_STATE=/var/lib/hostwright/steps/${expectedKeys[0]}`);
+        // each host's library step first (the known host's, then the late step's own)
+        expect(rec.commands.map((c) => c.name)).toEqual(["hostwright-lib-proxy1", "web-proxy", "cap-mirror-hostwright-lib", "cap-mirror"]);
+        const commands = rec.commands.filter((c) => !isLibraryScript(c.inputs.stdin));
+        expect(steps.map((s) => s.urn)).toEqual(commands.map((c) => c.urn));
+        expect(commands[0].inputs.stdin).toContain(`HW_KEY=${expectedKeys[0]}`);
     });
 });

@@ -5,10 +5,27 @@
  */
 import { execFileSync, spawn, ChildProcess } from "child_process";
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "fs";
-import { checkScript, KEPT_ROOT, RUN_DIR, STATE_ROOT } from "../../core/step";
+import { checkScript, KEPT_ROOT, LIB_ROOT, RUN_DIR, STATE_ROOT } from "../../core/step";
+import { libraryScripts } from "../../core/library";
 
+/** A script with the host's paths (state, library, kept copies, run directory) moved under `root`. */
+export function relocated(script: string, root: string): string {
+    return script.split(STATE_ROOT).join(`${root}/state`).split(LIB_ROOT).join(`${root}/lib`).split(KEPT_ROOT).join(`${root}/kept`).split(RUN_DIR).join(`${root}/run`);
+}
+
+/**
+ * {@link relocated}, after installing the core library under `root` the way a host's
+ * library step does (its own create script, relocated), unless it is there already:
+ * every step script sources it.
+ */
 export function localScript(script: string, root: string): string {
-    return script.split(STATE_ROOT).join(`${root}/state`).split(KEPT_ROOT).join(`${root}/kept`).split(RUN_DIR).join(`${root}/run`);
+    if (!existsSync(relocated(libraryScripts().path, root))) installLibrary(root);
+    return relocated(script, root);
+}
+
+/** Runs the library step's create script (relocated) under `root`. */
+export function installLibrary(root: string, mode?: string): string {
+    return execFileSync("bash", ["-s", ...(mode ? [mode] : [])], { input: relocated(libraryScripts().create, root), encoding: "utf8" });
 }
 
 /** Runs a script to the end; `mode` is the create script's argument ("update" for Pulumi's update). */

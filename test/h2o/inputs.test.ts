@@ -75,9 +75,12 @@ describe("H2oReverseProxy with inputs from other resources", () => {
     it("declares the very step plain arguments declare, once the VM and the certificate are known", async () => {
         const plain = await recordProgram(() => outputsOf(new H2oReverseProxy("front", plainArgs())), { preview: false, printWarnings: false });
         const late = await recordProgram(() => outputsOf(new H2oReverseProxy("front", lateArgs())), { preview: false, printWarnings: false, resourceState: providers(() => p.leaf.certPem) });
-        const [a] = plain.commands;
-        const [b] = late.commands;
-        expect(late.commands.map((c) => c.name)).toEqual(["front-proxy"]);
+        // the host's library step first (core/library.ts), declared the same way
+        const [libA, a] = plain.commands;
+        const [libB, b] = late.commands;
+        expect(late.commands.map((c) => c.name)).toEqual(["hostwright-lib-web1", "front-proxy"]);
+        expect(libB.inputs.connection.host).toBe(VM_ADDRESS);
+        expect(libB.inputs.stdin).toEqual(libA.inputs.stdin);
         expect(b.inputs.connection.host).toBe(VM_ADDRESS);
         for (const input of ["stdin", "create", "update", "delete", "triggers"]) expect(b.inputs[input]).toEqual(a.inputs[input]);
         // The key travels only in the secret stdin; the outputs stay readable.
@@ -90,8 +93,8 @@ describe("H2oReverseProxy with inputs from other resources", () => {
 
     it("during a preview with the VM not created yet, declares the step with unknown content instead of failing", async () => {
         const rec = await recordProgram(() => outputsOf(new H2oReverseProxy("front", lateArgs())), { preview: true, printWarnings: false, resourceState: providers(() => p.leaf.certPem, false) });
-        expect(rec.commands.map((c) => c.name)).toEqual(["front-proxy"]);
-        const [step] = rec.commands;
+        expect(rec.commands.map((c) => c.name)).toEqual(["hostwright-lib-web1", "front-proxy"]);
+        const [, step] = rec.commands;
         expect(step.inputs.stdin).toBe(UNKNOWN_PLACEHOLDER);
         expect(step.inputs.connection?.host).not.toBe(VM_ADDRESS);
         expect(rec.outputs.chainOrder).toBe(UNKNOWN_PLACEHOLDER);

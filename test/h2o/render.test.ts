@@ -177,9 +177,10 @@ describe("render details", () => {
             const r = renderH2o("t", a, checkH2oArgs(a), () => "KEY");
             expect(r.trustRoots).toEqual([expect.stringMatching(new RegExp(`^${dirName}/hostwright-[0-9a-f]{16}\\.pem$`))]);
             expect(r.proxyStep.files.find((f) => f.path === r.trustRoots[0])).toMatchObject({ content: p.root.certPem, mode: "0644" });
-            // One idempotent relink after the activation's switch, the rollback and the undo.
+            // One idempotent relink after the activation's switch, the rollback and the undo; the function is a helper of the step, defined once.
+            expect(r.proxyStep.helpers).toContain(relinkFunction(dirName));
             for (const script of [r.proxyStep.activate!, r.proxyStep.reactivate!, r.proxyStep.afterRestore!]) {
-                expect(script).toContain(relinkFunction(dirName));
+                expect(script).not.toContain("hw_h2o_relink() {");
                 expect(script).toMatch(/^hw_h2o_relink$/m);
             }
             expect(r.proxyStep.undo).toBeUndefined();

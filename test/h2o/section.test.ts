@@ -3,6 +3,7 @@ import { ValidationError } from "../../core/errors";
 import { RawConfig, validateStack, declareStack } from "../../core/config/stack";
 import { recordProgram } from "../../tools/record";
 import { makeTestPki, TestPki } from "./pkiFixture";
+import { withoutLibraries } from "../../core/library";
 
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly000000000000000000000000";
@@ -85,13 +86,13 @@ describe("hostwright:h2o section", () => {
 
     it("declares both proxies: keys from hostwright:secrets as secrets, outputs per proxy", async () => {
         const rec = await recordProgram(() => declareStack(raw(base()), [h2oSection]), { preview: false });
-        expect(rec.commands.map((c) => c.name)).toEqual(["front-proxy", "plain-proxy"]);
-        const plain = rec.commands[1];
+        expect(rec.commands.map((c) => c.name)).toEqual(["hostwright-lib-proxy1", "front-proxy", "hostwright-lib-proxy2", "plain-proxy"]);
+        const [front, plain] = withoutLibraries(rec.commands);
         expect(plain.secretInputs).toContain("stdin");
         expect(plain.inputs.stdin).toContain(p.plain.keyPem.split("\n")[1]);
         expect(plain.inputs.stdin).toContain("service h2o reload");
         expect(plain.inputs.stdin).toContain('"nobody"');
-        expect(rec.commands[0].inputs.stdin).toContain("systemctl reload h2o");
+        expect(front.inputs.stdin).toContain("systemctl reload h2o");
         const out = rec.outputs.h2o as any;
         expect(out.plain.stapling).toEqual({ https: "not applicable" });
         expect(out.front.chainOrder.https[0]).toBe("CN=www.example.test (given as #2)");

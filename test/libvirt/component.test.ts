@@ -4,6 +4,7 @@ import { declareStack } from "../../core/config/stack";
 import { sections } from "../../components/registry";
 import { LibvirtLiveMigration } from "../../components/libvirt/component";
 import { groupPki, tlsArgs } from "./fixtures";
+import { withoutLibraries } from "../../core/library";
 
 const g = groupPki([
     { name: "a", names: ["a.example.test"] },
@@ -36,8 +37,8 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
             const group = new LibvirtLiveMigration("cell1", tlsArgs(g, { nova: { release: "2023.1" } }));
             return { nodes: group.nodes, commands: group.commands, warnings: group.warnings };
         });
-        expect(rec.commands.map((c) => c.name)).toEqual(["cell1-a-libvirt", "cell1-b-libvirt", "cell1-a-dataplane", "cell1-b-dataplane", "cell1-a-peers", "cell1-b-peers"]);
-        const [a, b, planeA, planeB, checkA, checkB] = rec.commands;
+        expect(withoutLibraries(rec.commands).map((c) => c.name)).toEqual(["cell1-a-libvirt", "cell1-b-libvirt", "cell1-a-dataplane", "cell1-b-dataplane", "cell1-a-peers", "cell1-b-peers"]);
+        const [a, b, planeA, planeB, checkA, checkB] = withoutLibraries(rec.commands);
         expect(planeA.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn]));
         expect(checkA.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn, planeA.urn, planeB.urn]));
         expect(checkB.dependsOn).toEqual(expect.arrayContaining([a.urn, b.urn, planeA.urn, planeB.urn]));
@@ -48,7 +49,7 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
         // keys travel only in the secret stdin, never in clear inputs
         expect(a.secretInputs).toContain("stdin");
         expect(a.inputs.stdin).toContain(g.tls.a.serverKey.trim());
-        for (const c of rec.commands) {
+        for (const c of withoutLibraries(rec.commands)) {
             for (const [k, v] of Object.entries(c.inputs)) if (!c.secretInputs.includes(k)) expect(JSON.stringify(v)).not.toContain("PRIVATE KEY");
         }
         // the peer check is rendered from the data-plane facts: unknown in a preview
@@ -59,9 +60,9 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
             },
             { preview: false, commandState: dataPlaneState({}) },
         );
-        expect(recorded.commands.find((c) => c.name === "cell1-a-peers")!.inputs.stdin).toContain("hw_check_peer b qemu+tls://b.example.test/system");
+        expect(withoutLibraries(recorded.commands).find((c) => c.name === "cell1-a-peers")!.inputs.stdin).toContain("hw_check_peer b qemu+tls://b.example.test/system");
         // the fingerprint covers the keys
-        expect(recorded.commands.find((c) => c.name === "cell1-a-peers")!.secretInputs).toContain("stdin");
+        expect(withoutLibraries(recorded.commands).find((c) => c.name === "cell1-a-peers")!.secretInputs).toContain("stdin");
         expect(planeA.secretInputs).toContain("stdin");
         expect(checkA.inputs.stdin).toBe(UNKNOWN_PLACEHOLDER);
         expect(rec.outputs.commands).toEqual({
@@ -79,10 +80,10 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
             },
             { preview: false, commandState: dataPlaneState({ uuid: { a: SAME_UUID, b: SAME_UUID }, features: { a: "sse2 avx2", b: "sse2" } }) },
         );
-        const checkA: string = rec.commands.find((c) => c.name === "cell1-a-peers")!.inputs.stdin;
+        const checkA: string = withoutLibraries(rec.commands).find((c) => c.name === "cell1-a-peers")!.inputs.stdin;
         expect(checkA).toContain("hw_data b b.example.test 49160");
         expect(checkA).toMatch(/hw_output cpu\.b 'incompatible: b lacks 1 CPU feature\(s\) of a \(avx2\)/);
-        expect(rec.commands.find((c) => c.name === "cell1-b-peers")!.inputs.stdin).toContain("hw_output cpu.a ok");
+        expect(withoutLibraries(rec.commands).find((c) => c.name === "cell1-b-peers")!.inputs.stdin).toContain("hw_output cpu.a ok");
         expect((rec.outputs.nodes as any)[0]).toMatchObject({ hostUuid: SAME_UUID, cpu: { source: "capabilities", vendor: "AMD", model: "EPYC" }, dataPort: 49160 });
         expect(rec.outputs.common).toEqual(["sse2"]);
     });
@@ -92,7 +93,7 @@ describe("LibvirtLiveMigration under Pulumi mocks", () => {
             const group = new LibvirtLiveMigration("old", tlsArgs(g, { nova: { release: "liberty" }, verifyPeers: false }));
             return { commands: group.commands };
         });
-        expect(rec.commands.map((c) => c.name)).toEqual(["old-a-libvirt", "old-b-libvirt"]);
+        expect(withoutLibraries(rec.commands).map((c) => c.name)).toEqual(["old-a-libvirt", "old-b-libvirt"]);
         expect((rec.outputs.commands as { migrate: string }).migrate).toBe("nova live-migration --block-migrate SERVER TARGET_HOST");
     });
 
@@ -145,9 +146,9 @@ describe("the hostwright:libvirt stack section", () => {
     it("is registered and declares the group from the config, keys from hostwright:secrets", async () => {
         expect(sections.map((s) => s.key)).toContain("libvirt");
         const rec = await recordProgram(() => declareStack({ values: config(section).config, secretKeys: new Set(["hostwright:secrets"]) }, sections), config(section));
-        expect(rec.commands.map((c) => c.name)).toEqual(["cell1-compute-a-libvirt", "cell1-compute-b-libvirt", "cell1-compute-a-dataplane", "cell1-compute-b-dataplane", "cell1-compute-a-peers", "cell1-compute-b-peers"]);
-        expect(rec.commands[0].inputs.stdin).toContain(pki.tls["compute-a"].serverKey.trim());
-        expect(rec.commands[0].inputs.connection.host).toBe("10.0.0.11");
+        expect(withoutLibraries(rec.commands).map((c) => c.name)).toEqual(["cell1-compute-a-libvirt", "cell1-compute-b-libvirt", "cell1-compute-a-dataplane", "cell1-compute-b-dataplane", "cell1-compute-a-peers", "cell1-compute-b-peers"]);
+        expect(withoutLibraries(rec.commands)[0].inputs.stdin).toContain(pki.tls["compute-a"].serverKey.trim());
+        expect(withoutLibraries(rec.commands)[0].inputs.connection.host).toBe("10.0.0.11");
     });
 
     it.each<[string, unknown, Record<string, string> | undefined, string[]]>([

@@ -51,20 +51,26 @@ describe("offline preview", () => {
             "plan.json",
             "web1/files/etc/demo/secret.conf",
             "web1/files/etc/motd",
-            "web1/steps/01-a-files.create.sh",
-            "web1/steps/01-a-files.delete.sh",
+            // the host's library step first (core/library.ts)
+            "web1/steps/01-hostwright-lib-web1.create.sh",
+            "web1/steps/01-hostwright-lib-web1.delete.sh",
+            "web1/steps/02-a-files.create.sh",
+            "web1/steps/02-a-files.delete.sh",
             "web2/files/etc/demo/secret.conf",
             "web2/files/etc/motd",
-            "web2/steps/01-b-files.create.sh",
-            "web2/steps/01-b-files.delete.sh",
+            "web2/steps/01-hostwright-lib-web2.create.sh",
+            "web2/steps/01-hostwright-lib-web2.delete.sh",
+            "web2/steps/02-b-files.create.sh",
+            "web2/steps/02-b-files.delete.sh",
         ]);
         expect(readFileSync(join(out, "web2/files/etc/motd"), "utf8")).toBe("it's $(x)\n");
-        expect(readFileSync(join(out, "web1/steps/01-a-files.create.sh"), "utf8")).toMatch(/^# command: \/bin\/bash -s/);
-        expect(readFileSync(join(out, "web1/steps/01-a-files.delete.sh"), "utf8")).toContain("HW_MODE=undo");
+        expect(readFileSync(join(out, "web1/steps/02-a-files.create.sh"), "utf8")).toMatch(/^# command: \/bin\/bash -s/);
+        expect(readFileSync(join(out, "web1/steps/02-a-files.delete.sh"), "utf8")).toContain("HW_MODE=undo");
         const plan = JSON.parse(readFileSync(join(out, "plan.json"), "utf8"));
         expect(plan.hosts).toEqual(["web1", "web2"]);
-        expect(plan.steps[0]).toMatchObject({ host: "web1", n: 1, name: "a-files", command: "/bin/bash -s" });
-        expect(plan.steps[0].files).toContainEqual({ path: "/etc/demo/secret.conf", mode: "0600", owner: "root", group: "root", bytes: `token=${REDACTED}\n`.length });
+        expect(plan.steps[0]).toMatchObject({ host: "web1", n: 1, name: "hostwright-lib-web1", command: "/bin/bash -s" });
+        expect(plan.steps[1]).toMatchObject({ host: "web1", n: 2, name: "a-files", command: "/bin/bash -s" });
+        expect(plan.steps[1].files).toContainEqual({ path: "/etc/demo/secret.conf", mode: "0600", owner: "root", group: "root", bytes: `token=${REDACTED}\n`.length });
     });
 
     it("names the component and its host in each warning (the engine shows it under the resource)", async () => {
@@ -189,10 +195,10 @@ describe("offline preview", () => {
             expect(preview.opaqueSecrets.paths).toEqual(["hostwright:secrets.ssh", "hostwright:secrets.token"]);
             expect(preview.opaqueSecrets.reason).toMatch(reason);
             expect(preview.warnings).toContain("hostwright:secrets.ssh: is the SSH private key of host web1: not checked (the secret's value is not known here)");
-            // Every step is there, on its host; a script carrying the undecrypted secret is known only after apply.
-            expect(preview.steps.map((s) => `${s.host} ${s.name}`)).toEqual(["web1 a-files", "web2 b-files"]);
-            expect(preview.steps[0].createScript).toContain(`token=${REDACTED}`);
-            expect(preview.steps[0].createScript).toContain("/etc/motd");
+            // Every step is there, on its host, written in full: only the undecrypted secret is a (redacted) placeholder.
+            expect(preview.steps.map((s) => `${s.host} ${s.name}`)).toEqual(["web1 hostwright-lib-web1", "web1 a-files", "web2 hostwright-lib-web2", "web2 b-files"]);
+            expect(preview.steps[1].createScript).toContain(`token=${REDACTED}`);
+            expect(preview.steps[1].createScript).toContain("/etc/motd");
             writePreview(preview, out);
             expect(JSON.parse(readFileSync(join(out, "plan.json"), "utf8")).opaqueSecrets.paths).toEqual(preview.opaqueSecrets.paths);
             for (const f of listFiles(out)) expect(readFileSync(join(out, f), "utf8")).not.toContain("[opaque secret");

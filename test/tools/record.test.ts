@@ -21,14 +21,16 @@ describe("recordProgram", () => {
             const d = new Demo("demo");
             return { name: pulumi.output("x"), urn: d.urn };
         });
-        expect(rec.commands.map((c) => c.name)).toEqual(["demo-a", "demo-b", "demo-c"]);
-        const [a, b, c] = rec.commands;
+        // each host's library step first (core/library.ts)
+        expect(rec.commands.map((c) => c.name)).toEqual(["hostwright-lib-h1", "demo-a", "demo-b", "hostwright-lib-h2", "demo-c"]);
+        const [lib1, a, b, lib2, c] = rec.commands;
         expect(a.secretInputs).toEqual(expect.arrayContaining(["connection", "stdin"]));
         expect(a.inputs.stdin).toContain("SECRET-A");
         expect(a.inputs.create).toBe("/bin/bash -s");
         expect(a.inputs.connection.hostKey).toBe("ssh-ed25519 AAAA");
-        expect(b.dependsOn).toEqual([a.urn]);
-        expect(c.dependsOn).toEqual([a.urn]);
+        expect(a.dependsOn).toEqual([lib1.urn]);
+        expect(b.dependsOn).toEqual([lib1.urn, a.urn]);
+        expect(c.dependsOn).toEqual([lib2.urn, a.urn]);
         expect(c.deleteBeforeReplace).toBe(true);
         expect(rec.outputs.name).toBe("x");
     });
@@ -36,7 +38,8 @@ describe("recordProgram", () => {
     it("can run twice in one process", async () => {
         const one = await recordProgram(() => void new Demo("one"));
         const two = await recordProgram(() => void new Demo("two"));
-        expect(one.commands).toHaveLength(3);
-        expect(two.commands.map((c) => c.name)).toEqual(["two-a", "two-b", "two-c"]);
+        expect(one.commands).toHaveLength(5);
+        // the second program declares its own library steps again
+        expect(two.commands.map((c) => c.name)).toEqual(["hostwright-lib-h1", "two-a", "two-b", "hostwright-lib-h2", "two-c"]);
     });
 });
