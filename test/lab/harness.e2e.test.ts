@@ -63,12 +63,13 @@ labDescribe("apply harness", () => {
 
         const applied = await h.apply(program(steps));
         expect(applied.error).toBeUndefined();
-        expect(summary(applied)).toEqual(["create:new:trivial@h1=0"]);
+        // the host's library step first (core/library.ts), deleted last
+        expect(summary(applied)).toEqual(["create:new:hostwright-lib-h1@h1=0", "create:new:trivial@h1=0"]);
         expect(applied.outputs).toEqual({ reports: { trivial: { size: "6" } } });
         expect((await lab.host("h1").ssh("cat /etc/hw-trivial.conf")).stdout).toBe("x = 1\n");
 
         const destroyed = await h.destroy();
-        expect(summary(destroyed)).toEqual(["delete:destroy:trivial@h1=0"]);
+        expect(summary(destroyed)).toEqual(["delete:destroy:trivial@h1=0", "delete:destroy:hostwright-lib-h1@h1=0"]);
         expect(h.state().resources).toEqual([]);
         const after = snapshotTree(lab.host("h1").upperDir);
         for (const dir of COPIED_UP_PARENTS) if (!(dir in before)) expect(after[dir]).toMatch(/^dir /);
@@ -82,7 +83,7 @@ labDescribe("apply harness", () => {
             { name: "same-a", host: "h1", step: { description: "a", files: [{ path: "/etc/hw-same-a", content: "a\n" }] } },
             { name: "same-b", host: "h2", step: { description: "b", activate: "hw_output peer done" }, after: ["same-a"] },
         ];
-        expect((await h.apply(program(steps))).operations).toHaveLength(2);
+        expect((await h.apply(program(steps))).operations).toHaveLength(4);
         const logins = [await accepted("h1"), await accepted("h2")];
         const again = await h.apply(program(steps));
         expect(again.ok).toBe(true);
@@ -106,7 +107,7 @@ labDescribe("apply harness", () => {
         expect(failed.failure!.stderr).toContain("ERROR: disk on fire");
         expect(failed.error).toMatch(/^create of breaks on h1 failed \(exit 1\): .*disk on fire/);
         expect(failed.skipped).toEqual([{ resource: "after-same-host", op: "create" }, { resource: "after-other-host", op: "create" }]);
-        expect(summary(failed)).toEqual(["create:new:ok-first@h1=0", "create:new:breaks@h1=1"]);
+        expect(summary(failed).sort()).toEqual(["create:new:hostwright-lib-h1@h1=0", "create:new:hostwright-lib-h2@h2=0", "create:new:ok-first@h1=0", "create:new:breaks@h1=1"].sort());
         expect((await lab.host("h1").exec("test -e /etc/hw-later || echo absent")).stdout).toBe("absent\n");
         expect((await lab.host("h2").exec("test -e /etc/hw-dependent || echo absent")).stdout).toBe("absent\n");
 
