@@ -121,9 +121,13 @@ export function hostLibrary(hostName: string | undefined, stepName: string, pare
     const existing = hostName === undefined ? undefined : libraryOnHost.get(hostName);
     if (existing) return existing;
     const scripts = libraryScripts();
+    const lines = commands({ script: scripts.delete, generation: scripts.hash });
+    // Another endpoint is another machine (a late host's VM moved by Nova): the library
+    // step is replaced with the steps, created there and deleted from the old one.
+    const endpoint = pulumi.unsecret(pulumi.output(lines.connection!).apply((c) => `${c.host}:${c.port ?? 22}`));
     const command = new remote.Command(
         hostName === undefined ? `${stepName}-hostwright-lib` : `hostwright-lib-${hostName}`,
-        { ...commands({ script: scripts.delete, generation: scripts.hash }), stdin: scripts.create, triggers: [scripts.hash], addPreviousOutputInEnv: false },
+        { ...lines, stdin: scripts.create, triggers: [scripts.hash, endpoint], addPreviousOutputInEnv: false },
         { parent },
     );
     if (hostName !== undefined) libraryOnHost.set(hostName, command);

@@ -25,6 +25,9 @@ describe("remoteStep with a host and a step known only after a look-up", () => {
         // the late step's library: same late host, same clear command lines
         expect(lateLibrary.inputs.connection.host).toBe("h2.lab");
         expect(lateLibrary.inputs.create).toBe("sudo -n /bin/bash -s");
+        // replaced (created on the new host, deleted from the old) when the late host changes
+        expect(lateLibrary.inputs.triggers).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), "h2.lab:22"]);
+        expect(lateLibrary.secretInputs).not.toContain("triggers");
         expect(late.inputs.connection.host).toBe("h2.lab");
         expect(late.secretInputs).toContain("connection");
         expect(late.secretInputs).not.toContain("create");
