@@ -192,13 +192,16 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const vmMirror = [{ name: "follow", openstack: { portId: "bee51cf7-fb2a-4c1e-9d3b-6f0f6f1d2e3a" }, capture: { kind: "veth", name: "followcap" }, allowOverlappingMirrors: true }];
         const first = await own.apply(program(vmMirror, ["compute1", "compute2"]), { invoke });
         expect(first.error).toBeUndefined();
-        expect(first.operations.map((o) => `${o.op}@${o.hostName}`)).toEqual(["create@compute1"]);
+        expect(first.operations.map((o) => `${o.op}:${o.reason}:${o.resource}@${o.hostName}`)).toEqual(["create:new:follow-mirror-hostwright-lib@compute1", "create:new:follow-mirror@compute1"]);
         const onCompute1 = await ovsSnapshot(node);
 
         boundTo = "compute2.cloud.example"; // live migration
         const second = await own.apply(program(vmMirror, ["compute1", "compute2"]), { invoke });
         expect(second.error).toBeUndefined();
-        expect(second.operations.map((o) => `${o.op}:${o.reason}@${o.hostName}`)).toEqual(["create:replace@compute2", "delete:replace@compute1"]);
+        // The mirror step is replaced on the new node. (Its own library step, core/library.ts, is
+        // updated in place to compute2: no undo of it runs on compute1, whose library stays claimed.)
+        const mirrorOps = second.operations.filter((o) => o.resource === "follow-mirror");
+        expect(mirrorOps.map((o) => `${o.op}:${o.reason}@${o.hostName}`)).toEqual(["create:replace@compute2", "delete:replace@compute1"]);
         expect((second.outputs.ovs as any).follow.node).toBe("compute2");
         expect(onCompute1).not.toBe(before1);
         expect(await ovsSnapshot(node)).toBe(before1);
