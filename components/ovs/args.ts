@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
+import type { Inputs } from "../../core/inputs";
 
 /**
  * Which packets of the source ports are mirrored, seen from the bridge:
@@ -47,6 +48,7 @@ export interface OvsCollectorArgs {
     /**
      * IP address of the collector (OVS `options:remote_ip`); names are not accepted.
      * The node must route to it (userspace datapaths: through an OVS bridge holding an address).
+     * May come from another resource (a collector VM's `accessIpV4`): checked once known.
      * Required: no default.
      */
     address: string;
@@ -76,7 +78,8 @@ export interface OvsCollectorArgs {
 export interface OvsOpenStackSourceArgs {
     /**
      * Nova instance id (UUID). Its ports are listed with `compute.getInstanceV2`; with
-     * several ports, `network` or `portId` selects one.
+     * several ports, `network` or `portId` selects one. May be an `openstack.compute.Instance`'s
+     * `id` from the same program: the look-ups then run once it is known.
      * @default none: then `portId` is required
      */
     instanceId?: string;
@@ -93,12 +96,25 @@ export interface OvsOpenStackSourceArgs {
     /**
      * Hosts the binding host is looked for in: first by name (the binding host, or its
      * first DNS label), then by address (the hypervisor's `host_ip`, `compute.getHypervisorV2`).
-     * The stack section passes the whole inventory. Required: no default.
+     * The stack section passes the whole inventory. Their addresses may come from other
+     * resources (an instance's `accessIpV4`): matched once known. Required: no default.
      */
     candidates: Host[];
     /** Explicit `openstack` provider for the look-ups. @default the default provider (stack config `openstack:*`) */
     provider?: pulumi.ProviderResource;
 }
+
+/**
+ * What `new OvsPortMirror()` takes: {@link OvsPortMirrorArgs} with every value a
+ * `pulumi.Input`: the node's address and login, `ports`, `openstack.instanceId` /
+ * `portId` / `network` (e.g. an `openstack.compute.Instance`'s `id` created in the same
+ * program: it feeds the same look-ups), the candidates' fields but their names, the
+ * collector's address, the capture and pcap settings. Host names stay plain (they name
+ * the step's host), and so do the lists of candidates. Checked as soon as every value is
+ * known, with the same errors and warnings; during a preview with unknown values the step
+ * is declared with unknown content.
+ */
+export type OvsPortMirrorInputs = Inputs<OvsPortMirrorArgs>;
 
 /**
  * Args of {@link OvsPortMirror}: mirror OVS ports (or a whole bridge) of one node to a

@@ -1,10 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
 import { remoteStep, StepAddress, stepAddress, stepKey, stepReport } from "../../core/remoteStep";
-import type { OvsPortMirrorArgs } from "./args";
+import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import type { Host } from "../../core/host";
+import type { OvsPortMirrorArgs, OvsPortMirrorInputs } from "./args";
 import { checkMirrorArgs } from "./checks";
 import { resolveOpenStackSource } from "./openstack";
-import { fetchCommand, planMirror, planPcap, renderMirrorStep, rotatingCaptureCommand, tcpdumpCommand } from "./render";
+import { fetchCommand, MirrorPlan, PcapPlan, planMirror, planPcap, renderMirrorStep, rotatingCaptureCommand, tcpdumpCommand } from "./render";
+
+/** The args once known: checked, with the plan of everything but the source ports. */
+interface Accepted {
+    plain: OvsPortMirrorArgs;
+    warnings: string[];
+    shape: MirrorPlan;
+    pcap: PcapPlan;
+}
 
 /**
  * An Open vSwitch port mirror on one node: the mirrored packets go to a local
@@ -40,47 +50,57 @@ export class OvsPortMirror extends pulumi.ComponentResource {
     /** The mirror's step: name, URN, node and state key (for `npm run check` and `pulumi up --replace`). */
     readonly steps: pulumi.Output<StepAddress[]>;
 
-    constructor(name: string, args: OvsPortMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: OvsPortMirrorInputs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:ovs:PortMirror", name, {}, opts);
-        const argWarnings = acceptArgs(checkMirrorArgs(args), `args of OvsPortMirror ${name}`, this, [args.host?.name ?? ""]);
-
         const stepName = `${name}-mirror`;
         const key = stepKey(stepName);
-        const os = args.openstack;
-        const source = os
-            ? resolveOpenStackSource(os, { parent: this }).apply((r) => ({ node: r.node, ports: [r.portName] }))
-            : pulumi.output({ node: args.host!.name, ports: args.ports ?? [] });
-        const host = args.host ?? source.apply((s) => os!.candidates.find((h) => h.name === s.node)!);
-        const plan = source.apply((s) => planMirror(args, name, key, s.ports));
-        // Everything but the source ports is known before any look-up.
-        const shape = planMirror(args, name, key, args.ports ?? []);
+        // Checked and planned at once for plain args; once known when some come from other resources.
+        const accepted = lift(resolveInputs<OvsPortMirrorArgs>(args), (plain) => {
+            const warnings = acceptArgs(checkMirrorArgs(plain), `args of OvsPortMirror ${name}`, this, [plain.host?.name ?? ""]);
+            // Everything but the source ports is known before any look-up.
+            const shape = planMirror(plain, name, key, plain.ports ?? []);
+            return { plain, warnings, shape, pcap: planPcap(plain, shape) };
+        });
+
+        const source = flatLift(accepted, ({ plain }) =>
+            plain.openstack
+                ? resolveOpenStackSource(plain.openstack, { parent: this }).apply((r) => ({ node: r.node, ports: [r.portName] }))
+                : pulumi.output({ node: plain.host!.name, ports: plain.ports ?? [] }),
+        );
+        // The node of an OpenStack source is one of the candidates (their addresses resolved).
+        const nodeHost = ({ plain }: Accepted, node: string): Host => plain.host ?? plain.openstack!.candidates.find((h) => h.name === node)!;
+        const host = args.host ?? flatLift(accepted, (a) => source.apply((s) => nodeHost(a, s.node)));
+        const plan = flatLift(accepted, ({ plain }) => source.apply((s) => planMirror(plain, name, key, s.ports)));
         const step = pulumi.all([source, plan]).apply(([s, p]) => renderMirrorStep(p, s.node));
         const command = remoteStep(stepName, { host, step }, { parent: this });
         const report = stepReport(command);
 
         this.node = source.apply((s) => s.node);
-        this.bridge = pulumi.output(shape.bridge);
+        this.bridge = outputOf(accepted, ({ shape }) => shape.bridge);
         this.ports = plan.apply((p) => p.ports);
-        this.captureInterface = pulumi.output(shape.output.type === "capture" ? shape.output.name : "");
+        this.captureInterface = outputOf(accepted, ({ shape }) => (shape.output.type === "capture" ? shape.output.name : ""));
         this.captureKind = report.apply((r) => r.values.captureKind ?? "");
-        this.tcpdump = pulumi.output(tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
-        const pcap = planPcap(args, shape);
-        this.captureCommand = pulumi.output(rotatingCaptureCommand(shape, pcap));
-        this.fetchCommand = shape.output.type === "collector" ? pulumi.output("") : source.apply((s) => {
+        this.tcpdump = outputOf(accepted, ({ shape }) => tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
+        this.captureCommand = outputOf(accepted, ({ shape, pcap }) => rotatingCaptureCommand(shape, pcap));
+        this.fetchCommand = flatLift(accepted, (a) =>
+            a.shape.output.type === "collector"
+                ? pulumi.output("")
+                : source.apply((s) => {
                       // the login only: the Host also holds the private key, which would make the command a secret
-                      const h = args.host ?? os!.candidates.find((c) => c.name === s.node)!;
-                      return fetchCommand({ address: h.address, port: h.port, user: h.user }, pcap);
-                  });
+                      const h = nodeHost(a, s.node);
+                      return fetchCommand({ address: h.address, port: h.port, user: h.user }, a.pcap);
+                  }),
+        );
         this.status = report.apply((r) => r.values.status ?? "");
         this.expiresAt = report.apply((r) => r.values.expiresAt ?? "");
-        this.lifetime = pulumi.output(
-            args.durationSeconds === undefined
+        this.lifetime = outputOf(accepted, ({ plain }) =>
+            plain.durationSeconds === undefined
                 ? "until destroy"
-                : `${args.durationSeconds} s from the apply that creates it: then a job on the node removes the mirror, its output port and links, without Pulumi; ` +
-                      `later runs of the step report "expired" and do not make it again (raise captureRevision for a new capture)`,
+                : `${plain.durationSeconds} s from the apply that creates it: then a job on the node removes the mirror, its output port and links, without Pulumi; ` +
+                  `later runs of the step report "expired" and do not make it again (raise captureRevision for a new capture)`,
         );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
-        this.warnings = report.apply((r) => [...argWarnings, ...r.warnings]);
+        this.warnings = flatLift(accepted, (a) => report.apply((r) => [...a.warnings, ...r.warnings]));
         this.steps = pulumi.all([stepAddress(command)]);
         this.registerOutputs({
             steps: this.steps,
@@ -99,4 +119,12 @@ export class OvsPortMirror extends pulumi.ComponentResource {
             warnings: this.warnings,
         });
     }
+}
+
+/**
+ * The Output `f` makes of the accepted args: at once for plain args (the very Output `f`
+ * returns, nothing wrapped around it), flattened inside `apply` for late ones.
+ */
+function flatLift<U>(accepted: Accepted | pulumi.Output<Accepted>, f: (a: Accepted) => pulumi.Output<U>): pulumi.Output<U> {
+    return lift(accepted, f) as pulumi.Output<U>;
 }
