@@ -4,6 +4,7 @@
  * X509Certificate the way libvirt (gnutls) will check it on the host.
  */
 import type { X509Certificate } from "crypto";
+import type * as pulumi from "@pulumi/pulumi";
 import { isIssuedBy, parseCertificate, parsePrivateKey } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
@@ -146,9 +147,38 @@ function issuerProblem(leaf: X509Certificate, cas: X509Certificate[]): string | 
     return `is not signed by a certificate of tls.caCertificate (issuer: ${leaf.issuer.replace(/\n/g, ", ")}); libvirt checks certificates against that file only, so an intermediate CA belongs there`;
 }
 
+function checkLeafKey(leaf: X509Certificate, keyPem: string, kind: "server" | "client", path: string, out: Found): void {
+    try {
+        const key = parsePrivateKey(keyPem);
+        if (!leaf.checkPrivateKey(key)) out.error(path, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
+    } catch {
+        out.error(path, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
+    }
+}
+
+/** The certificate whose key checkLeaf compares, when it gets that far (every block parsed, a leaf first). */
+function keyedLeaf(pem: string): X509Certificate | undefined {
+    const leaf = parseCertificates(pem, "", collector())?.[0];
+    return leaf && !leaf.ca ? leaf : undefined;
+}
+
+/**
+ * The key check of node `index`'s `serverKey` or `clientKey` alone, for a key known
+ * only after the other arguments were checked: the issues {@link checkLiveMigration}
+ * reports for that key when given the same value plainly.
+ */
+export function checkNodeKey(args: LiveMigrationArgs, index: number, field: "serverKey" | "clientKey", keyPem: string): Issue[] {
+    const tls = args.nodes[index].tls!;
+    const kind = field === "serverKey" ? "server" : "client";
+    const leaf = keyedLeaf(kind === "server" ? tls.serverCertificate : tls.clientCertificate);
+    const out = collector();
+    if (leaf) checkLeafKey(leaf, keyPem, kind, `nodes[${index}].tls.${field}`, out);
+    return withHostNames(args.nodes, out.issues);
+}
+
 function checkLeaf(
     pem: string,
-    keyPem: string,
+    keyPem: pulumi.Input<string>,
     kind: "server" | "client",
     at: { cert: string; key: string },
     cas: X509Certificate[] | undefined,
@@ -176,12 +206,8 @@ function checkLeaf(
         const covered = isIP(dialed) ? leaf.checkIP(dialed) : leaf.checkHost(dialed, { wildcards: true });
         if (!covered) out.error(at.cert, `does not cover ${dialed}, the address its peers dial (subjectAltName: ${leaf.subjectAltName ?? "none"})`);
     }
-    try {
-        const key = parsePrivateKey(keyPem);
-        if (!leaf.checkPrivateKey(key)) out.error(at.key, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
-    } catch {
-        out.error(at.key, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
-    }
+    // A key given as a Pulumi output is checked once known (checkNodeKey).
+    if (typeof keyPem === "string") checkLeafKey(leaf, keyPem, kind, at.key, out);
     if (cas) {
         const problem = issuerProblem(leaf, cas);
         if (problem) out.error(at.cert, `the ${kind} certificate ${problem}`);
@@ -360,8 +386,12 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
     if ((args.tcpPort ?? 16509) === (args.tlsPort ?? 16514)) out.error("tlsPort", "must differ from tcpPort");
     checkMigrationPorts(args, transport, out);
     checkNova(args, transport, out);
-    // A node's problem names its host as well as its path.
-    return out.issues.map((issue) => {
+    return withHostNames(nodes, out.issues);
+}
+
+/** A node's problem names its host as well as its path. */
+function withHostNames(nodes: LiveMigrationArgs["nodes"], issues: Issue[]): Issue[] {
+    return issues.map((issue) => {
         const m = /^nodes\[(\d+)\]/.exec(issue.path);
         const host = m ? nodes[Number(m[1])]?.host?.name : undefined;
         return host ? { ...issue, message: `(host ${host}) ${issue.message}` } : issue;
