@@ -106,11 +106,17 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
     readonly cpuCommonFeatures: pulumi.Output<string[]>;
     /** Warnings from validation and from the hosts (e.g. QEMU without block migration). */
     readonly warnings: pulumi.Output<string[]>;
-    /** Ready-to-run commands: check a peer, start a migration, follow its progress. */
+    /** Ready-to-run commands: check a peer, start a migration, follow its progress (known once the addresses and the nova release are). */
     readonly commands: pulumi.Output<MigrationCommands>;
     /** Every step of the group: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
     readonly steps: pulumi.Output<StepAddress[]>;
 
+    /**
+     * @param args plain values or inputs from other resources ({@link LiveMigrationInputs}):
+     *   plain, they are checked before anything is declared; with outputs, the steps are
+     *   declared at once and the same checks run once the values are known. Keys given as
+     *   outputs stay secrets and are checked against their certificates once known.
+     */
     constructor(name: string, args: LiveMigrationInputs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:libvirt:LiveMigration", name, {}, opts);
         // Checked and rendered at once for plain args; once known when some come from other
