@@ -4,7 +4,6 @@
  * X509Certificate the way libvirt (gnutls) will check it on the host.
  */
 import type { X509Certificate } from "crypto";
-import type * as pulumi from "@pulumi/pulumi";
 import { isIssuedBy, parseCertificate, parsePrivateKey } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
@@ -167,7 +166,7 @@ function keyedLeaf(pem: string): X509Certificate | undefined {
  * only after the other arguments were checked: the issues {@link checkLiveMigration}
  * reports for that key when given the same value plainly.
  */
-export function checkNodeKey(args: LiveMigrationArgs, index: number, field: "serverKey" | "clientKey", keyPem: string): Issue[] {
+export function checkNodeKey(args: LiveMigrationArgs, index: number, field: KeyField, keyPem: string): Issue[] {
     const tls = args.nodes[index].tls!;
     const kind = field === "serverKey" ? "server" : "client";
     const leaf = keyedLeaf(kind === "server" ? tls.serverCertificate : tls.clientCertificate);
@@ -178,7 +177,7 @@ export function checkNodeKey(args: LiveMigrationArgs, index: number, field: "ser
 
 function checkLeaf(
     pem: string,
-    keyPem: pulumi.Input<string>,
+    keyPem: string | undefined,
     kind: "server" | "client",
     at: { cert: string; key: string },
     cas: X509Certificate[] | undefined,
@@ -206,17 +205,28 @@ function checkLeaf(
         const covered = isIP(dialed) ? leaf.checkIP(dialed) : leaf.checkHost(dialed, { wildcards: true });
         if (!covered) out.error(at.cert, `does not cover ${dialed}, the address its peers dial (subjectAltName: ${leaf.subjectAltName ?? "none"})`);
     }
-    // A key given as a Pulumi output is checked once known (checkNodeKey).
-    if (typeof keyPem === "string") checkLeafKey(leaf, keyPem, kind, at.key, out);
+    // A key whose text is not known here is checked once known (checkNodeKey).
+    if (keyPem !== undefined) checkLeafKey(leaf, keyPem, kind, at.key, out);
     if (cas) {
         const problem = issuerProblem(leaf, cas);
         if (problem) out.error(at.cert, `the ${kind} certificate ${problem}`);
     }
 }
 
-function checkNodeTls(tls: NodeTls, base: string, cas: X509Certificate[] | undefined, dialed: string | undefined, now: Date, out: Found): void {
-    checkLeaf(tls.serverCertificate, tls.serverKey, "server", { cert: `${base}.serverCertificate`, key: `${base}.serverKey` }, cas, dialed, now, out);
-    checkLeaf(tls.clientCertificate, tls.clientKey, "client", { cert: `${base}.clientCertificate`, key: `${base}.clientKey` }, cas, undefined, now, out);
+/** Which private key of a node: its server's or its client's. */
+export type KeyField = "serverKey" | "clientKey";
+
+/**
+ * The clear text of node `index`'s key when the args hold it as a Pulumi output (the
+ * stack section's secrets), so that it is checked with the rest; undefined: not known.
+ */
+export type KeyText = (index: number, field: KeyField) => string | undefined;
+
+function checkNodeTls(tls: NodeTls, index: number, cas: X509Certificate[] | undefined, dialed: string | undefined, now: Date, out: Found, keyText?: KeyText): void {
+    const base = `nodes[${index}].tls`;
+    const key = (field: KeyField) => (typeof tls[field] === "string" ? tls[field] : keyText?.(index, field));
+    checkLeaf(tls.serverCertificate, key("serverKey"), "server", { cert: `${base}.serverCertificate`, key: `${base}.serverKey` }, cas, dialed, now, out);
+    checkLeaf(tls.clientCertificate, key("clientKey"), "client", { cert: `${base}.clientCertificate`, key: `${base}.clientKey` }, cas, undefined, now, out);
 }
 
 function checkNova(args: LiveMigrationArgs, transport: string, out: Found): void {
@@ -280,8 +290,12 @@ function checkMigrationPorts(args: LiveMigrationArgs, transport: string, out: Fo
     if (libvirtPort !== undefined && libvirtPort >= min && libvirtPort <= max) out.error("migrationPortMin", `the range ${min}-${max} holds libvirt's own port ${libvirtPort}; QEMU would take it`);
 }
 
-/** Every problem in the args; warnings carry `severity: "warning"`. `now` is injectable for tests. */
-export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date()): Issue[] {
+/**
+ * Every problem in the args; warnings carry `severity: "warning"`. `now` is injectable for
+ * tests. A key given as a Pulumi output is checked here only when `keyText` knows its clear
+ * text; otherwise {@link checkNodeKey} checks it once known.
+ */
+export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date(), keyText?: KeyText): Issue[] {
     const out = collector();
     const transport = args.transport ?? "tls";
     const auth = args.auth ?? (transport === "tcp" ? "sasl" : "none");
@@ -356,7 +370,7 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
         nodes.forEach((node, i) => {
             const dialed = migrationAddressOf(node);
             // An invalid address is reported once, above.
-            if (node.tls) checkNodeTls(node.tls, `nodes[${i}].tls`, cas, isIP(dialed) !== 0 || DNS_NAME.test(dialed) ? dialed : undefined, now, out);
+            if (node.tls) checkNodeTls(node.tls, i, cas, isIP(dialed) !== 0 || DNS_NAME.test(dialed) ? dialed : undefined, now, out, keyText);
         });
         // Every node's client certificate must pass its peers' tls_allowed_dn_list, or they refuse it.
         const patterns = args.tls?.allowedClientDns;

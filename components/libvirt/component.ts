@@ -3,7 +3,7 @@ import { acceptArgs, ValidationError } from "../../core/errors";
 import { lift, outputOf, resolveInputs, SECRET_FIELDS } from "../../core/inputs";
 import { remoteStep, StepAddress, stepAddress, StepInput, stepReport } from "../../core/remoteStep";
 import type { LiveMigrationArgs, LiveMigrationInputs } from "./args";
-import { checkLiveMigration, checkNodeKey } from "./checks";
+import { checkLiveMigration, checkNodeKey, KeyField, KeyText } from "./checks";
 import { novaMajor, NEWTON } from "./nova";
 import { configurationFingerprint, plan, RenderedStep, renderNodeStep, renderPeerCheck } from "./render";
 import { commonCpuFeatures, factsFromReport, renderDataPlane } from "./dataplane";
@@ -58,32 +58,51 @@ function stepInput(r: RenderedStep): StepInput {
     return { ...r, files: r.files.map(({ secret, ...f }) => ({ ...f, content: secret && typeof f.content === "string" ? pulumi.secret(f.content) : f.content })) };
 }
 
-/** The args with every key given as an output replaced by a secret that is checked against its certificate once known. */
-function withSecretKeys(name: string, args: LiveMigrationArgs): LiveMigrationArgs {
+/** Options of the checks, for the stack section. */
+export interface CheckOptions {
+    /**
+     * The clear text of keys given as outputs: such a key is checked with the rest, before
+     * anything is declared, and used as it is, so it must be a secret already (the stack
+     * section's `hostwright:secrets` entries are). Where it returns undefined (an offline
+     * preview that cannot decrypt the key) the key is checked once known.
+     * @default none: keys given as outputs are made secrets and checked once known
+     */
+    keyText?: KeyText;
+}
+
+/**
+ * The args with every key given as an output whose text is not known replaced by a secret
+ * checked against its certificate once known; `known` gets the clear text of the others.
+ */
+function withSecretKeys(name: string, args: LiveMigrationArgs, keyText: KeyText | undefined, known: Map<unknown, string>): LiveMigrationArgs {
     if (args.nodes.every((n) => !n.tls || (typeof n.tls.serverKey === "string" && typeof n.tls.clientKey === "string"))) return args;
-    const secretKey = (i: number, field: "serverKey" | "clientKey", key: pulumi.Input<string>): pulumi.Input<string> =>
-        typeof key === "string"
-            ? key
-            : pulumi.secret(
-                  pulumi.output(key).apply((k) => {
-                      const issues = checkNodeKey(args, i, field, k);
-                      if (issues.length > 0) throw new ValidationError(issues, `LibvirtLiveMigration ${name}`);
-                      return k;
-                  }),
-              );
+    const secretKey = (i: number, field: KeyField, key: pulumi.Input<string>): pulumi.Input<string> => {
+        if (typeof key === "string") return key;
+        const text = keyText?.(i, field);
+        if (text !== undefined) {
+            known.set(key, text);
+            return key;
+        }
+        return pulumi.secret(
+            pulumi.output(key).apply((k) => {
+                const issues = checkNodeKey(args, i, field, k);
+                if (issues.length > 0) throw new ValidationError(issues, `LibvirtLiveMigration ${name}`);
+                return k;
+            }),
+        );
+    };
     return { ...args, nodes: args.nodes.map((n, i) => (n.tls ? { ...n, tls: { ...n.tls, serverKey: secretKey(i, "serverKey", n.tls.serverKey), clientKey: secretKey(i, "clientKey", n.tls.clientKey) } } : n)) };
 }
 
-/** The secret fingerprint of the rendered steps, once the keys given as outputs are known. */
-function fingerprintOf(rendered: RenderedStep[]): pulumi.Output<string> {
-    const contents = rendered.flatMap((r) => r.files.map((f) => f.content));
-    if (contents.every((c): c is string => typeof c === "string")) return pulumi.secret(configurationFingerprint(rendered as Parameters<typeof configurationFingerprint>[0]));
-    return pulumi.secret(
-        pulumi.all(contents).apply((known) => {
-            let at = 0;
-            return configurationFingerprint(rendered.map((r) => ({ ...r, files: r.files.map((f) => ({ ...f, content: known[at++] })) })));
-        }),
-    );
+/** The secret fingerprint of the rendered steps: at once when every content is text or `known`, else once the keys are known. */
+function fingerprintOf(rendered: RenderedStep[], known: Map<unknown, string>): pulumi.Output<string> {
+    const withContents = (contents: string[]) => {
+        let at = 0;
+        return configurationFingerprint(rendered.map((r) => ({ ...r, files: r.files.map((f) => ({ ...f, content: contents[at++] })) })));
+    };
+    const contents = rendered.flatMap((r) => r.files.map((f) => (typeof f.content === "string" ? f.content : known.get(f.content))));
+    if (contents.every((c): c is string => c !== undefined)) return pulumi.secret(withContents(contents));
+    return pulumi.secret(pulumi.all(rendered.flatMap((r) => r.files.map((f) => f.content))).apply(withContents));
 }
 
 /**
@@ -117,22 +136,23 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
      *   declared at once and the same checks run once the values are known. Keys given as
      *   outputs stay secrets and are checked against their certificates once known.
      */
-    constructor(name: string, args: LiveMigrationInputs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: LiveMigrationInputs, opts?: pulumi.ComponentResourceOptions, checkOptions: CheckOptions = {}) {
         super("hostwright:libvirt:LiveMigration", name, {}, opts);
         // Checked and rendered at once for plain args; once known when some come from other
         // resources. Keys are never awaited here: they stay secrets, checked once known.
         const accepted = lift(resolveInputs<LiveMigrationArgs>(args as Parameters<typeof resolveInputs<LiveMigrationArgs>>[0], KEY_FIELDS), (plain) => {
-            const warnings = acceptArgs(checkLiveMigration(plain), `LibvirtLiveMigration ${name}`, this, (plain.nodes ?? []).map((n) => n.host?.name));
-            const keyed = withSecretKeys(name, plain);
+            const warnings = acceptArgs(checkLiveMigration(plain, undefined, checkOptions.keyText), `LibvirtLiveMigration ${name}`, this, (plain.nodes ?? []).map((n) => n.host?.name));
+            const known = new Map<unknown, string>();
+            const keyed = withSecretKeys(name, plain, checkOptions.keyText, known);
             const rendered = plain.nodes.map((_, i) => renderNodeStep(keyed, i));
-            return { plain, warnings, rendered };
+            return { plain, warnings, rendered, known };
         });
         // Step names and count come from what stays plain: the nodes' host names, verifyPeers.
         const hosts = args.nodes.map((n) => n.host.name);
         const configured = args.nodes.map((node, i) => remoteStep(`${name}-${hosts[i]}-libvirt`, { host: node.host, step: lift(accepted, (a) => stepInput(a.rendered[i])) }, { parent: this }));
         // The check runs again whenever any node's configuration changes; the fingerprint covers
         // secrets, so it travels as a secret file rather than in the clear script.
-        const fingerprint = pulumi.Output.isInstance(accepted) ? accepted.apply((a) => fingerprintOf(a.rendered)) : fingerprintOf(accepted.rendered);
+        const fingerprint = pulumi.Output.isInstance(accepted) ? accepted.apply((a) => fingerprintOf(a.rendered, a.known)) : fingerprintOf(accepted.rendered, accepted.known);
         const safeName = name.replace(/[^A-Za-z0-9._-]/g, "_");
         const verify = args.verifyPeers ?? true;
         // Facts and a listener in QEMU's port range on every node, again whenever the check runs again.

@@ -12,7 +12,7 @@ import type { Issue } from "../../core/errors";
 import { address, ipAddress, name, pem, port, secretRef, absolutePath } from "../../core/config/schema";
 import { duplicateNameIssues, hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { LiveMigrationArgs } from "./args";
-import { checkLiveMigration } from "./checks";
+import { checkLiveMigration, KeyField } from "./checks";
 import { LibvirtLiveMigration } from "./component";
 
 const node = z.strictObject({
@@ -143,7 +143,9 @@ export const libvirtSection: StackSection<GroupConfig> = {
     },
     declare(g, ctx) {
         // Keys as secrets: an offline preview that cannot decrypt them still declares the steps.
-        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx, (ref) => ctx.secret(ref)));
+        // Their clear text, where known, is checked with the rest before anything is declared.
+        const keyText = (i: number, field: KeyField) => ctx.secretValue(g.nodes[i].tls?.[field] ?? "");
+        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx, (ref) => ctx.secret(ref)), undefined, { keyText });
         return { nodes: group.nodes, pairs: group.pairs, cpuCommonFeatures: group.cpuCommonFeatures, warnings: group.warnings, commands: group.commands };
     },
 };
