@@ -20,14 +20,19 @@ type Scalar = string | number | boolean;
  * its name. Arrays of objects stay arrays (their length decides what is declared), and
  * so do records' keys; their items' fields are inputs.
  */
-export type Inputs<T> = T extends pulumi.OutputInstance<unknown> | Promise<unknown>
+export type Inputs<T> = [NonNullable<T>] extends [Scalar]
+    ? // a union of scalars (boolean, an enum) as one input: an Output<boolean> or Output<"tls" | "tcp">
+      pulumi.Input<NonNullable<T>> | Extract<T, null | undefined>
+    : DeepInputs<T>;
+
+type DeepInputs<T> = T extends pulumi.OutputInstance<unknown> | Promise<unknown>
     ? T
     : T extends Scalar
       ? pulumi.Input<T>
       : T extends Host
         ? HostInput
         : T extends ReadonlyArray<infer E>
-          ? E extends Scalar
+          ? [E] extends [Scalar]
               ? pulumi.Input<pulumi.Input<E>[]>
               : Inputs<E>[]
           : T extends object

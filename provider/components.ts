@@ -161,7 +161,7 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
     /** Warnings from validation and from the hosts (e.g. QEMU without block migration). */
     readonly warnings: pulumi.Output<string[]>;
     /** Ready-to-run commands: check a peer, start a migration, follow its progress. */
-    readonly commands: MigrationCommands;
+    readonly commands: pulumi.Output<MigrationCommands>;
     /** Every step of the group: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
     readonly steps: pulumi.Output<StepAddress[]>;
 

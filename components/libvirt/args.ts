@@ -1,11 +1,17 @@
+import type * as pulumi from "@pulumi/pulumi";
 import type { Host } from "../../core/host";
+import type { Inputs } from "../../core/inputs";
 
 /** How one libvirt connects to another: TLS on 16514, plain TCP on 16509, or SSH. */
 export type MigrationTransport = "tls" | "tcp" | "ssh";
 /** Authentication on the libvirt socket: none (TLS client certificates still apply) or SASL. */
 export type MigrationAuth = "none" | "sasl";
 
-/** A node's TLS material (transport `tls`). PEM text; keys are given in clear so they can be checked, and become Pulumi secrets. */
+/**
+ * A node's TLS material (transport `tls`), PEM text. Keys may be Pulumi outputs (a
+ * `@pulumi/tls` key, a secret from a secrets manager): each reaches the host only as a
+ * secret file content, and is checked against its certificate once its value is known.
+ */
 export interface NodeTls {
     /**
      * Server certificate, the leaf only (libvirt validates it against
@@ -15,16 +21,24 @@ export interface NodeTls {
      * Installed as `/etc/pki/libvirt/servercert.pem`.
      */
     serverCertificate: string;
-    /** Private key of the server certificate. Installed as `/etc/pki/libvirt/private/serverkey.pem` (0600). */
-    serverKey: string;
+    /**
+     * Private key of the server certificate, unencrypted PEM; a plain string is made a
+     * Pulumi secret. Must match `serverCertificate` (checked before anything is declared
+     * when given as a string, once known when given as an output, with the same message).
+     * Installed as `/etc/pki/libvirt/private/serverkey.pem` (0600).
+     */
+    serverKey: pulumi.Input<string>;
     /**
      * Client certificate this node presents to its peers, the leaf only. Must be
      * issued by a certificate of `tls.caCertificate` and allow clientAuth if it lists extended key usages.
      * Installed as `/etc/pki/libvirt/clientcert.pem`.
      */
     clientCertificate: string;
-    /** Private key of the client certificate. Installed as `/etc/pki/libvirt/private/clientkey.pem` (0600). */
-    clientKey: string;
+    /**
+     * Private key of the client certificate, unencrypted PEM; handled like `serverKey`
+     * (must match `clientCertificate`). Installed as `/etc/pki/libvirt/private/clientkey.pem` (0600).
+     */
+    clientKey: pulumi.Input<string>;
 }
 
 /** One compute node of the migration group. */
@@ -65,7 +79,11 @@ export interface LiveMigrationNode {
 export interface SaslCredentials {
     /** SASL user created with `saslpasswd2 -a libvirt` on every node and used by every node's client. @default "nova" */
     username?: string;
-    /** Password, in clear so it can be checked; becomes a Pulumi secret and reaches hosts only inside files (mode 0600). */
+    /**
+     * Password, in clear so it can be checked; becomes a Pulumi secret and reaches hosts
+     * only inside files (mode 0600). Given as an output, it is awaited with the other late
+     * inputs (the steps are then declared once it is known).
+     */
     password: string;
     /**
      * SASL mechanism: `digest-md5` works over plain TCP; `scram-sha-256` needs TLS
@@ -137,6 +155,17 @@ export interface NovaMigrationOptions {
      */
     cpuModels?: string[];
 }
+
+/**
+ * What `new LibvirtLiveMigration()` takes: {@link LiveMigrationArgs} with every value a
+ * `pulumi.Input`: each node's host fields but its name (an instance's `accessIpV4` as
+ * `host.address`), migration and listen addresses, the CA, server and client
+ * certificates and keys (e.g. from `@pulumi/tls`), SASL settings, nova options. The
+ * list of nodes stays a list and `verifyPeers` stays plain: they decide which steps are
+ * declared. The same checks run as soon as every value is known, with the same errors;
+ * during a preview with unknown values the steps are declared with unknown content.
+ */
+export type LiveMigrationInputs = Omit<Inputs<LiveMigrationArgs>, "verifyPeers"> & Pick<LiveMigrationArgs, "verifyPeers">;
 
 export interface LiveMigrationArgs {
     /** The compute nodes; every node must be able to open every other one. At least two, unique hosts. */

@@ -146,9 +146,38 @@ function issuerProblem(leaf: X509Certificate, cas: X509Certificate[]): string | 
     return `is not signed by a certificate of tls.caCertificate (issuer: ${leaf.issuer.replace(/\n/g, ", ")}); libvirt checks certificates against that file only, so an intermediate CA belongs there`;
 }
 
+function checkLeafKey(leaf: X509Certificate, keyPem: string, kind: "server" | "client", path: string, out: Found): void {
+    try {
+        const key = parsePrivateKey(keyPem);
+        if (!leaf.checkPrivateKey(key)) out.error(path, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
+    } catch {
+        out.error(path, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
+    }
+}
+
+/** The certificate whose key checkLeaf compares, when it gets that far (every block parsed, a leaf first). */
+function keyedLeaf(pem: string): X509Certificate | undefined {
+    const leaf = parseCertificates(pem, "", collector())?.[0];
+    return leaf && !leaf.ca ? leaf : undefined;
+}
+
+/**
+ * The key check of node `index`'s `serverKey` or `clientKey` alone, for a key known
+ * only after the other arguments were checked: the issues {@link checkLiveMigration}
+ * reports for that key when given the same value plainly.
+ */
+export function checkNodeKey(args: LiveMigrationArgs, index: number, field: KeyField, keyPem: string): Issue[] {
+    const tls = args.nodes[index].tls!;
+    const kind = field === "serverKey" ? "server" : "client";
+    const leaf = keyedLeaf(kind === "server" ? tls.serverCertificate : tls.clientCertificate);
+    const out = collector();
+    if (leaf) checkLeafKey(leaf, keyPem, kind, `nodes[${index}].tls.${field}`, out);
+    return withHostNames(args.nodes, out.issues);
+}
+
 function checkLeaf(
     pem: string,
-    keyPem: string,
+    keyPem: string | undefined,
     kind: "server" | "client",
     at: { cert: string; key: string },
     cas: X509Certificate[] | undefined,
@@ -176,21 +205,28 @@ function checkLeaf(
         const covered = isIP(dialed) ? leaf.checkIP(dialed) : leaf.checkHost(dialed, { wildcards: true });
         if (!covered) out.error(at.cert, `does not cover ${dialed}, the address its peers dial (subjectAltName: ${leaf.subjectAltName ?? "none"})`);
     }
-    try {
-        const key = parsePrivateKey(keyPem);
-        if (!leaf.checkPrivateKey(key)) out.error(at.key, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
-    } catch {
-        out.error(at.key, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
-    }
+    // A key whose text is not known here is checked once known (checkNodeKey).
+    if (keyPem !== undefined) checkLeafKey(leaf, keyPem, kind, at.key, out);
     if (cas) {
         const problem = issuerProblem(leaf, cas);
         if (problem) out.error(at.cert, `the ${kind} certificate ${problem}`);
     }
 }
 
-function checkNodeTls(tls: NodeTls, base: string, cas: X509Certificate[] | undefined, dialed: string | undefined, now: Date, out: Found): void {
-    checkLeaf(tls.serverCertificate, tls.serverKey, "server", { cert: `${base}.serverCertificate`, key: `${base}.serverKey` }, cas, dialed, now, out);
-    checkLeaf(tls.clientCertificate, tls.clientKey, "client", { cert: `${base}.clientCertificate`, key: `${base}.clientKey` }, cas, undefined, now, out);
+/** Which private key of a node: its server's or its client's. */
+export type KeyField = "serverKey" | "clientKey";
+
+/**
+ * The clear text of node `index`'s key when the args hold it as a Pulumi output (the
+ * stack section's secrets), so that it is checked with the rest; undefined: not known.
+ */
+export type KeyText = (index: number, field: KeyField) => string | undefined;
+
+function checkNodeTls(tls: NodeTls, index: number, cas: X509Certificate[] | undefined, dialed: string | undefined, now: Date, out: Found, keyText?: KeyText): void {
+    const base = `nodes[${index}].tls`;
+    const key = (field: KeyField) => (typeof tls[field] === "string" ? tls[field] : keyText?.(index, field));
+    checkLeaf(tls.serverCertificate, key("serverKey"), "server", { cert: `${base}.serverCertificate`, key: `${base}.serverKey` }, cas, dialed, now, out);
+    checkLeaf(tls.clientCertificate, key("clientKey"), "client", { cert: `${base}.clientCertificate`, key: `${base}.clientKey` }, cas, undefined, now, out);
 }
 
 function checkNova(args: LiveMigrationArgs, transport: string, out: Found): void {
@@ -254,8 +290,12 @@ function checkMigrationPorts(args: LiveMigrationArgs, transport: string, out: Fo
     if (libvirtPort !== undefined && libvirtPort >= min && libvirtPort <= max) out.error("migrationPortMin", `the range ${min}-${max} holds libvirt's own port ${libvirtPort}; QEMU would take it`);
 }
 
-/** Every problem in the args; warnings carry `severity: "warning"`. `now` is injectable for tests. */
-export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date()): Issue[] {
+/**
+ * Every problem in the args; warnings carry `severity: "warning"`. `now` is injectable for
+ * tests. A key given as a Pulumi output is checked here only when `keyText` knows its clear
+ * text; otherwise {@link checkNodeKey} checks it once known.
+ */
+export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date(), keyText?: KeyText): Issue[] {
     const out = collector();
     const transport = args.transport ?? "tls";
     const auth = args.auth ?? (transport === "tcp" ? "sasl" : "none");
@@ -330,7 +370,7 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
         nodes.forEach((node, i) => {
             const dialed = migrationAddressOf(node);
             // An invalid address is reported once, above.
-            if (node.tls) checkNodeTls(node.tls, `nodes[${i}].tls`, cas, isIP(dialed) !== 0 || DNS_NAME.test(dialed) ? dialed : undefined, now, out);
+            if (node.tls) checkNodeTls(node.tls, i, cas, isIP(dialed) !== 0 || DNS_NAME.test(dialed) ? dialed : undefined, now, out, keyText);
         });
         // Every node's client certificate must pass its peers' tls_allowed_dn_list, or they refuse it.
         const patterns = args.tls?.allowedClientDns;
@@ -360,8 +400,12 @@ export function checkLiveMigration(args: LiveMigrationArgs, now: Date = new Date
     if ((args.tcpPort ?? 16509) === (args.tlsPort ?? 16514)) out.error("tlsPort", "must differ from tcpPort");
     checkMigrationPorts(args, transport, out);
     checkNova(args, transport, out);
-    // A node's problem names its host as well as its path.
-    return out.issues.map((issue) => {
+    return withHostNames(nodes, out.issues);
+}
+
+/** A node's problem names its host as well as its path. */
+function withHostNames(nodes: LiveMigrationArgs["nodes"], issues: Issue[]): Issue[] {
+    return issues.map((issue) => {
         const m = /^nodes\[(\d+)\]/.exec(issue.path);
         const host = m ? nodes[Number(m[1])]?.host?.name : undefined;
         return host ? { ...issue, message: `(host ${host}) ${issue.message}` } : issue;

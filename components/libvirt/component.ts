@@ -1,11 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import { acceptArgs } from "../../core/errors";
+import { acceptArgs, ValidationError } from "../../core/errors";
+import { lift, outputOf, resolveInputs, SECRET_FIELDS } from "../../core/inputs";
 import { remoteStep, StepAddress, stepAddress, StepInput, stepReport } from "../../core/remoteStep";
-import type { LiveMigrationArgs } from "./args";
-import { checkLiveMigration } from "./checks";
+import type { LiveMigrationArgs, LiveMigrationInputs } from "./args";
+import { checkLiveMigration, checkNodeKey, KeyField, KeyText } from "./checks";
 import { novaMajor, NEWTON } from "./nova";
 import { configurationFingerprint, plan, RenderedStep, renderNodeStep, renderPeerCheck } from "./render";
 import { commonCpuFeatures, factsFromReport, renderDataPlane } from "./dataplane";
+
+/** Private-key fields (the hosts' SSH keys too): passed through as given, not awaited with the other inputs; TLS keys are checked once known. */
+const KEY_FIELDS: ReadonlySet<string> = new Set([...SECRET_FIELDS, "serverKey", "clientKey"]);
 
 /** What one node reported. */
 export interface LiveMigrationNodeStatus {
@@ -39,8 +43,66 @@ export interface LiveMigrationPair {
     name: string;
 }
 
+/** Ready-to-run commands of a group. */
+export interface MigrationCommands {
+    /** Per node: opens it with the URI nova uses. */
+    checkPeer: string[];
+    /** Starts a live block migration (nova's command for the configured release). */
+    migrate: string;
+    /** Follows a migration's progress. */
+    progress: string;
+}
+
 function stepInput(r: RenderedStep): StepInput {
-    return { ...r, files: r.files.map(({ secret, ...f }) => ({ ...f, content: secret ? pulumi.secret(f.content) : f.content })) };
+    // a key given as an output is already a secret (secretKey)
+    return { ...r, files: r.files.map(({ secret, ...f }) => ({ ...f, content: secret && typeof f.content === "string" ? pulumi.secret(f.content) : f.content })) };
+}
+
+/** Options of the checks, for the stack section. */
+export interface CheckOptions {
+    /**
+     * The clear text of keys given as outputs: such a key is checked with the rest, before
+     * anything is declared, and used as it is, so it must be a secret already (the stack
+     * section's `hostwright:secrets` entries are). Where it returns undefined (an offline
+     * preview that cannot decrypt the key) the key is checked once known.
+     * @default none: keys given as outputs are made secrets and checked once known
+     */
+    keyText?: KeyText;
+}
+
+/**
+ * The args with every key given as an output whose text is not known replaced by a secret
+ * checked against its certificate once known; `known` gets the clear text of the others.
+ */
+function withSecretKeys(name: string, args: LiveMigrationArgs, keyText: KeyText | undefined, known: Map<unknown, string>): LiveMigrationArgs {
+    if (args.nodes.every((n) => !n.tls || (typeof n.tls.serverKey === "string" && typeof n.tls.clientKey === "string"))) return args;
+    const secretKey = (i: number, field: KeyField, key: pulumi.Input<string>): pulumi.Input<string> => {
+        if (typeof key === "string") return key;
+        const text = keyText?.(i, field);
+        if (text !== undefined) {
+            known.set(key, text);
+            return key;
+        }
+        return pulumi.secret(
+            pulumi.output(key).apply((k) => {
+                const issues = checkNodeKey(args, i, field, k);
+                if (issues.length > 0) throw new ValidationError(issues, `LibvirtLiveMigration ${name}`);
+                return k;
+            }),
+        );
+    };
+    return { ...args, nodes: args.nodes.map((n, i) => (n.tls ? { ...n, tls: { ...n.tls, serverKey: secretKey(i, "serverKey", n.tls.serverKey), clientKey: secretKey(i, "clientKey", n.tls.clientKey) } } : n)) };
+}
+
+/** The secret fingerprint of the rendered steps: at once when every content is text or `known`, else once the keys are known. */
+function fingerprintOf(rendered: RenderedStep[], known: Map<unknown, string>): pulumi.Output<string> {
+    const withContents = (contents: string[]) => {
+        let at = 0;
+        return configurationFingerprint(rendered.map((r) => ({ ...r, files: r.files.map((f) => ({ ...f, content: contents[at++] })) })));
+    };
+    const contents = rendered.flatMap((r) => r.files.map((f) => (typeof f.content === "string" ? f.content : known.get(f.content))));
+    if (contents.every((c): c is string => c !== undefined)) return pulumi.secret(withContents(contents));
+    return pulumi.secret(pulumi.all(rendered.flatMap((r) => r.files.map((f) => f.content))).apply(withContents));
 }
 
 /**
@@ -63,48 +125,76 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
     readonly cpuCommonFeatures: pulumi.Output<string[]>;
     /** Warnings from validation and from the hosts (e.g. QEMU without block migration). */
     readonly warnings: pulumi.Output<string[]>;
-    /** Ready-to-run commands: check a peer, start a migration, follow its progress. */
-    readonly commands: { checkPeer: string[]; migrate: string; progress: string };
+    /** Ready-to-run commands: check a peer, start a migration, follow its progress (known once the addresses and the nova release are). */
+    readonly commands: pulumi.Output<MigrationCommands>;
     /** Every step of the group: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
     readonly steps: pulumi.Output<StepAddress[]>;
 
-    constructor(name: string, args: LiveMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
+    /**
+     * @param args plain values or inputs from other resources ({@link LiveMigrationInputs}):
+     *   plain, they are checked before anything is declared; with outputs, the steps are
+     *   declared at once and the same checks run once the values are known. Keys given as
+     *   outputs stay secrets and are checked against their certificates once known.
+     */
+    constructor(name: string, args: LiveMigrationInputs, opts?: pulumi.ComponentResourceOptions, checkOptions: CheckOptions = {}) {
         super("hostwright:libvirt:LiveMigration", name, {}, opts);
-        const validationWarnings = acceptArgs(checkLiveMigration(args), `LibvirtLiveMigration ${name}`, this, (args.nodes ?? []).map((n) => n.host?.name));
-
-        const p = plan(args);
-        const rendered = args.nodes.map((_, i) => renderNodeStep(args, i));
-        const configured = rendered.map((r, i) => remoteStep(`${name}-${args.nodes[i].host.name}-libvirt`, { host: args.nodes[i].host, step: stepInput(r) }, { parent: this }));
+        // Checked and rendered at once for plain args; once known when some come from other
+        // resources. Keys are never awaited here: they stay secrets, checked once known.
+        const accepted = lift(resolveInputs<LiveMigrationArgs>(args as Parameters<typeof resolveInputs<LiveMigrationArgs>>[0], KEY_FIELDS), (plain) => {
+            const warnings = acceptArgs(checkLiveMigration(plain, undefined, checkOptions.keyText), `LibvirtLiveMigration ${name}`, this, (plain.nodes ?? []).map((n) => n.host?.name));
+            const known = new Map<unknown, string>();
+            const keyed = withSecretKeys(name, plain, checkOptions.keyText, known);
+            const rendered = plain.nodes.map((_, i) => renderNodeStep(keyed, i));
+            return { plain, warnings, rendered, known };
+        });
+        // Step names and count come from what stays plain: the nodes' host names, verifyPeers.
+        const hosts = args.nodes.map((n) => n.host.name);
+        const configured = args.nodes.map((node, i) => remoteStep(`${name}-${hosts[i]}-libvirt`, { host: node.host, step: lift(accepted, (a) => stepInput(a.rendered[i])) }, { parent: this }));
         // The check runs again whenever any node's configuration changes; the fingerprint covers
         // secrets, so it travels as a secret file rather than in the clear script.
-        const fingerprint = pulumi.secret(configurationFingerprint(rendered));
+        const fingerprint = pulumi.Output.isInstance(accepted) ? accepted.apply((a) => fingerprintOf(a.rendered, a.known)) : fingerprintOf(accepted.rendered, accepted.known);
         const safeName = name.replace(/[^A-Za-z0-9._-]/g, "_");
         const verify = args.verifyPeers ?? true;
         // Facts and a listener in QEMU's port range on every node, again whenever the check runs again.
         const dataPlanes = verify
             ? args.nodes.map((node, i) => {
-                  const step: StepInput = { ...stepInput(renderDataPlane(args, i)), files: [{ path: `/var/lib/hostwright/libvirt/dataplane-${safeName}`, content: fingerprint, mode: "0600" }] };
-                  return remoteStep(`${name}-${node.host.name}-dataplane`, { host: node.host, step, dependsOn: configured }, { parent: this });
+                  const step = lift(accepted, (a): StepInput => ({ ...stepInput(renderDataPlane(a.plain, i)), files: [{ path: `/var/lib/hostwright/libvirt/dataplane-${safeName}`, content: fingerprint, mode: "0600" }] }));
+                  return remoteStep(`${name}-${hosts[i]}-dataplane`, { host: node.host, step, dependsOn: configured }, { parent: this });
               })
             : [];
-        const facts = pulumi.all(dataPlanes.map(stepReport)).apply((rs) => rs.map((r, i) => factsFromReport(args.nodes[i].host.name, r.values)));
+        const facts = pulumi.all(dataPlanes.map(stepReport)).apply((rs) => rs.map((r, i) => factsFromReport(hosts[i], r.values)));
         const checked = verify
             ? args.nodes.map((node, i) => {
                   // secret as a whole: the fingerprint covers the keys
-                  const step = pulumi.all([facts, fingerprint]).apply(([f, fp]): StepInput => ({
-                      ...stepInput(renderPeerCheck(args, i, f)),
-                      files: [{ path: `/var/lib/hostwright/libvirt/peer-check-${safeName}`, content: fp, mode: "0600" }],
-                  }));
-                  return remoteStep(`${name}-${node.host.name}-peers`, { host: node.host, step, dependsOn: [...configured, ...dataPlanes] }, { parent: this });
+                  // (an Output returned by apply is flattened: the late args' step)
+                  const step = pulumi.all([facts, fingerprint]).apply(
+                      ([f, fp]) =>
+                          lift(accepted, (a): StepInput => ({
+                              ...stepInput(renderPeerCheck(a.plain, i, f)),
+                              files: [{ path: `/var/lib/hostwright/libvirt/peer-check-${safeName}`, content: fp, mode: "0600" }],
+                          })) as StepInput,
+                  );
+                  return remoteStep(`${name}-${hosts[i]}-peers`, { host: node.host, step, dependsOn: [...configured, ...dataPlanes] }, { parent: this });
               })
             : [];
+        // What the outputs need, without the keys (which would make every output a secret).
+        const summary = outputOf(accepted, ({ plain, warnings }) => {
+            const uris = plan(plain).nodes.map((n) => n.uri);
+            const modernNova = plain.nova === undefined || (novaMajor(plain.nova.release) ?? NEWTON) >= NEWTON;
+            const commands: MigrationCommands = {
+                checkPeer: uris.map((uri) => `virsh -c '${uri}' uri`),
+                migrate: modernNova ? "openstack server migrate --live-migration --block-migration --host TARGET_HOST SERVER" : "nova live-migration --block-migrate SERVER TARGET_HOST",
+                progress: "virsh domjobinfo DOMAIN   # on the source node",
+            };
+            return { uris, warnings, commands };
+        });
 
         const reports = pulumi.all(configured.map(stepReport));
         const checkReports = pulumi.all(checked.map(stepReport));
-        this.nodes = pulumi.all([reports, checkReports, facts]).apply(([rs, cs, fs]) =>
+        this.nodes = pulumi.all([summary, reports, checkReports, facts]).apply(([s, rs, cs, fs]) =>
             rs.map((r, i) => ({
-                host: args.nodes[i].host.name,
-                uri: p.nodes[i].uri,
+                host: hosts[i],
+                uri: s.uris[i],
                 daemon: r.values.daemon ?? "",
                 libvirtVersion: r.values.libvirt ?? "",
                 qemu: r.values.qemu ?? "",
@@ -118,27 +208,20 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
         this.pairs = checkReports.apply((cs) => {
             const pairs: Record<string, LiveMigrationPair> = {};
             cs.forEach((c, i) =>
-                args.nodes.forEach((peer, j) => {
+                hosts.forEach((peer, j) => {
                     if (i === j) return;
-                    const v = (key: string) => c.values[`${key}.${peer.host.name}`] ?? "not checked";
-                    pairs[`${args.nodes[i].host.name}->${peer.host.name}`] = { control: v("peer"), dataPorts: v("data"), cpu: v("cpu"), name: v("name") };
+                    const v = (key: string) => c.values[`${key}.${peer}`] ?? "not checked";
+                    pairs[`${hosts[i]}->${peer}`] = { control: v("peer"), dataPorts: v("data"), cpu: v("cpu"), name: v("name") };
                 }),
             );
             return pairs;
         });
-        this.warnings = pulumi.all([reports, checkReports]).apply(([rs, cs]) => [
-            ...validationWarnings,
-            ...rs.flatMap((r, i) => r.warnings.map((w) => `${args.nodes[i].host.name}: ${w}`)),
-            ...cs.flatMap((c, i) => c.warnings.map((w) => `${args.nodes[i].host.name}: ${w}`)),
+        this.warnings = pulumi.all([summary, reports, checkReports]).apply(([s, rs, cs]) => [
+            ...s.warnings,
+            ...rs.flatMap((r, i) => r.warnings.map((w) => `${hosts[i]}: ${w}`)),
+            ...cs.flatMap((c, i) => c.warnings.map((w) => `${hosts[i]}: ${w}`)),
         ]);
-        const modernNova = args.nova === undefined || (novaMajor(args.nova.release) ?? NEWTON) >= NEWTON;
-        this.commands = {
-            checkPeer: p.nodes.map((n) => `virsh -c '${n.uri}' uri`),
-            migrate: modernNova
-                ? "openstack server migrate --live-migration --block-migration --host TARGET_HOST SERVER"
-                : "nova live-migration --block-migrate SERVER TARGET_HOST",
-            progress: "virsh domjobinfo DOMAIN   # on the source node",
-        };
+        this.commands = summary.apply((s) => s.commands);
         this.steps = pulumi.all([...configured, ...dataPlanes, ...checked].map(stepAddress));
         this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands, steps: this.steps });
     }

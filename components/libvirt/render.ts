@@ -13,6 +13,7 @@
  *   `libvirtd-tls.socket` / `libvirtd-tcp.socket` (or the modular `virtproxyd-*`
  *   sockets when virtqemud is in use) and binds an address/port with a drop-in.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { contentHash } from "../../core/hash";
 import { serviceCommand } from "../../core/host";
 import { raw, sh, shq } from "../../core/shell";
@@ -43,8 +44,11 @@ export const PATHS = {
 
 const DEFAULT_PORT: Record<"tls" | "tcp", number> = { tls: 16514, tcp: 16509 };
 
-/** A file of a step; `secret` ones become Pulumi secrets in the component. */
-export type RenderedFile = ManagedFile & { secret?: boolean };
+/**
+ * A file of a step; `secret` ones become Pulumi secrets in the component. A key given as
+ * a Pulumi output stays one here (the component hands it on as a secret file content).
+ */
+export type RenderedFile = Omit<ManagedFile, "content"> & { content: pulumi.Input<string>; secret?: boolean };
 
 /** What the component hands to `remoteStep` (contents still plain). */
 export interface RenderedStep {
@@ -468,7 +472,10 @@ ${sh`[ -z "$hw_data_failed" ] || hw_fail ${`node ${node.host.name} cannot reach 
     };
 }
 
-/** A fingerprint of every node's configuration; it covers secrets, so keep it secret too. */
-export function configurationFingerprint(steps: RenderedStep[]): string {
+/**
+ * A fingerprint of every node's configuration, file contents known (keys given as
+ * outputs resolved); it covers secrets, so keep it secret too.
+ */
+export function configurationFingerprint(steps: Array<Omit<RenderedStep, "files"> & { files: Array<RenderedFile & { content: string }> }>): string {
     return contentHash("hostwright-libvirt-v1", JSON.stringify(steps)).slice(0, 24);
 }

@@ -2,14 +2,17 @@
  * The `hostwright:libvirt` stack-config section: a list of live-migration groups,
  * each a set of inventory hosts. Certificates are PEM text (public); private keys
  * and the SASL password are names of `hostwright:secrets` entries. The component's
- * own checks run here, on the clear secrets, before anything is declared.
+ * own checks run here, on the clear secrets, before anything is declared; the keys
+ * reach the component as secrets, so a secret this run cannot read (offline preview
+ * without the passphrase) leaves only its key check not run.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { address, ipAddress, name, pem, port, secretRef, absolutePath } from "../../core/config/schema";
 import { duplicateNameIssues, hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
 import type { LiveMigrationArgs } from "./args";
-import { checkLiveMigration } from "./checks";
+import { checkLiveMigration, KeyField } from "./checks";
 import { LibvirtLiveMigration } from "./component";
 
 const node = z.strictObject({
@@ -86,8 +89,12 @@ function secretRefsOf(g: GroupConfig): Array<[string, string]> {
     return refs;
 }
 
-/** Component args from one group, secrets resolved to their clear text (the component makes them Pulumi secrets). */
-function argsOf(g: GroupConfig, ctx: StackContext): LiveMigrationArgs {
+/**
+ * Component args from one group; private keys through `keyOf` (their clear text for the
+ * checks, the secrets themselves for the component, which checks them once known), the
+ * SASL password in clear (the component makes it a Pulumi secret).
+ */
+function argsOf(g: GroupConfig, ctx: StackContext, keyOf: (ref: string) => pulumi.Input<string>): LiveMigrationArgs {
     const secret = (ref: string) => ctx.secretValue(ref) ?? "";
     const { name: _name, nodes, sasl, ...rest } = g;
     return {
@@ -95,7 +102,7 @@ function argsOf(g: GroupConfig, ctx: StackContext): LiveMigrationArgs {
         nodes: nodes.map((n) => ({
             ...n,
             host: ctx.hosts.get(n.host)!,
-            tls: n.tls && { ...n.tls, serverKey: secret(n.tls.serverKey), clientKey: secret(n.tls.clientKey) },
+            tls: n.tls && { ...n.tls, serverKey: keyOf(n.tls.serverKey), clientKey: keyOf(n.tls.clientKey) },
         })),
         sasl: sasl && { ...sasl, password: secret(sasl.password) },
     };
@@ -127,7 +134,7 @@ export const libvirtSection: StackSection<GroupConfig> = {
                 issues.push(...missing);
             }
             if (!hostsKnown) return;
-            for (const issue of checkLiveMigration(argsOf(g, ctx))) {
+            for (const issue of checkLiveMigration(argsOf(g, ctx, (ref) => ctx.secretValue(ref) ?? ""))) {
                 if (missingSecret.has(issue.path)) continue; // reported once, above
                 issues.push({ ...issue, path: `[${i}].${issue.path}` });
             }
@@ -135,7 +142,10 @@ export const libvirtSection: StackSection<GroupConfig> = {
         return issues;
     },
     declare(g, ctx) {
-        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx));
+        // Keys as secrets: an offline preview that cannot decrypt them still declares the steps.
+        // Their clear text, where known, is checked with the rest before anything is declared.
+        const keyText = (i: number, field: KeyField) => ctx.secretValue(g.nodes[i].tls?.[field] ?? "");
+        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx, (ref) => ctx.secret(ref)), undefined, { keyText });
         return { nodes: group.nodes, pairs: group.pairs, cpuCommonFeatures: group.cpuCommonFeatures, warnings: group.warnings, commands: group.commands };
     },
 };

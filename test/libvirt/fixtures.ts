@@ -8,18 +8,21 @@ import type { Host } from "../../core/host";
 import type { LiveMigrationArgs, NodeTls } from "../../components/libvirt/args";
 import { CertificateAuthority, Pki } from "../../tools/pki";
 
+/** A node's TLS material with its keys as PEM text. */
+export type PemNodeTls = NodeTls & { serverKey: string; clientKey: string };
+
 export interface GroupPki {
     pki: Pki;
     root: CertificateAuthority;
     /** Material per node name. */
-    tls: Record<string, NodeTls>;
+    tls: Record<string, PemNodeTls>;
 }
 
 /** A root CA and, per node, a server certificate for its names and a client certificate. */
 export function groupPki(nodes: Array<{ name: string; names: string[] }>, dir = mkdtempSync(join(tmpdir(), "hw-libvirt-pki-"))): GroupPki {
     const pki = new Pki(dir);
     const root = pki.rootCa({ commonName: "Migration Test CA" });
-    const tls: Record<string, NodeTls> = {};
+    const tls: Record<string, PemNodeTls> = {};
     for (const n of nodes) {
         const server = pki.leaf(root, {
             commonName: n.name,

@@ -2,13 +2,16 @@ import { spawnSync } from "child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { renderStep } from "../../core/step";
+import { ManagedFile, renderStep } from "../../core/step";
 import type { LiveMigrationArgs } from "../../components/libvirt/args";
 import { editIni, parseIni } from "../../components/libvirt/ini";
 import { novaEdits, novaMajor } from "../../components/libvirt/nova";
-import { clientAuthConf, libvirtFunctions, libvirtUri, PATHS, renderNodeStep, renderPeerCheck } from "../../components/libvirt/render";
+import { clientAuthConf, libvirtFunctions, libvirtUri, PATHS, RenderedStep, renderNodeStep, renderPeerCheck } from "../../components/libvirt/render";
 import { iniEditorFunction } from "../../components/libvirt/ini";
 import { groupPki, testHost, tlsArgs } from "./fixtures";
+
+/** A step rendered from plain args: every file content is text. */
+const asSpec = (step: RenderedStep) => ({ ...step, files: step.files as ManagedFile[] });
 
 const g = groupPki([
     { name: "a", names: ["a.example.test"] },
@@ -173,7 +176,7 @@ describe("renderNodeStep", () => {
         expect(auth.content).toContain("[auth-libvirt-c.example.test]");
         expect(auth.content).not.toContain("auth-libvirt-b.example.test");
         expect(auth.content).toContain(`password=pa'ss $(reboot) \`id\` "x"\\\\\n`);
-        const scripts = renderStep({ key: "k", ...step });
+        const scripts = renderStep({ key: "k", ...asSpec(step) });
         // outside the here-documents the password never appears
         const outsideHeredocs = scripts.create.replace(/<<'(HOSTWRIGHT_EOF_[0-9a-f]+_*)'\n[\s\S]*?\n\1/g, "");
         expect(outsideHeredocs).not.toContain("reboot");
@@ -195,7 +198,7 @@ describe("renderNodeStep", () => {
 
     it("the rendered step is a valid core step for every transport", () => {
         for (const args of [tlsArgs(g, { nova: { release: "epoxy", nativeTls: true } }), { nodes: [{ host: testHost("a") }, { host: testHost("b") }], transport: "tcp" as const, auth: "none" as const, allowUnauthenticatedTcp: true }]) {
-            const scripts = renderStep({ key: "k", ...renderNodeStep(args, 0) });
+            const scripts = renderStep({ key: "k", ...asSpec(renderNodeStep(args, 0)) });
             expect(spawnSync("bash", ["-n"], { input: scripts.create }).status).toBe(0);
             expect(spawnSync("bash", ["-n"], { input: scripts.delete }).status).toBe(0);
         }

@@ -1,0 +1,70 @@
+/**
+ * The offline preview of the example stack without its passphrase (issue 14): the
+ * libvirt group's keys are opaque, yet its steps are written (the component takes
+ * them as secrets); only the key checks are listed as not run.
+ */
+import { spawnSync } from "child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+
+const ROOT = join(__dirname, "../..");
+const EXAMPLE_PASSPHRASE = "hostwright-example";
+
+interface Plan {
+    steps: Array<{ host: string; name: string; command: string }>;
+    outputs: { libvirt: Record<string, unknown> };
+}
+
+/** `npm run preview -- --stack example` as a user runs it, with or without the passphrase. */
+function preview(passphrase: string | undefined, out: string): { status: number | null; stdout: string; stderr: string; plan: Plan } {
+    const env = { ...process.env };
+    delete env.PULUMI_CONFIG_PASSPHRASE;
+    delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    if (passphrase !== undefined) env.PULUMI_CONFIG_PASSPHRASE = passphrase;
+    const run = spawnSync(join(ROOT, "node_modules/.bin/tsx"), ["tools/preview.ts", "--stack", "example", "--out", out], { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr, plan: run.status === 0 ? (JSON.parse(readFileSync(join(out, "plan.json"), "utf8")) as Plan) : ({} as Plan) };
+}
+
+function filesUnder(dir: string): string[] {
+    return readdirSync(dir).flatMap((e) => (statSync(join(dir, e)).isDirectory() ? filesUnder(join(dir, e)) : [join(dir, e)]));
+}
+
+const libvirtSteps = (plan: Plan) => plan.steps.filter((s) => s.name.startsWith("cell1-")).map((s) => `${s.host} ${s.name}`);
+
+describe("offline preview of the example stack without the passphrase", () => {
+    let dir: string;
+    beforeAll(() => {
+        dir = mkdtempSync(join(tmpdir(), "hw-libvirt-preview-"));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("writes the libvirt group's steps, the ones the passphrase gives, and lists only the key checks as not run", () => {
+        const opaque = preview(undefined, join(dir, "opaque"));
+        const clear = preview(EXAMPLE_PASSPHRASE, join(dir, "clear"));
+        expect([opaque.status, opaque.stderr]).toEqual([0, expect.stringContaining("secret(s) not decrypted (no passphrase")]);
+        expect(clear.status).toBe(0);
+
+        expect(opaque.stderr).not.toContain("not previewed");
+        expect(opaque.plan.outputs.libvirt.cell1).not.toHaveProperty("notPreviewed");
+        const steps = ["cell1-compute1-libvirt", "cell1-compute2-libvirt", "cell1-compute1-dataplane", "cell1-compute2-dataplane", "cell1-compute1-peers", "cell1-compute2-peers"];
+        expect(libvirtSteps(opaque.plan).sort()).toEqual(steps.map((s) => `${s.split("-")[1]} ${s}`).sort());
+        expect(libvirtSteps(opaque.plan)).toEqual(libvirtSteps(clear.plan));
+        for (const node of ["compute1", "compute2"]) expect(opaque.stdout).toMatch(new RegExp(`  ${node}: .*\\n(    \\d+ .*\\n)*    \\d+ cell1-${node}-libvirt`));
+
+        // Not run: the four key checks, nothing else of the group.
+        const notChecked = opaque.stderr.split("\n").filter((l) => l.includes("hostwright:libvirt") && l.includes("not checked"));
+        expect(notChecked.map((l) => /hostwright:libvirt\[0\]\.(\S+):/.exec(l)?.[1]).sort()).toEqual(
+            ["nodes[0].tls.clientKey", "nodes[0].tls.serverKey", "nodes[1].tls.clientKey", "nodes[1].tls.serverKey"],
+        );
+        expect(opaque.stderr).toContain("warning: hostwright:libvirt[0].nodes[0].tls.serverKey: not checked: needs the value of hostwright:secrets.compute1-libvirt-server-key, which is not known here");
+
+        // The scripts carry (or are made from files holding) the undecrypted keys: known after apply.
+        const written = filesUnder(join(dir, "opaque"));
+        expect(readFileSync(written.find((f) => f.endsWith("-cell1-compute1-libvirt.create.sh"))!, "utf8")).toMatch(/\n<known after apply>$/);
+        for (const f of written) {
+            const text = readFileSync(f, "utf8");
+            expect([f, text.includes("[opaque secret"), text.includes("PRIVATE KEY")]).toEqual([f, false, false]);
+        }
+    }, 240_000);
+});
