@@ -59,9 +59,12 @@ describe("offline preview of the example stack without the passphrase", () => {
         );
         expect(opaque.stderr).toContain("warning: hostwright:libvirt[0].nodes[0].tls.serverKey: not checked: needs the value of hostwright:secrets.compute1-libvirt-server-key, which is not known here");
 
-        // The scripts carry (or are made from files holding) the undecrypted keys: known after apply.
+        // Written in full: only the undecrypted keys are (redacted) placeholders.
         const written = filesUnder(join(dir, "opaque"));
-        expect(readFileSync(written.find((f) => f.endsWith("-cell1-compute1-libvirt.create.sh"))!, "utf8")).toMatch(/\n<known after apply>$/);
+        const script = readFileSync(written.find((f) => f.endsWith("-cell1-compute1-libvirt.create.sh"))!, "utf8");
+        expect(script).not.toContain("<known after apply>");
+        expect(script).toContain("/etc/pki/libvirt/servercert.pem");
+        expect(readFileSync(written.find((f) => f.endsWith("compute1/files/etc/pki/libvirt/private/serverkey.pem"))!, "utf8")).toBe("[secret redacted by hostwright preview]");
         for (const f of written) {
             const text = readFileSync(f, "utf8");
             expect([f, text.includes("[opaque secret"), text.includes("PRIVATE KEY")]).toEqual([f, false, false]);
