@@ -1,4 +1,5 @@
 import type { Host } from "../../core/host";
+import type { Inputs } from "../../core/inputs";
 
 /** The resolver settings `/etc/resolv.conf` must keep, whatever DHCP says. */
 export interface ResolvConfArgs {
@@ -88,6 +89,17 @@ export interface CacheArgs {
     /** Ask each probe after the reload (needs `dig` on the host). @default true */
     verify?: boolean;
 }
+
+/**
+ * What `new ResolverGuard()` takes: {@link ResolverGuardArgs} with every value a
+ * `pulumi.Input` (the host's address, name server addresses from other resources such
+ * as an `openstack.compute.Instance`'s `accessIpV4`, search domains, pinned domains and
+ * their servers, the cache's settings, the RHEL interfaces); `resolvConf` and `cache`
+ * stay present or absent and the list of pinned domains stays a list, because they
+ * decide which steps are declared. Checked as soon as every value is known, with the
+ * same errors and warnings as plain values.
+ */
+export type ResolverGuardInputs = Inputs<ResolverGuardArgs>;
 
 /**
  * Args of {@link ResolverGuard}: keep the host's resolver settings against DHCP,

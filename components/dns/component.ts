@@ -3,7 +3,8 @@ import { acceptArgs } from "../../core/errors";
 import { serviceCommand } from "../../core/host";
 import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
 import { sh } from "../../core/shell";
-import type { ResolverGuardArgs } from "./args";
+import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import type { ResolverGuardArgs, ResolverGuardInputs } from "./args";
 import { checkResolverArgs } from "./checks";
 import { glibcEaiAgainWarning, planCache, renderGuardStep, renderPinsStep } from "./render";
 
@@ -30,25 +31,29 @@ export class ResolverGuard extends pulumi.ComponentResource {
     /** The guard's steps: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */
     readonly steps: pulumi.Output<StepAddress[]>;
 
-    constructor(name: string, args: ResolverGuardArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: ResolverGuardInputs, opts?: pulumi.ComponentResourceOptions) {
         super("hostwright:dns:ResolverGuard", name, {}, opts);
-        const argWarnings = acceptArgs(checkResolverArgs(args), `args of ResolverGuard ${name}`, this, [args.host?.name]);
+        // Checked and rendered at once for plain args; once known when some come from other resources.
+        const accepted = lift(resolveInputs<ResolverGuardArgs>(args), (plain) => {
+            const warnings = acceptArgs(checkResolverArgs(plain), `args of ResolverGuard ${name}`, this, [plain.host?.name]);
+            const os = plain.host.os ?? "debian";
+            const guard = plain.resolvConf ? renderGuardStep(name, os, plain.resolvConf, os === "rhel" ? (plain.interfaces ?? []) : []) : undefined;
+            const plan = plain.cache ? planCache(name, plain.cache) : undefined;
+            const pins = plan ? renderPinsStep(name, plan, (service, action) => serviceCommand(plain.host, service, action)) : undefined;
+            return {
+                warnings,
+                guard,
+                pins,
+                files: [...(guard?.files ?? []).map((f) => f.path), ...(guard?.edits ?? []).map((e) => e.path), ...(pins?.files ?? []).map((f) => f.path)],
+                checkCommands: plan && plan.verify ? plan.pins.map((p) => sh`dig ${`@${plan.address}`} ${p.probe.name} ${p.probe.type}`) : [],
+            };
+        });
 
+        // Which steps exist depends only on what stays plain: whether resolvConf and cache are given.
         const host = args.host;
-        const os = host.os ?? "debian";
-        const files: string[] = [];
         const commands: ReturnType<typeof remoteStep>[] = [];
-        if (args.resolvConf) {
-            const step = renderGuardStep(name, os, args.resolvConf, os === "rhel" ? (args.interfaces ?? []) : []);
-            files.push(...(step.files ?? []).map((f) => f.path), ...(step.edits ?? []).map((e) => e.path));
-            commands.push(remoteStep(`${name}-resolv`, { host, step }, { parent: this }));
-        }
-        const plan = args.cache ? planCache(name, args.cache) : undefined;
-        if (plan) {
-            const step = renderPinsStep(name, plan, (service, action) => serviceCommand(host, service, action));
-            files.push(...(step.files ?? []).map((f) => f.path));
-            commands.push(remoteStep(`${name}-pins`, { host, step }, { parent: this }));
-        }
+        if (args.resolvConf) commands.push(remoteStep(`${name}-resolv`, { host, step: lift(accepted, (a) => a.guard!) }, { parent: this }));
+        if (args.cache) commands.push(remoteStep(`${name}-pins`, { host, step: lift(accepted, (a) => a.pins!) }, { parent: this }));
         const reports = commands.map(stepReport);
         this.steps = pulumi.all(commands.map(stepAddress));
         const report = pulumi.all(reports).apply((rs) => ({
@@ -57,15 +62,16 @@ export class ResolverGuard extends pulumi.ComponentResource {
         }));
 
         this.host = pulumi.output(host.name);
-        this.files = pulumi.output(files);
+        this.files = outputOf(accepted, (a) => a.files);
         this.answers = report.apply((r) => Object.fromEntries(Object.entries(r.values).filter(([k]) => k.startsWith("answer.")).map(([k, v]) => [k.slice("answer.".length), v.trim()])));
         this.glibc = report.apply((r) => (r.values.glibc ?? "").trim());
         this.networkManagerDropIn = report.apply((r) => r.values.networkManagerDropIn ?? "");
-        this.checkCommands = pulumi.output(plan && plan.verify ? plan.pins.map((p) => sh`dig ${`@${plan.address}`} ${p.probe.name} ${p.probe.type}`) : []);
+        this.checkCommands = outputOf(accepted, (a) => a.checkCommands);
+        // The args' warnings join the host's: at once for plain args, once known otherwise.
         this.warnings = report.apply((r) => {
             const glibc = glibcEaiAgainWarning(r.values.glibc);
             if (glibc) pulumi.log.warn(glibc, this);
-            return [...argWarnings, ...r.warnings, ...(glibc ? [glibc] : [])];
+            return outputOf(accepted, (a) => [...a.warnings, ...r.warnings, ...(glibc ? [glibc] : [])]);
         });
         this.registerOutputs({
             host: this.host,
