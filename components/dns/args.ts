@@ -6,7 +6,8 @@ export interface ResolvConfArgs {
     /**
      * `nameserver` lines, in order: IPv4 or IPv6 addresses only (glibc takes no names).
      * glibc uses the first 3 (MAXNS); more is a warning. Put `127.0.0.1` first when the
-     * host runs the cache of {@link ResolverGuardArgs.cache}.
+     * host runs the cache of {@link ResolverGuardArgs.cache}. Each may be an input
+     * (a resolver VM's address): checked once known, as a plain one is.
      * Required: no default.
      */
     nameservers: string[];
@@ -106,7 +107,12 @@ export type ResolverGuardInputs = Inputs<ResolverGuardArgs>;
  * and/or pin domains to chosen servers in its local cache (at least one of the two).
  */
 export interface ResolverGuardArgs {
-    /** The host. Its `os` decides how DHCP is kept away from resolv.conf. Required: no default. */
+    /**
+     * The host. Its `os` decides how DHCP is kept away from resolv.conf. In
+     * {@link ResolverGuardInputs} its fields but `name` may come from other resources
+     * (an instance's `accessIpV4`); the name stays plain: it names the steps.
+     * Required: no default.
+     */
     host: Host;
     /**
      * The content `/etc/resolv.conf` keeps. A symlink there (resolvconf, systemd-resolved,
