@@ -12,6 +12,7 @@ import type { Host } from "../../core/host";
 import { spawnSync } from "child_process";
 import { join } from "path";
 import { recordProgram, RecordOptions, UNKNOWN_PLACEHOLDER } from "../../tools/record";
+import { withoutLibraries } from "../../core/library";
 
 const ROOT = join(__dirname, "../..");
 const HOST_ADDRESS = "192.0.2.10";
@@ -96,7 +97,8 @@ describe.each(estates)("ResolverGuard with inputs from other resources ($title)"
     it("declares the very steps plain arguments declare, once the VMs are known", async () => {
         const plain = await recordProgram(() => outputsOf(new ResolverGuard("edge", plainArgs())), { preview: false, printWarnings: false, commandState });
         const late = await recordProgram(() => outputsOf(new ResolverGuard("edge", lateArgs())), { preview: false, printWarnings: false, commandState, resourceState: providers() });
-        expect(late.commands.map((c) => c.name)).toEqual(["edge-resolv", "edge-pins"]);
+        // The host's library step (core/library.ts) first, compared too.
+        expect(late.commands.map((c) => c.name)).toEqual(["hostwright-lib-edge1", "edge-resolv", "edge-pins"]);
         late.commands.forEach((b, i) => {
             const a = plain.commands[i];
             expect(b.name).toBe(a.name);
@@ -104,9 +106,10 @@ describe.each(estates)("ResolverGuard with inputs from other resources ($title)"
             for (const input of ["stdin", "create", "update", "delete", "triggers"]) expect(b.inputs[input]).toEqual(a.inputs[input]);
             expect(b.secretInputs).toEqual(a.secretInputs);
         });
-        expect(late.commands[0].inputs.stdin).toContain(`nameserver ${RESOLVER_ADDRESS}\n`);
+        const [guard, pins] = withoutLibraries(late.commands);
+        expect(guard.inputs.stdin).toContain(`nameserver ${RESOLVER_ADDRESS}\n`);
         // Still one after the other on the host: its name stays plain.
-        expect(late.commands[1].dependsOn).toContain(late.commands[0].urn);
+        expect(pins.dependsOn).toContain(guard.urn);
         expect(late.outputs).toEqual(plain.outputs);
         expect(late.outputs.files).toEqual(files);
         // The args' warnings, logged on the component once the values are known, as for plain values.
@@ -116,12 +119,14 @@ describe.each(estates)("ResolverGuard with inputs from other resources ($title)"
 
     it("during a preview with the VMs not created yet, declares both steps with unknown content and throws nothing", async () => {
         const rec = await recordProgram(() => outputsOf(new ResolverGuard("edge", lateArgs())), { preview: true, printWarnings: false, resourceState: providers(false) });
-        expect(rec.commands.map((c) => c.name)).toEqual(["edge-resolv", "edge-pins"]);
-        for (const step of rec.commands) {
+        expect(rec.commands.map((c) => c.name)).toEqual(["hostwright-lib-edge1", "edge-resolv", "edge-pins"]);
+        const steps = withoutLibraries(rec.commands);
+        expect(steps.map((c) => c.name)).toEqual(["edge-resolv", "edge-pins"]);
+        for (const step of steps) {
             expect(step.inputs.stdin).toBe(UNKNOWN_PLACEHOLDER);
             expect(step.inputs.connection?.host).not.toBe(HOST_ADDRESS);
         }
-        expect(rec.commands[1].dependsOn).toContain(rec.commands[0].urn);
+        expect(steps[1].dependsOn).toContain(steps[0].urn);
         expect(rec.outputs.files).toBe(UNKNOWN_PLACEHOLDER);
         expect(rec.outputs.checkCommands).toBe(UNKNOWN_PLACEHOLDER);
         expect(rec.outputs.host).toBe("edge1");
