@@ -88,9 +88,18 @@ describe("planDiff of two offline previews", () => {
 
     it("marks each step as the engine will treat it, per host, with counts", () => {
         const d = planDiff(base, head, "main");
-        expect(d.changes.map((c) => `${c.host} ${c.name} ${c.action}`)).toEqual(["web1 a-files replace", "web2 c-files create", "web2 b-files delete", "web3 keep-files unchanged"]);
-        expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 1, unknown: 0 });
-        expect(formatText(d)).toContain("1 to create, 1 to replace, 0 to update, 1 to delete, 1 unchanged");
+        // Each host's library step (core/library.ts) is a resource like the others: unchanged while the core is.
+        expect(d.changes.map((c) => `${c.host} ${c.name} ${c.action}`)).toEqual([
+            "web1 hostwright-lib-web1 unchanged",
+            "web1 a-files replace",
+            "web2 hostwright-lib-web2 unchanged",
+            "web2 c-files create",
+            "web2 b-files delete",
+            "web3 hostwright-lib-web3 unchanged",
+            "web3 keep-files unchanged",
+        ]);
+        expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 4, unknown: 0 });
+        expect(formatText(d)).toContain("1 to create, 1 to replace, 0 to update, 1 to delete, 4 unchanged");
     });
 
     it("never calls a step unchanged whose content is known only after apply (a look-up): it may be replaced", () => {
@@ -105,10 +114,10 @@ describe("planDiff of two offline previews", () => {
         try {
             const d = planDiff(copies[0], copies[1], "main");
             expect(d.changes.find((c) => c.name === "keep-files")?.action).toBe("unknown");
-            expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 0, unknown: 1 });
+            expect(d.counts).toEqual({ create: 1, replace: 1, update: 0, delete: 1, unchanged: 3, unknown: 1 });
             const text = formatText(d);
             expect(text).toContain("? unknown   keep-files (its content is known only after apply, e.g. from a look-up: it may be replaced)");
-            expect(text).toContain("1 to create, 1 to replace, 0 to update, 1 to delete, 0 unchanged, 1 known only after apply");
+            expect(text).toContain("1 to create, 1 to replace, 0 to update, 1 to delete, 3 unchanged, 1 known only after apply");
         } finally {
             for (const c of copies) rmSync(c, { recursive: true, force: true });
         }
@@ -126,7 +135,7 @@ describe("planDiff of two offline previews", () => {
 
     it("writes a pull-request comment: a table per host, short diffs open, long ones collapsed", () => {
         const md = formatMarkdown(planDiff(base, head, "main"));
-        expect(md).toMatch(/^### hostwright plan: `plan` against `main`\n\n\*\*1 to create, 1 to replace, 0 to update, 1 to delete, 1 unchanged\*\*/);
+        expect(md).toMatch(/^### hostwright plan: `plan` against `main`\n\n\*\*1 to create, 1 to replace, 0 to update, 1 to delete, 4 unchanged\*\*/);
         expect(md).toContain("| `±` | `a-files` | replace (the new step runs, then the old step's undo, which leaves the new files alone) |");
         expect(md).toContain("| `-` | `b-files` | delete (its undo runs: files it installed are restored or removed) |");
         expect(md).toMatch(/<details><summary><code>a-files<\/code>: \d+ diff\(s\), \d+ lines<\/summary>/);
