@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { Issue } from "../../core/errors";
 import { address, ipAddress, name, pem, port, secretRef, absolutePath } from "../../core/config/schema";
 import { duplicateNameIssues, hostRefIssues, secretRefIssues, StackContext, StackSection } from "../../core/config/sections";
+import { OPAQUE_SECRET } from "../../core/opaque";
 import type { LiveMigrationArgs } from "./args";
 import { checkLiveMigration, KeyField } from "./checks";
 import { LibvirtLiveMigration } from "./component";
@@ -92,10 +93,12 @@ function secretRefsOf(g: GroupConfig): Array<[string, string]> {
 /**
  * Component args from one group; private keys through `keyOf` (their clear text for the
  * checks, the secrets themselves for the component, which checks them once known), the
- * SASL password in clear (the component makes it a Pulumi secret).
+ * SASL password in clear (the component makes it a Pulumi secret): for the checks "" when
+ * this run cannot read it (the check is then listed as not run), for the component its
+ * placeholder (core/opaque.ts), so the group is still declared.
  */
-function argsOf(g: GroupConfig, ctx: StackContext, keyOf: (ref: string) => pulumi.Input<string>): LiveMigrationArgs {
-    const secret = (ref: string) => ctx.secretValue(ref) ?? "";
+function argsOf(g: GroupConfig, ctx: StackContext, keyOf: (ref: string) => pulumi.Input<string>, forChecks: boolean): LiveMigrationArgs {
+    const secret = (ref: string) => ctx.secretValue(ref) ?? (forChecks ? "" : OPAQUE_SECRET(`hostwright:secrets.${ref}`));
     const { name: _name, nodes, sasl, ...rest } = g;
     return {
         ...rest,
@@ -134,7 +137,7 @@ export const libvirtSection: StackSection<GroupConfig> = {
                 issues.push(...missing);
             }
             if (!hostsKnown) return;
-            for (const issue of checkLiveMigration(argsOf(g, ctx, (ref) => ctx.secretValue(ref) ?? ""))) {
+            for (const issue of checkLiveMigration(argsOf(g, ctx, (ref) => ctx.secretValue(ref) ?? "", true))) {
                 if (missingSecret.has(issue.path)) continue; // reported once, above
                 issues.push({ ...issue, path: `[${i}].${issue.path}` });
             }
@@ -145,7 +148,7 @@ export const libvirtSection: StackSection<GroupConfig> = {
         // Keys as secrets: an offline preview that cannot decrypt them still declares the steps.
         // Their clear text, where known, is checked with the rest before anything is declared.
         const keyText = (i: number, field: KeyField) => ctx.secretValue(g.nodes[i].tls?.[field] ?? "");
-        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx, (ref) => ctx.secret(ref)), undefined, { keyText });
+        const group = new LibvirtLiveMigration(g.name, argsOf(g, ctx, (ref) => ctx.secret(ref), false), undefined, { keyText });
         return { nodes: group.nodes, pairs: group.pairs, cpuCommonFeatures: group.cpuCommonFeatures, warnings: group.warnings, commands: group.commands };
     },
 };

@@ -7,6 +7,11 @@ import { spawnSync } from "child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { sections } from "../../components/registry";
+import { declareStack, RawConfig, validateStack } from "../../core/config/stack";
+import { withoutLibraries } from "../../core/library";
+import { OPAQUE_SECRET } from "../../core/opaque";
+import { recordProgram } from "../../tools/record";
 
 const ROOT = join(__dirname, "../..");
 const EXAMPLE_PASSPHRASE = "hostwright-example";
@@ -70,4 +75,25 @@ describe("offline preview of the example stack without the passphrase", () => {
             expect([f, text.includes("[opaque secret"), text.includes("PRIVATE KEY")]).toEqual([f, false, false]);
         }
     }, 240_000);
+});
+
+describe("a SASL group whose password this run cannot read (an offline preview without the passphrase)", () => {
+    const ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly000000000000000000000000";
+    const config = {
+        "hostwright:inventory": { defaults: { privateKey: "ops-ssh" }, hosts: ["c1", "c2"].map((n, i) => ({ name: n, address: `198.51.100.${20 + i}`, hostKey: ED25519 })) },
+        "hostwright:secrets": { "ops-ssh": OPAQUE_SECRET("hostwright:secrets.ops-ssh"), "sasl-pw": OPAQUE_SECRET("hostwright:secrets.sasl-pw") },
+        "hostwright:libvirt": [{ name: "cell2", nodes: [{ host: "c1" }, { host: "c2" }], transport: "tcp", auth: "sasl", sasl: { username: "migration", password: "sasl-pw", mechanism: "digest-md5" } }],
+    };
+    const raw = (): RawConfig => ({ values: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, JSON.stringify(v)])), secretKeys: new Set(["hostwright:secrets"]) });
+
+    it("is declared with the placeholder (a secret file content, redacted in the preview); only the password's check is listed as not run", async () => {
+        expect(validateStack(raw(), sections).notRun.map((i) => i.path)).toEqual(["hostwright:secrets.ops-ssh", "hostwright:libvirt[0].sasl.password"]);
+        const recording = await recordProgram(() => declareStack(raw(), sections), { printWarnings: false });
+        expect(recording.warnings.map((w) => w.message).filter((m) => m.includes("not previewed"))).toEqual([]);
+        const steps = withoutLibraries(recording.commands).filter((c) => c.name.startsWith("cell2-"));
+        expect(steps.map((c) => c.name)).toEqual(["cell2-c1-libvirt", "cell2-c2-libvirt", "cell2-c1-dataplane", "cell2-c2-dataplane", "cell2-c1-peers", "cell2-c2-peers"]);
+        const [first] = steps;
+        expect(first.secretInputs).toContain("stdin");
+        expect(first.inputs.stdin).toContain(OPAQUE_SECRET("hostwright:secrets.sasl-pw"));
+    });
 });
