@@ -53,7 +53,10 @@ function vms(known: boolean): RecordOptions["resourceState"] {
 /** The args are made inside the program: the VMs must be declared under its mocks. */
 const program = (a: () => LxdRemoteMeshInputs) => () => {
     const mesh = new LxdRemoteMesh("mesh", a());
-    return { readiness: mesh.readiness, matrix: mesh.matrix, instances: mesh.instances, errors: mesh.preflightErrors, moves: mesh.moveCommands, warnings: mesh.warnings, steps: mesh.steps };
+    const outputs = { readiness: mesh.readiness, matrix: mesh.matrix, instances: mesh.instances, errors: mesh.preflightErrors, moves: mesh.moveCommands, warnings: mesh.warnings, steps: mesh.steps };
+    // The hosts' keys (secret Outputs) must not turn the outputs secret, late or not.
+    const secretOutputs = pulumi.output(Promise.all(Object.entries(outputs).map(async ([k, o]) => ((await pulumi.isSecret(o)) ? [k] : []))).then((l) => l.flat()));
+    return { ...outputs, secretOutputs };
 };
 const STEPS = ["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`));
 
@@ -77,6 +80,7 @@ describe.each<TrustMethod>(["certificate", "token"])("LxdRemoteMesh with inputs 
         expect(late.commands.find((c) => c.name === "mesh-h1-probe")!.inputs.connection.host).toBe(VMS["h1-vm"]);
         expect(late.commands.find((c) => c.name === "mesh-h3-remotes")!.inputs.stdin).toContain(`https://${VMS["h2-vm"]}:8443`);
         expect(late.outputs).toEqual(plain.outputs);
+        expect(late.outputs.secretOutputs).toEqual([]);
         expect(late.outputs.moves).toEqual(expect.objectContaining({ "h1->h2": "LXD_CONF=/root/.config/lxc lxc move h1:CONTAINER h2: --stateless" }));
         expect(late.outputs.warnings).toEqual(expect.arrayContaining([expect.stringContaining("ghost")]));
     }, 60_000);
