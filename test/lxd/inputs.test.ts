@@ -55,7 +55,7 @@ const program = (a: () => LxdRemoteMeshInputs) => () => {
     const mesh = new LxdRemoteMesh("mesh", a());
     const outputs = { readiness: mesh.readiness, matrix: mesh.matrix, instances: mesh.instances, errors: mesh.preflightErrors, moves: mesh.moveCommands, warnings: mesh.warnings, steps: mesh.steps };
     // The hosts' keys (secret Outputs) must not turn the outputs secret, late or not.
-    const secretOutputs = pulumi.output(Promise.all(Object.entries(outputs).map(async ([k, o]) => ((await pulumi.isSecret(o)) ? [k] : []))).then((l) => l.flat()));
+    const secretOutputs = pulumi.output(Promise.all(Object.entries(outputs).map(async ([k, o]) => ((await pulumi.isSecret(o as pulumi.Output<unknown>)) ? [k] : []))).then((l) => l.flat()));
     return { ...outputs, secretOutputs };
 };
 const STEPS = ["probe", "serve", "remotes"].flatMap((s) => NAMES.map((n) => `mesh-${n}-${s}`));
