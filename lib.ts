@@ -15,7 +15,7 @@ export { renderStep, parseStepReport } from "./core/step";
 export type { ManagedFile, StepSpec } from "./core/step";
 // Components and the types of their arguments:
 export { LxdRemoteMesh } from "./components/lxd/component";
-export type { LxdRemoteMeshArgs, LxdMeshMember, TrustMethod, MigrationMode } from "./components/lxd/args";
+export type { LxdRemoteMeshArgs, LxdRemoteMeshInputs, LxdMeshMember, TrustMethod, MigrationMode } from "./components/lxd/args";
 export type { MatrixCell, InstanceMove } from "./components/lxd/render";
 export { OvsPortMirror } from "./components/ovs/component";
 export type * from "./components/ovs/args";

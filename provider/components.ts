@@ -199,7 +199,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
     /** Problems that stopped the apply before any change (empty when the pre-flight passed). */
     readonly preflightErrors: pulumi.Output<string[]>;
     /** Ready-to-run move commands, by `source->target`. */
-    readonly moveCommands: Record<string, string>;
+    readonly moveCommands: pulumi.Output<Record<string, string>>;
     /** Warnings from validation and from the hosts. */
     readonly warnings: pulumi.Output<string[]>;
     /** Every step: name, URN, host and state key (for `npm run check` and `pulumi up --replace`). */

@@ -1,4 +1,5 @@
 import type { Host } from "../../core/host";
+import type { Inputs } from "../../core/inputs";
 
 /** How each host comes to trust the others' `lxc` clients. */
 export type TrustMethod = "token" | "certificate";
@@ -10,13 +11,15 @@ export interface LxdMeshMember {
     /**
      * The inventory host. Its `name` becomes the remote name on every host of the
      * mesh (so `lxc move h1:c1 h2:` uses inventory names); it must not be a name
-     * `lxc` reserves (`local`, `images`, `ubuntu`, `ubuntu-daily`).
+     * `lxc` reserves (`local`, `images`, `ubuntu`, `ubuntu-daily`). Its other fields
+     * may be inputs (e.g. the address of an `openstack.compute.Instance`); the name stays plain.
      */
     host: Host;
     /**
      * Address the other hosts use to reach this host's LXD API (IP or DNS name).
      * The remote URL is `https://<apiAddress>:<apiPort>`; the pre-flight checks
-     * that every host of the mesh can connect to it.
+     * that every host of the mesh can connect to it. May be an input (another resource's
+     * address): the other members' scripts then are rendered once it is known.
      * @default host.address (the SSH address)
      */
     apiAddress?: string;
@@ -113,6 +116,21 @@ export interface LxdRemoteMeshArgs {
      */
     instances?: string[];
 }
+
+/**
+ * {@link LxdRemoteMeshArgs} as the constructor takes them: every value may come from
+ * another resource (`pulumi.Input`): a member's host fields but its name (an instance's
+ * `accessIpV4` as `address`), `apiAddress`, `apiPort`, `listenAddress`, the instance
+ * names, the migration mode, the revision and timeouts, the directories. What stays
+ * plain decides what is declared: the members list and each `host.name` (the remote
+ * names and step names), and `trust` (the token mode keeps the serve steps' output
+ * secret, a resource option). Plain args are checked before anything is declared; with
+ * a late value the whole mesh is checked and resolved once every value is known (each
+ * member's URL reaches the other members' scripts), and a bad one fails the apply with
+ * the message the plain value gets. In a preview with unknown values the steps are
+ * declared with unknown content.
+ */
+export type LxdRemoteMeshInputs = Omit<Inputs<LxdRemoteMeshArgs>, "trust"> & Pick<LxdRemoteMeshArgs, "trust">;
 
 /** Args with every default applied (what render.ts works on). */
 export interface ResolvedMember {
