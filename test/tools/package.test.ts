@@ -60,7 +60,9 @@ describe("the npm package", () => {
         // Every argument type a program needs is importable from the package root.
         writeFileSync(join(consumer, "types.ts"), [
             'import type { H2oReverseProxyArgs, OvsPortMirrorArgs, LiveMigrationArgs, LxdRemoteMeshArgs, ResolverGuardArgs, Host } from "hostwright";',
+            'import type { H2oReverseProxyInputs, OvsPortMirrorInputs, LiveMigrationInputs, LxdRemoteMeshInputs, ResolverGuardInputs, HostInput, Inputs } from "hostwright";',
             "export type All = [H2oReverseProxyArgs, OvsPortMirrorArgs, LiveMigrationArgs, LxdRemoteMeshArgs, ResolverGuardArgs, Host];",
+            "export type AllInputs = [H2oReverseProxyInputs, OvsPortMirrorInputs, LiveMigrationInputs, LxdRemoteMeshInputs, ResolverGuardInputs, HostInput, Inputs<Host>];",
             "",
         ].join("\n"));
         const config = join(consumer, `tsconfig.${template.replace(/\W+/g, "-")}.json`);
