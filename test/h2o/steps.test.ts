@@ -326,6 +326,8 @@ describe("the staple after the switch: source, age, Must-Staple (stand-in h2o an
     function cachedArgs(leaf: "leaf" | "mustStaple", maxConnections: number): H2oReverseProxyArgs {
         const a = args({ maxConnections });
         a.ocspCacheDirectory = cache();
+        // The step gives the cache to h2o's user: only root may give it to another user.
+        if (process.getuid?.() !== 0) a.user = userInfo().username;
         a.listeners[0].tls = {
             certificateChain: p[leaf].certPem + p.inter.certPem,
             privateKey: p[leaf].keyPem,
