@@ -69,6 +69,16 @@ export function lift<T, U>(value: T | pulumi.Output<T>, f: (plain: T) => U): U |
     return pulumi.Output.isInstance(value) ? (value.apply(f) as pulumi.Output<U>) : f(value as T);
 }
 
+/**
+ * The Output `f` makes of a value that may be an Output: `f`'s very Output for a plain
+ * value (nothing wrapped around it), flattened inside `apply` otherwise. Combining the
+ * accepted args with a step's Output this way, rather than with `pulumi.all`, leaves the
+ * key Outputs inside the args un-awaited (`pulumi.all` would make the result secret).
+ */
+export function liftOutput<T, U>(value: T | pulumi.Output<T>, f: (plain: T) => pulumi.Output<U>): pulumi.Output<U> {
+    return pulumi.Output.isInstance(value) ? value.apply(f) : f(value as T);
+}
+
 /** An Output of `f(value)`, whether `value` is plain or an Output. */
 export function outputOf<T, U>(value: T | pulumi.Output<T>, f: (plain: T) => U): pulumi.Output<U> {
     return (pulumi.Output.isInstance(value) ? value.apply(f) : pulumi.output(f(value as T))) as pulumi.Output<U>;

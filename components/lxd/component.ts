@@ -3,7 +3,7 @@ import type { remote } from "@pulumi/command";
 import { acceptArgs } from "../../core/errors";
 import { remoteStep, StepAddress, stepAddress, stepKey } from "../../core/remoteStep";
 import { parseStepReport, STATE_ROOT, StepReport } from "../../core/step";
-import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import { lift, liftOutput, outputOf, resolveInputs } from "../../core/inputs";
 import { DEFAULTS, LxdRemoteMeshArgs, LxdRemoteMeshInputs, ResolvedMesh, resolveMesh } from "./args";
 import { checkMeshArgs } from "./checks";
 import { decidePreflight, factsFromProbe, HostReadiness } from "./preflight";
@@ -75,8 +75,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
         // `f` of steps' output and the accepted args: one apply when the args are plain (as
         // before); nested applies when they are known only later (pulumi.all would unwrap the
         // hosts' key Outputs and make everything secret).
-        const withArgs = <T, U>(value: pulumi.Output<T>, f: (v: T, a: Accepted) => U): pulumi.Output<U> =>
-            pulumi.Output.isInstance(accepted) ? accepted.apply((a) => value.apply((v) => f(v, a))) : value.apply((v) => f(v, accepted));
+        const withArgs = <T, U>(value: pulumi.Output<T>, f: (v: T, a: Accepted) => U): pulumi.Output<U> => liftOutput(accepted, (a) => value.apply((v) => f(v, a)));
         const withMesh = <T, U>(value: pulumi.Output<T>, f: (v: T, mesh: ResolvedMesh) => U): pulumi.Output<U> => withArgs(value, (v, a) => f(v, a.mesh));
 
         // What stays plain decides what is declared: the members' names and hosts (their fields may be inputs) and the trust method.

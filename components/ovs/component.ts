@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
 import { remoteStep, StepAddress, stepAddress, stepKey, stepReport } from "../../core/remoteStep";
-import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import { lift, liftOutput, outputOf, resolveInputs } from "../../core/inputs";
 import type { Host } from "../../core/host";
 import type { OvsPortMirrorArgs, OvsPortMirrorInputs } from "./args";
 import { checkMirrorArgs } from "./checks";
@@ -62,15 +62,15 @@ export class OvsPortMirror extends pulumi.ComponentResource {
             return { plain, warnings, shape, pcap: planPcap(plain, shape) };
         });
 
-        const source = flatLift(accepted, ({ plain }) =>
+        const source = liftOutput(accepted, ({ plain }) =>
             plain.openstack
                 ? resolveOpenStackSource(plain.openstack, { parent: this }).apply((r) => ({ node: r.node, ports: [r.portName] }))
                 : pulumi.output({ node: plain.host!.name, ports: plain.ports ?? [] }),
         );
         // The node of an OpenStack source is one of the candidates (their addresses resolved).
         const nodeHost = ({ plain }: Accepted, node: string): Host => plain.host ?? plain.openstack!.candidates.find((h) => h.name === node)!;
-        const host = args.host ?? flatLift(accepted, (a) => source.apply((s) => nodeHost(a, s.node)));
-        const plan = flatLift(accepted, ({ plain }) => source.apply((s) => planMirror(plain, name, key, s.ports)));
+        const host = args.host ?? liftOutput(accepted, (a) => source.apply((s) => nodeHost(a, s.node)));
+        const plan = liftOutput(accepted, ({ plain }) => source.apply((s) => planMirror(plain, name, key, s.ports)));
         const step = pulumi.all([source, plan]).apply(([s, p]) => renderMirrorStep(p, s.node));
         const command = remoteStep(stepName, { host, step }, { parent: this });
         const report = stepReport(command);
@@ -82,7 +82,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         this.captureKind = report.apply((r) => r.values.captureKind ?? "");
         this.tcpdump = outputOf(accepted, ({ shape }) => tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
         this.captureCommand = outputOf(accepted, ({ shape, pcap }) => rotatingCaptureCommand(shape, pcap));
-        this.fetchCommand = flatLift(accepted, (a) =>
+        this.fetchCommand = liftOutput(accepted, (a) =>
             a.shape.output.type === "collector"
                 ? pulumi.output("")
                 : source.apply((s) => {
@@ -100,7 +100,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
                   `later runs of the step report "expired" and do not make it again (raise captureRevision for a new capture)`,
         );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
-        this.warnings = flatLift(accepted, (a) => report.apply((r) => [...a.warnings, ...r.warnings]));
+        this.warnings = liftOutput(accepted, (a) => report.apply((r) => [...a.warnings, ...r.warnings]));
         this.steps = pulumi.all([stepAddress(command)]);
         this.registerOutputs({
             steps: this.steps,
@@ -119,12 +119,4 @@ export class OvsPortMirror extends pulumi.ComponentResource {
             warnings: this.warnings,
         });
     }
-}
-
-/**
- * The Output `f` makes of the accepted args: at once for plain args (the very Output `f`
- * returns, nothing wrapped around it), flattened inside `apply` for late ones.
- */
-function flatLift<U>(accepted: Accepted | pulumi.Output<Accepted>, f: (a: Accepted) => pulumi.Output<U>): pulumi.Output<U> {
-    return lift(accepted, f) as pulumi.Output<U>;
 }
