@@ -3,7 +3,8 @@
  * program: fully-qualified keys, structured values as JSON, `secure:` values
  * decrypted, and a key marked secret when any value inside it was `secure:`.
  */
-import { OPAQUE_SECRET, RawConfig } from "../core/config/stack";
+import { RawConfig } from "../core/config/stack";
+import { OPAQUE_SECRET } from "../core/opaque";
 import { isSecureValue, readStackYaml, securePathsOf } from "../core/config/stackYaml";
 import { PassphraseCrypter } from "./passphrase";
 

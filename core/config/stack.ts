@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { Issue, IssueList, joinPath, ValidationError } from "../errors";
 import { Host } from "../host";
-import { isOpaqueSecret, OPAQUE_SECRET } from "../opaque";
+import { isOpaqueSecret } from "../opaque";
 import { inventory, Inventory, secretRefs, textBlocks } from "./schema";
 import { isReferenceIssue, placeholderHost, StackContext, StackSection } from "./sections";
 import { readStackYaml, securePathsOf, StackFileError, stackFilePath } from "./stackYaml";
@@ -63,13 +63,11 @@ export interface ValidatedStack {
     sections: Map<string, Array<{ name: string }>>;
     context: StackContext;
     warnings: Issue[];
-    /** Checks not run because they need a secret this run cannot read (see {@link OPAQUE_SECRET}). */
+    /** Checks not run because they need a secret this run cannot read (see core/opaque.ts). */
     notRun: Issue[];
     /** Config paths of fields naming a secret this run cannot read, e.g. `hostwright:libvirt[0].sasl.password`. */
     opaqueReferences: string[];
 }
-
-export { OPAQUE_SECRET };
 
 const UNPARSABLE = Symbol("unparsable");
 
