@@ -207,7 +207,7 @@ export function renderStep(spec: StepSpec): StepScripts {
     // installed once per host by core/library.ts) and carries only what is its own:
     // the step's identity, its helpers and fragments, and its files.
     const create = lines(
-        preamble(spec.key, generation, spec.description, "create"),
+        preamble(spec.key, generation, spec.description, "create", definedFragments(spec, ["validate", "activate", "reactivate", "verify"])),
         helperFunction(spec.helpers),
         fragment("hw_validate", spec.validate),
         fragment("hw_activate", spec.activate),
@@ -225,7 +225,7 @@ export function renderStep(spec: StepSpec): StepScripts {
         "exit 0",
     );
     const del = lines(
-        preamble(spec.key, generation, spec.description, "undo"),
+        preamble(spec.key, generation, spec.description, "undo", definedFragments(spec, ["undo", "afterRestore"])),
         helperFunction(spec.helpers),
         fragment("hw_undo", spec.undo),
         fragment("hw_after_restore", spec.afterRestore),
@@ -238,6 +238,17 @@ export function renderStep(spec: StepSpec): StepScripts {
 /** Script parts, one or more lines each; absent and empty parts leave no line. */
 function lines(...parts: Array<string | undefined>): string {
     return `${parts.filter((p) => p).join("\n")}\n`;
+}
+
+/** A fragment's function on the host is `hw_` and this name. */
+const FRAGMENT_FUNCTIONS = { validate: "validate", activate: "activate", reactivate: "reactivate", verify: "verify", undo: "undo", afterRestore: "after_restore" } as const;
+
+/**
+ * `HW_FRAGMENTS`: the functions among `names` the step defines (a body that is not
+ * blank); `hw_phase` runs no other (a subshell for the library's no-op costs a fork).
+ */
+function definedFragments(spec: StepSpec, names: Array<keyof typeof FRAGMENT_FUNCTIONS>): string[] {
+    return names.filter((name) => spec[name]?.trim()).map((name) => FRAGMENT_FUNCTIONS[name]);
 }
 
 /**
@@ -264,7 +275,7 @@ function helperFunction(helpers: string | undefined): string | undefined {
  * has (a retry, a change that is not a replacement: it keeps the claim it may hold);
  * "check" compares the host with the step and changes nothing (npm run check).
  */
-function preamble(key: string, generation: string, description: string, mode: "create" | "undo"): string {
+function preamble(key: string, generation: string, description: string, mode: "create" | "undo", fragments: string[]): string {
     return `#!/bin/bash
 # hostwright step ${key}: ${description.replace(/[\r\n]/g, " ")}
 set -eEu
@@ -273,6 +284,7 @@ export LC_ALL=C
 HW_KEY=${shq(key)}
 HW_GEN=${shq(generation)}
 HW_MODE=${mode === "create" ? "${1:-create}" : "undo"}
+HW_FRAGMENTS=${shq(fragments.join(" "))}
 ${libraryLoader(CORE_LIBRARY_HASH)}`;
 }
 
@@ -298,7 +310,7 @@ function libraryLoader(hash: string): string {
  * caller writes the holder file once it has the lock.
  */
 export const HOST_LOCK = `command -v flock >/dev/null 2>&1 || hw_fail "flock (util-linux) is not installed on this host"
-mkdir -p ${RUN_DIR}
+[ -d ${RUN_DIR} ] || mkdir -p ${RUN_DIR}
 exec 9>>${RUN_DIR}/lock
 if ! flock -n 9; then
   hw_log "waiting for the host lock: $(cat ${RUN_DIR}/holder 2>/dev/null || echo unknown holder)"
@@ -313,12 +325,28 @@ fi`;
  */
 const COMMON_HELPERS = `HW_STATE="${STATE_ROOT}/$HW_KEY"
 HW_TXN="$HW_STATE/txn"
-HW_RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \\n')
+# The core forks as little as it can: a step runs 10-20 of these functions, and on a
+# busy host every process (fork, exec) costs about a millisecond of CPU; so paths are
+# split with parameter expansion, files read with read, and the time formatted by printf.
+# The run's id, 12 hex digits: bash 5.1's SRANDOM, or /dev/urandom on an older bash.
+if [ -n "\${SRANDOM:-}" ]; then printf -v HW_RUN '%08x%04x' "$SRANDOM" "$((SRANDOM & 0xffff))"; else HW_RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \\n'); fi
+hw_utc_now() { TZ=UTC printf -v HW_NOW '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
+hw_dir_of() {
+  # hw_dir_of VAR PATH: VAR=the directory of the absolute PATH (dirname without a process)
+  printf -v "$1" '%s' "\${2%/*}"
+  [ -n "\${!1}" ] || printf -v "$1" /
+}
+hw_read() {
+  # hw_read VAR FILE: VAR=the first line of FILE (empty when FILE is missing), without cat
+  printf -v "$1" ''
+  [ -e "$2" ] || return 0
+  IFS= read -r "$1" < "$2" || true
+}
 # A report line that cannot be written means the client is gone (SIGPIPE is not
 # always delivered: an ignored SIGPIPE cannot be trapped): hw_interrupted handles it.
 hw_log() { printf 'hostwright[%s]: %s\\n' "$HW_KEY" "$*" 2>/dev/null || hw_interrupted PIPE; }
 hw_warn() { printf 'HOSTWRIGHT_WARNING %s\\n' "$*" 2>/dev/null || hw_interrupted PIPE; }
-hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')" 2>/dev/null || hw_interrupted PIPE; }
+hw_output() { printf 'HOSTWRIGHT_OUTPUT %s=%s\\n' "$1" "\${2//$'\\n'/ }" 2>/dev/null || hw_interrupted PIPE; }
 hw_fail() { printf 'hostwright[%s]: ERROR: %s\\n' "$HW_KEY" "$*" >&2; exit 1; }
 hw_on_error() {
   # names the step and the command for a failure no hw_fail explains (a full disk, ...)
@@ -329,8 +357,9 @@ hw_begin() {
   # the host lock (one hostwright run at a time on this host), then recovery of
   # every transaction a dead run left open
   ${HOST_LOCK.replace(/\n/g, "\n  ")}
-  mkdir -p "$(dirname -- "$HW_STATE")"
-  printf '%s of step %s (pid %s, run %s) since %s\\n' "$HW_MODE" "$HW_KEY" "$$" "$HW_RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${RUN_DIR}/holder
+  [ -d ${STATE_ROOT} ] || mkdir -p ${STATE_ROOT}
+  hw_utc_now
+  printf '%s of step %s (pid %s, run %s) since %s\\n' "$HW_MODE" "$HW_KEY" "$$" "$HW_RUN" "$HW_NOW" > ${RUN_DIR}/holder
   for hw_note in ${RUN_DIR}/notes/*; do
     [ -f "$hw_note" ] || continue
     sed "s/^/hostwright[$HW_KEY]: earlier interrupted run: /" "$hw_note"
@@ -339,7 +368,9 @@ hw_begin() {
   for hw_dead in ${STATE_ROOT}/*/txn; do
     [ -d "$hw_dead" ] || continue
     if [ ! -f "$hw_dead/recover.sh" ]; then rm -rf -- "$hw_dead"; continue; fi
-    hw_log "recovering the transaction of step $(basename -- "$(dirname -- "$hw_dead")") left open by a run that died ($(cat "$hw_dead/state" 2>/dev/null || echo 'no journal'))"
+    hw_dead_key=\${hw_dead%/txn}
+    hw_read hw_dead_state "$hw_dead/state"
+    hw_log "recovering the transaction of step \${hw_dead_key##*/} left open by a run that died (\${hw_dead_state:-no journal})"
     ( trap - ERR; bash "$hw_dead/recover.sh" ) 9>&- || hw_fail "could not recover $hw_dead (see above); nothing was changed"
   done
 }
@@ -364,7 +395,7 @@ hw_forget_state() {
 hw_put_back() {
   # hw_put_back SAVED-PREFIX PATH: restore PATH from SAVED.orig, or remove it if SAVED.absent
   if [ -e "$1.orig" ] || [ -L "$1.orig" ]; then
-    rm -rf -- "$2.hostwright-restore"
+    if [ -e "$2.hostwright-restore" ] || [ -L "$2.hostwright-restore" ]; then rm -rf -- "$2.hostwright-restore"; fi
     cp -a -- "$1.orig" "$2.hostwright-restore" || hw_fail "could not restore $2 from $1.orig"
     mv -fT -- "$2.hostwright-restore" "$2"
   elif [ -e "$1.absent" ]; then
@@ -391,16 +422,22 @@ hw_claimed_by_others() {
   # drops this generation's claim; true (and nothing is undone) while another create still claims the step
   hw_claims_migrate
   [ -f "$HW_STATE/claims" ] || return 1
-  hw_others=$(awk -v g="$HW_GEN" '!dropped && $0 == g { dropped = 1; next } { print }' "$HW_STATE/claims")
+  hw_others=
+  hw_dropped=
+  while IFS= read -r hw_line || [ -n "$hw_line" ]; do
+    [ -n "$hw_line" ] || continue
+    if [ -z "$hw_dropped" ] && [ "$hw_line" = "$HW_GEN" ]; then hw_dropped=1; else hw_others="$hw_others$hw_line"$'\\n'; fi
+  done < "$HW_STATE/claims"
   [ -n "$hw_others" ] || return 1
-  printf '%s\\n' "$hw_others" > "$HW_STATE/claims.new"
+  printf '%s' "$hw_others" > "$HW_STATE/claims.new"
   mv -f -- "$HW_STATE/claims.new" "$HW_STATE/claims"
-  hw_log "still claimed by a later create (generation $(printf '%s' "$hw_others" | tail -n 1)); leaving its files and services in place"
+  hw_last=\${hw_others%$'\\n'}
+  hw_log "still claimed by a later create (generation \${hw_last##*$'\\n'}); leaving its files and services in place"
 }
 hw_restore_all() {
   for hw_rec_path in "$HW_STATE"/files/*.path; do
     [ -e "$hw_rec_path" ] || continue
-    hw_p=$(cat -- "$hw_rec_path")
+    hw_read hw_p "$hw_rec_path"
     hw_put_back "\${hw_rec_path%.path}" "$hw_p"
     rm -rf -- "\${hw_rec_path%.path}".*
     HW_CHANGED=$((HW_CHANGED + 1))
@@ -423,7 +460,11 @@ hw_remove() {
 
 /** Helpers of the create: the transaction (journal, staging, switch, rollback, commit). */
 const CREATE_HELPERS = `
-hw_staged() { printf '%s/.%s.hostwright-%s' "$(dirname -- "$1")" "$(basename -- "$1")" "$HW_RUN"; }
+hw_staged_as() {
+  # hw_staged_as VAR PATH: VAR=where PATH is staged in this run (stagedPath())
+  printf -v "$1" '%s/.%s.hostwright-%s' "\${2%/*}" "\${2##*/}" "$HW_RUN"
+}
+hw_staged() { hw_staged_as hw_staged_out "$1"; printf '%s' "$hw_staged_out"; }
 hw_put_staged() {
   # hw_put_staged DEST BYTES < text: writes text naming staged paths (stagedPath()) with this run's id
   head -c "$2" | sed "s/${RUN_TOKEN}/$HW_RUN/g" > "$1"
@@ -444,7 +485,9 @@ hw_phase() {
   # gone only tail dies, and the phase (a reload, an ovsdb change) is never cut in
   # half; the run then rolls back as a whole. Error lines go to stderr as well.
   # tail looks for the phase's end every 10 ms (at 0.1 s, two phases were most of an
-  # empty step's time).
+  # empty step's time). A fragment the step does not define is not run at all.
+  hw_rc=0
+  case " $HW_FRAGMENTS " in *" $1 "*) ;; *) return 0 ;; esac
   HW_PHASE=$1
   hw_out="$HW_TXN/$1.out"
   : > "$hw_out"
@@ -460,11 +503,13 @@ hw_phase() {
   [ "$hw_rc" -eq 0 ] || grep -a ': ERROR: ' "$hw_out" | tail -n 5 >&2 || true
 }
 hw_journal() {
-  # hw_journal STATE: the transaction's state, on disk before the step goes on
-  printf '%s %s %s\\n' "$1" "$HW_RUN" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$HW_TXN/state.new" \\
+  # hw_journal STATE: the transaction's state, on disk before the step goes on. The
+  # first state (staging) is not flushed: a journal lost with it reads as staging.
+  hw_utc_now
+  printf '%s %s %s\\n' "$1" "$HW_RUN" "$HW_NOW" > "$HW_TXN/state.new" \\
     && mv -f -- "$HW_TXN/state.new" "$HW_TXN/state" \\
     || hw_fail "could not write the journal $HW_TXN/state (disk full?)"
-  hw_sync "$HW_TXN"
+  [ "$1" = staging ] || hw_sync "$HW_TXN"
 }
 hw_sync() {
   # hw_sync PATH...: flushes the filesystems PATHs are on (sync -f, coreutils 8.24), not
@@ -473,12 +518,13 @@ hw_sync() {
 }
 hw_txn_open() {
   # the recovery script holds this run's functions and variables, not its file contents
-  mkdir -p "$HW_STATE/files" || hw_fail "could not create the state directory $HW_STATE"
-  rm -rf -- "$HW_TXN"
-  mkdir -p "$HW_TXN/prev"
+  if [ -e "$HW_TXN" ]; then rm -rf -- "$HW_TXN"; fi
+  mkdir -p "$HW_STATE/files" "$HW_TXN/prev" "$HW_TXN/installed" "$HW_TXN/records" || hw_fail "could not create the state directory $HW_STATE"
+  hw_functions=" $(compgen -A function) "
+  hw_functions=\${hw_functions//$'\\n'/ }
   { printf 'set -eu\n'
-    declare -p HW_KEY HW_GEN HW_STATE HW_TXN HW_RUN HW_MODE
-    declare -f $(compgen -A function | grep -vx hw_main)
+    declare -p HW_KEY HW_GEN HW_STATE HW_TXN HW_RUN HW_MODE HW_FRAGMENTS
+    declare -f \${hw_functions/ hw_main / }
     printf '%s\\n' hw_helpers 'hw_txn_rollback "rolled back the interrupted run $HW_RUN"'
   } > "$HW_TXN/recover.sh.new" && mv -f -- "$HW_TXN/recover.sh.new" "$HW_TXN/recover.sh" \\
     || hw_fail "could not write $HW_TXN/recover.sh (disk full?)"
@@ -501,55 +547,73 @@ hw_interrupted() {
   [ -z "\${hw_phase_pid:-}" ] || wait "$hw_phase_pid" 2>/dev/null || true
   mkdir -p ${RUN_DIR}/notes
   exec >>"${RUN_DIR}/notes/$HW_KEY" 2>&1
-  printf 'step %s, run %s (pid %s): SIG%s in state %s\\n' "$HW_KEY" "$HW_RUN" "$$" "$1" "$(cut -d' ' -f1 "$HW_TXN/state" 2>/dev/null || echo none)"
+  hw_read hw_txn_state "$HW_TXN/state"
+  hw_txn_state=\${hw_txn_state%% *}
+  printf 'step %s, run %s (pid %s): SIG%s in state %s\\n' "$HW_KEY" "$HW_RUN" "$$" "$1" "\${hw_txn_state:-none}"
   hw_txn_rollback "rolled back after SIG$1"
   exit 1
 }
 hw_mkdir() {
   # hw_mkdir DIR: mkdir -p, noting each directory it creates so that undo removes it
   # again (when empty)
+  [ ! -d "$1" ] || return 0
   hw_dir=$1
   while [ ! -d "$hw_dir" ]; do
     printf '%s\\n' "$hw_dir" >> "$HW_STATE/dirs"
-    hw_dir=$(dirname -- "$hw_dir")
+    hw_dir_of hw_dir "$hw_dir"
   done
   mkdir -p -- "$1"
 }
-hw_disk_note() { df -Pk -- "$(dirname -- "$1")" 2>/dev/null | awk 'NR == 2 { printf " (%s KiB free on %s)", $4, $6 }'; }
+hw_disk_note() { hw_dir_of hw_disk_dir "$1"; df -Pk -- "$hw_disk_dir" 2>/dev/null | awk 'NR == 2 { printf " (%s KiB free on %s)", $4, $6 }'; }
 hw_stage_file() {
   # hw_stage_file PATH: the staged name of PATH for this run, noted for clean-up
-  hw_mkdir "$(dirname -- "$1")"
-  hw_new=$(hw_staged "$1")
+  hw_dir_of hw_stage_dir "$1"
+  hw_mkdir "$hw_stage_dir"
+  hw_staged_as hw_new "$1"
   printf '%s\\n' "$hw_new" >> "$HW_TXN/staged"
-  rm -f -- "$hw_new"
+  if [ -e "$hw_new" ] || [ -L "$hw_new" ]; then rm -f -- "$hw_new"; fi
+}
+hw_owner_exists() {
+  # hw_owner_exists USER GROUP PATH: fails unless both exist; root always does, others
+  # are looked up once per run
+  case " \${hw_owners_seen:-} " in *" $1:$2 "*) return 0 ;; esac
+  [ "$1" = root ] || id -u "$1" >/dev/null 2>&1 || hw_fail "user $1 (owner of $3) does not exist"
+  [ "$2" = root ] || getent group "$2" >/dev/null 2>&1 || hw_fail "group $2 (of $3) does not exist"
+  hw_owners_seen="\${hw_owners_seen:-} $1:$2"
 }
 hw_stage() {
   # hw_stage HASH PATH MODE OWNER GROUP BYTES < content
-  id -u "$4" >/dev/null 2>&1 || hw_fail "user $4 (owner of $2) does not exist"
-  getent group "$5" >/dev/null 2>&1 || hw_fail "group $5 (of $2) does not exist"
+  hw_owner_exists "$4" "$5" "$2"
   hw_stage_file "$2"
-  if ! hw_err=$( (umask 077; head -c "$6" 2>&1 > "$hw_new") ) || [ "$(stat -c %s -- "$hw_new")" != "$6" ]; then
-    hw_fail "could not write $2 (staged as $hw_new): \${hw_err:-short write}$(hw_disk_note "$2"); the files in service were not touched"
+  umask 077
+  if ! hw_err=$(head -c "$6" 2>&1 > "$hw_new"); then
+    umask 022
+    hw_fail "could not write $2 (staged as $hw_new): \${hw_err:-write failed}$(hw_disk_note "$2"); the files in service were not touched"
   fi
+  umask 022
+  # a script cut short in its here-document stages a short file: never switched
+  hw_size=$(stat -c %s -- "$hw_new")
+  [ "$hw_size" = "$6" ] || hw_fail "could not write $2 (staged as $hw_new): short write ($hw_size of $6 bytes)$(hw_disk_note "$2"); the files in service were not touched"
   chown "$4:$5" -- "$hw_new"
   chmod "$3" -- "$hw_new"
 }
 hw_edit_source() {
   # hw_edit_source PATH: the edit filter reads $hw_src and writes $hw_new
   hw_stage_file "$1"
-  ( umask 077; : > "$hw_new" )
+  umask 077
+  : > "$hw_new"
+  umask 022
   if [ -f "$1" ]; then hw_src=$1; else hw_src=/dev/null; fi
 }
 hw_edit_staged() {
   # hw_edit_staged PATH MODE OWNER GROUP: an existing file keeps its mode and owner;
   # nothing staged (so nothing switched) when the file is absent and the edit is empty
-  hw_new=$(hw_staged "$1")
+  hw_staged_as hw_new "$1"
   if [ -f "$1" ]; then
-    chown "$(stat -c '%u:%g' -- "$1")" -- "$hw_new"
-    chmod "$(stat -c '%a' -- "$1")" -- "$hw_new"
+    chown --reference="$1" -- "$hw_new"
+    chmod --reference="$1" -- "$hw_new"
   elif [ -s "$hw_new" ]; then
-    id -u "$3" >/dev/null 2>&1 || hw_fail "user $3 (owner of $1) does not exist"
-    getent group "$4" >/dev/null 2>&1 || hw_fail "group $4 (of $1) does not exist"
+    hw_owner_exists "$3" "$4" "$1"
     chown "$3:$4" -- "$hw_new"
     chmod "$2" -- "$hw_new"
   else
@@ -558,8 +622,9 @@ hw_edit_staged() {
 }
 hw_same() {
   # the live file equals the staged one in content, mode and ownership
-  [ -f "$1" ] && [ ! -L "$1" ] && cmp -s -- "$1" "$2" \\
-    && [ "$(stat -c '%a %U %G' -- "$1")" = "$(stat -c '%a %U %G' -- "$2")" ]
+  [ -f "$1" ] && [ ! -L "$1" ] && cmp -s -- "$1" "$2" || return 1
+  hw_meta=$(stat -c '%a %U %G' -- "$1" "$2")
+  [ "\${hw_meta%$'\\n'*}" = "\${hw_meta#*$'\\n'}" ]
 }
 hw_save() {
   # hw_save PREFIX PATH: copy PATH to PREFIX.orig, or note PREFIX.absent
@@ -574,9 +639,12 @@ hw_keep_hand_edit() {
   # hw_keep_hand_edit RECORD PATH STAGED: PATH differs from what hostwright installed
   # last: someone edited it on the host. Keep their version before it is replaced.
   [ -f "$1.installed" ] && [ -f "$2" ] || return 0
-  [ "$(sha256sum < "$2" | cut -c1-64)" != "$(cat -- "$1.installed")" ] || return 0
-  hw_kept="${KEPT_ROOT}/$HW_KEY/$(basename -- "$2").$(date -u +%Y%m%dT%H%M%SZ).$HW_RUN"
-  mkdir -p -- "$(dirname -- "$hw_kept")"
+  hw_live_sum=$(sha256sum < "$2")
+  hw_read hw_installed_sum "$1.installed"
+  [ "\${hw_live_sum%% *}" != "$hw_installed_sum" ] || return 0
+  TZ=UTC printf -v hw_stamp '%(%Y%m%dT%H%M%SZ)T' -1
+  hw_kept="${KEPT_ROOT}/$HW_KEY/\${2##*/}.$hw_stamp.$HW_RUN"
+  mkdir -p -- "${KEPT_ROOT}/$HW_KEY"
   cp -a -- "$2" "$hw_kept" || hw_fail "could not keep the hand edit of $2 in $hw_kept$(hw_disk_note "$hw_kept"); nothing was replaced"
   hw_lines=$(diff -- "$2" "$3" | grep -c '^[<>]' || true)
   hw_log "kept the hand edit of $2 in $hw_kept ($hw_lines line(s) differ from the new content)"
@@ -584,7 +652,12 @@ hw_keep_hand_edit() {
 }
 hw_changed() {
   # hw_changed PATH: true when this run's switch changed PATH (for restarting only what needs it)
-  [ -e "$HW_TXN/prev/$(printf '%s' "$1" | sha256sum | cut -c1-16).path" ]
+  for hw_changed_rec in "$HW_TXN"/prev/*.path; do
+    [ -e "$hw_changed_rec" ] || continue
+    hw_read hw_changed_path "$hw_changed_rec"
+    [ "$hw_changed_path" != "$1" ] || return 0
+  done
+  return 1
 }
 hw_switch_all() {
   # hw_switch_all HASH PATH ...: first every backup (the original once, the live file
@@ -595,12 +668,12 @@ hw_switch_all() {
   hw_declared=
   while [ $# -gt 0 ]; do
     hw_rec="$HW_STATE/files/$1"
-    hw_new=$(hw_staged "$2")
+    hw_staged_as hw_new "$2"
     hw_declared="$hw_declared $1"
     if [ -e "$hw_new" ]; then
       if [ ! -e "$hw_rec.path" ]; then hw_save "$hw_rec" "$2"; printf '%s\\n' "$1" >> "$HW_TXN/new-records"; fi
-      mkdir -p "$HW_TXN/installed"
-      sha256sum < "$hw_new" | cut -c1-64 > "$HW_TXN/installed/$1"
+      hw_sum=$(sha256sum < "$hw_new")
+      printf '%s\\n' "\${hw_sum%% *}" > "$HW_TXN/installed/$1.installed"
       if hw_same "$2" "$hw_new"; then
         rm -f -- "$hw_new"
       else
@@ -614,27 +687,31 @@ hw_switch_all() {
   hw_gone=
   for hw_rec_path in "$HW_STATE"/files/*.path; do
     [ -e "$hw_rec_path" ] || continue
-    hw_h=$(basename -- "$hw_rec_path" .path)
+    hw_h=\${hw_rec_path##*/}
+    hw_h=\${hw_h%.path}
     case " $hw_declared " in *" $hw_h "*) continue ;; esac
-    hw_save "$HW_TXN/prev/$hw_h" "$(cat -- "$hw_rec_path")"
+    hw_read hw_p "$hw_rec_path"
+    hw_save "$HW_TXN/prev/$hw_h" "$hw_p"
     hw_gone="$hw_gone $hw_h"
   done
   hw_journal switching
   # the filesystems to flush before the journal moves on: the state's and each switched file's
   set -- "$HW_STATE"
   for hw_h in $hw_renames; do
-    hw_p=$(cat -- "$HW_TXN/prev/$hw_h.path")
-    mv -fT -- "$(hw_staged "$hw_p")" "$hw_p"
-    set -- "$@" "$(dirname -- "$hw_p")"
+    hw_read hw_p "$HW_TXN/prev/$hw_h.path"
+    hw_staged_as hw_new "$hw_p"
+    mv -fT -- "$hw_new" "$hw_p"
+    hw_dir_of hw_p_dir "$hw_p"
+    set -- "$@" "$hw_p_dir"
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "installed $hw_p"
   done
-  mkdir -p "$HW_TXN/records"
   for hw_h in $hw_gone; do
-    hw_p=$(cat -- "$HW_STATE/files/$hw_h.path")
+    hw_read hw_p "$HW_STATE/files/$hw_h.path"
     hw_put_back "$HW_STATE/files/$hw_h" "$hw_p"
     mv -- "$HW_STATE/files/$hw_h".* "$HW_TXN/records/"
-    set -- "$@" "$(dirname -- "$hw_p")"
+    hw_dir_of hw_p_dir "$hw_p"
+    set -- "$@" "$hw_p_dir"
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "restored $hw_p"
   done
@@ -645,14 +722,20 @@ hw_txn_rollback() {
   # state it reached; the same code runs in-process and from recover.sh
   trap - EXIT
   [ -d "$HW_TXN" ] || return 0
-  hw_txn_state=$(cut -d' ' -f1 "$HW_TXN/state" 2>/dev/null || echo staging)
+  hw_read hw_txn_state "$HW_TXN/state"
+  hw_txn_state=\${hw_txn_state%% *}
+  hw_txn_state=\${hw_txn_state:-staging}
   if [ "$hw_txn_state" = committed ]; then hw_txn_finish; hw_log "completed the commit of run $HW_RUN"; return 0; fi
   for hw_prev_path in "$HW_TXN"/prev/*.path; do
     [ -e "$hw_prev_path" ] || continue
-    hw_put_back "\${hw_prev_path%.path}" "$(cat -- "$hw_prev_path")"
-    hw_log "rolled back $(cat -- "$hw_prev_path")"
+    hw_read hw_p "$hw_prev_path"
+    hw_put_back "\${hw_prev_path%.path}" "$hw_p"
+    hw_log "rolled back $hw_p"
   done
-  if [ -d "$HW_TXN/records" ]; then mv -- "$HW_TXN/records"/* "$HW_STATE/files/" 2>/dev/null || true; fi
+  for hw_f in "$HW_TXN"/records/*; do
+    [ ! -e "$hw_f" ] || mv -- "$HW_TXN"/records/* "$HW_STATE/files/"
+    break
+  done
   if [ -f "$HW_TXN/new-records" ]; then
     while IFS= read -r hw_h; do rm -f -- "$HW_STATE/files/$hw_h".*; done < "$HW_TXN/new-records"
   fi
@@ -673,9 +756,16 @@ hw_claim() {
   # failed or interrupted create is kept by Pulumi too (with an init error) and is
   # deleted or retried later. An update is a resource that exists: it keeps its claim.
   hw_claims_migrate
-  mkdir -p "$HW_STATE"
-  if [ "$HW_MODE" = update ] && grep -qxF -- "$HW_GEN" "$HW_STATE/claims" 2>/dev/null; then return 0; fi
-  { cat -- "$HW_STATE/claims" 2>/dev/null || true; printf '%s\\n' "$HW_GEN"; } > "$HW_STATE/claims.new" \
+  [ -d "$HW_STATE" ] || mkdir -p "$HW_STATE"
+  hw_claims=
+  if [ -f "$HW_STATE/claims" ]; then
+    while IFS= read -r hw_line || [ -n "$hw_line" ]; do
+      [ -n "$hw_line" ] || continue
+      if [ "$HW_MODE" = update ] && [ "$hw_line" = "$HW_GEN" ]; then return 0; fi
+      hw_claims="$hw_claims$hw_line"$'\\n'
+    done < "$HW_STATE/claims"
+  fi
+  printf '%s%s\\n' "$hw_claims" "$HW_GEN" > "$HW_STATE/claims.new" \
     && mv -f -- "$HW_STATE/claims.new" "$HW_STATE/claims" \
     || hw_fail "could not write $HW_STATE/claims (disk full?)"
   hw_sync "$HW_STATE"
@@ -691,8 +781,9 @@ hw_commit() {
 hw_txn_finish() {
   trap - EXIT HUP INT TERM PIPE
   [ ! -e "$HW_TXN/generation.new" ] || mv -f -- "$HW_TXN/generation.new" "$HW_STATE/generation"
-  for hw_f in "$HW_TXN"/installed/*; do
-    [ ! -e "$hw_f" ] || mv -f -- "$hw_f" "$HW_STATE/files/$(basename -- "$hw_f").installed"
+  for hw_f in "$HW_TXN"/installed/*.installed; do
+    [ ! -e "$hw_f" ] || mv -f -t "$HW_STATE/files" -- "$HW_TXN"/installed/*.installed
+    break
   done
   rm -rf -- "$HW_TXN"
 }
@@ -760,7 +851,7 @@ hw_begin() {
   fi
   if [ -d "$HW_TXN" ]; then hw_drift "a run that died left its transaction open ($(cat "$HW_TXN/state" 2>/dev/null)); the next apply or repair rolls it back"; fi
   if [ ! -f "$HW_STATE/generation" ]; then printf 'HOSTWRIGHT_CHECK not-applied\\n'; exit 0; fi
-  hw_applied=$(cat "$HW_STATE/generation" 2>/dev/null || echo none)
+  hw_read hw_applied "$HW_STATE/generation"
   [ "$hw_applied" = "$HW_GEN" ] || hw_drift "the host holds generation $hw_applied of this step, the stack declares $HW_GEN (an apply is pending)"
 }
 hw_fault_point() { :; }
@@ -771,10 +862,11 @@ hw_txn_rollback() { :; }
 hw_switch_all() { :; }
 hw_stage() {
   # hw_stage HASH PATH MODE OWNER GROUP BYTES < declared content
-  hw_want=$(head -c "$6" | sha256sum | cut -c1-64)
+  hw_want=$(head -c "$6" | sha256sum)
   if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then hw_drift "$2: not a regular file"; return 0; fi
   if [ ! -e "$2" ]; then hw_drift "$2: missing"; return 0; fi
-  if [ "$(sha256sum < "$2" | cut -c1-64)" != "$hw_want" ]; then
+  hw_live=$(sha256sum < "$2")
+  if [ "$hw_live" != "$hw_want" ]; then
     hw_drift "$2: content differs"
     # the live content for a diff, unless the file is private (keys) or large
     if [ $((8#$3 & 4)) -ne 0 ] && [ "$(stat -c %s -- "$2")" -le 262144 ]; then
@@ -801,6 +893,7 @@ hw_phase() {
   # the verify fragment runs in a subshell: its drift lines are seen here
   hw_rc=0
   [ "$1" = activate ] || return 0
+  case " $HW_FRAGMENTS " in *" verify "*) ;; *) return 0 ;; esac
   HW_PHASE=verify
   set +e
   hw_verify_out=$( ( set -e; hw_verify ) 9>&- </dev/null 2>&1 )

@@ -246,6 +246,31 @@ describe("helpers shared by a step's fragments", () => {
     });
 });
 
+describe("the core's helpers as fragments see them (path splitting, reading and printing without processes)", () => {
+    it("hw_changed names exactly the files this run switched; hw_staged and hw_output print what they did before", () => {
+        const root = mkdtempSync(join(tmpdir(), "hw-core-helpers-"));
+        try {
+            const log = join(root, "log");
+            const [a, b] = [join(root, "etc/a.conf"), join(root, "etc/b c.conf")];
+            const activate = `for f in ${a} '${b}'; do if hw_changed "$f"; then echo "changed $f" >> ${log}; else echo "same $f" >> ${log}; fi; done
+echo "staged $(hw_staged ${a})" >> ${log}
+hw_output multi "$(printf 'one\\ntwo')"`;
+            const step = (content: string) => renderStep({ key: "ch", description: "d", files: [{ path: a, content: "a\n", ...me }, { path: b, content, ...me }], validate: `[ -f "$(hw_staged '${b}')" ]`, activate });
+            const first = run(step("b1\n").create, root);
+            expect(first.status).toBe(0);
+            expect(first.out).toContain("HOSTWRIGHT_OUTPUT multi=one two\n");
+            const second = run(step("b2\n").create, root);
+            expect(second.status).toBe(0);
+            const said = readFileSync(log, "utf8").split("\n");
+            expect(said.slice(0, 2)).toEqual([`changed ${a}`, `changed ${b}`]);
+            expect(said[2]).toMatch(new RegExp(`^staged ${root}/etc/\\.a\\.conf\\.hostwright-[0-9a-f]{12}$`));
+            expect(said.slice(3, 5)).toEqual([`same ${a}`, `changed ${b}`]);
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("stagedFilesOf", () => {
     it.each([
         ["plain", "/etc/h2o/h2o.conf", "user: www-data\n"],
