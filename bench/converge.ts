@@ -25,10 +25,49 @@ import { labPrerequisites, startLab } from "../test/lab/lab";
 import { startLxd } from "../test/lxd/lxd-lab";
 
 const TARGET_FIRST_CONVERGE_SECONDS_AT_12 = 12;
+
+/**
+ * CPU time of this process and of everything it starts (the lab's hosts, their
+ * daemons and SSH sessions, the SSH clients), in seconds: this process moves into a
+ * cpuacct cgroup of its own (cgroup v1; v2's cpu.stat where that is what the machine
+ * has). On a machine others share it is the figure that does not move with their load;
+ * on 2 CPUs a phase cannot take less wall time than half its CPU time.
+ */
+function cpuMeter(): { seconds: () => number; close: () => void } | undefined {
+    const v1 = "/sys/fs/cgroup/cpuacct";
+    const v2 = "/sys/fs/cgroup";
+    const [root, read] = fs.existsSync(`${v1}/cpuacct.usage`)
+        ? [v1, (dir: string) => Number(fs.readFileSync(`${dir}/cpuacct.usage`, "utf8")) / 1e9]
+        : fs.existsSync(`${v2}/cgroup.controllers`)
+          ? [v2, (dir: string) => Number(/usage_usec (\d+)/.exec(fs.readFileSync(`${dir}/cpu.stat`, "utf8"))?.[1]) / 1e6]
+          : [undefined, undefined];
+    if (!root || !read) return undefined;
+    const own = `${root}/hostwright-bench-converge-${process.pid}`;
+    const before = /^\d+:[^:]*cpuacct[^:]*:(.*)$/m.exec(fs.readFileSync("/proc/self/cgroup", "utf8"))?.[1] ?? /^0::(.*)$/m.exec(fs.readFileSync("/proc/self/cgroup", "utf8"))?.[1] ?? "/";
+    try {
+        fs.mkdirSync(own);
+        fs.writeFileSync(`${own}/cgroup.procs`, String(process.pid));
+    } catch {
+        return undefined; // not allowed here (a container without cgroup rights)
+    }
+    return {
+        seconds: () => read(own),
+        close: () => {
+            fs.writeFileSync(`${root}${before === "/" ? "" : before}/cgroup.procs`, String(process.pid));
+            try {
+                fs.rmdirSync(own);
+            } catch {
+                // a process of the lab still in it: the directory stays empty-handed
+            }
+        },
+    };
+}
 type Trust = "certificate" | "token";
 
 interface PhaseFigures {
     seconds: number;
+    /** CPU seconds of the bench and the lab during the phase ({@link cpuMeter}); NaN where it cannot be measured. */
+    cpuSeconds: number;
     operations: number;
     /** SSH sessions per host: min-max. */
     sessions: string;
@@ -102,10 +141,13 @@ function sessionsPerHost(ops: ApplyResult["operations"], hosts: string[]): strin
     return `${Math.min(...values)}-${Math.max(...values)}`;
 }
 
-async function timed<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+let meter: ReturnType<typeof cpuMeter>;
+
+async function timed<T>(work: () => Promise<T>): Promise<{ value: T; seconds: number; cpuSeconds: number }> {
+    const cpu0 = meter?.seconds() ?? NaN;
     const t0 = process.hrtime.bigint();
     const value = await work();
-    return { value, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    return { value, seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: (meter?.seconds() ?? NaN) - cpu0 };
 }
 
 async function converge(hosts: number, trust: Trust): Promise<Run> {
@@ -169,10 +211,10 @@ async function converge(hosts: number, trust: Trust): Promise<Run> {
             hosts,
             trust,
             evalSeconds: evaluation.seconds,
-            first: { seconds: first.seconds, operations: first.value.operations.length, sessions: sessionsPerHost(first.value.operations, names), passes: first.value.passes },
-            noop: { seconds: noop.seconds, operations: noop.value.operations.length, sessions: sessionsPerHost(noop.value.operations, names) },
-            check: { seconds: check.seconds, operations: check.value.totals.steps, sessions: `${Math.min(...checkSessions)}-${Math.max(...checkSessions)}`, drifted: check.value.totals.driftedSteps },
-            destroy: { seconds: destroy.seconds, operations: destroy.value.operations.length, sessions: sessionsPerHost(destroy.value.operations, names) },
+            first: { seconds: first.seconds, cpuSeconds: first.cpuSeconds, operations: first.value.operations.length, sessions: sessionsPerHost(first.value.operations, names), passes: first.value.passes },
+            noop: { seconds: noop.seconds, cpuSeconds: noop.cpuSeconds, operations: noop.value.operations.length, sessions: sessionsPerHost(noop.value.operations, names) },
+            check: { seconds: check.seconds, cpuSeconds: check.cpuSeconds, operations: check.value.totals.steps, sessions: `${Math.min(...checkSessions)}-${Math.max(...checkSessions)}`, drifted: check.value.totals.driftedSteps },
+            destroy: { seconds: destroy.seconds, cpuSeconds: destroy.cpuSeconds, operations: destroy.value.operations.length, sessions: sessionsPerHost(destroy.value.operations, names) },
             perComponent,
             remotesStepMax: Math.max(...first.value.operations.filter((o) => /^mesh-.*-remotes$/.test(o.resource)).map((o) => o.durationMs / 1e3)),
             meshSteps: meshSteps(first.value.operations),
@@ -195,6 +237,11 @@ function print(runs: Run[]): void {
         console.log(
             `${String(r.hosts).padStart(5)}  ${r.trust.padEnd(11)}  ${r.evalSeconds.toFixed(2).padStart(6)}  ${`${r.first.seconds.toFixed(2)} (${r.first.passes}, ${r.first.operations}, ${r.first.sessions})`.padStart(35)}  ${r.noop.seconds.toFixed(2).padStart(7)}  ${`${r.check.seconds.toFixed(2)} (${r.check.sessions})`.padStart(18)}  ${r.destroy.seconds.toFixed(2).padStart(9)}  ${r.remotesStepMax.toFixed(2).padStart(18)}  ${`${((mesh / total) * 100).toFixed(0)}%`.padStart(10)}`,
         );
+    }
+    console.log("\nCPU seconds of the bench and its lab (a cgroup of their own), per phase; on this machine a phase takes at least CPU / CPUs of wall time:");
+    for (const r of runs) {
+        const cpu = (p: PhaseFigures) => `${p.cpuSeconds.toFixed(1)} (>= ${(p.cpuSeconds / os.cpus().length).toFixed(1)} s)`;
+        console.log(`  ${r.hosts}/${r.trust}: first apply ${cpu(r.first)}, no-op ${cpu(r.noop)}, check ${cpu(r.check)}, destroy ${cpu(r.destroy)}`);
     }
     console.log("\noperation time per component in the first apply, s (summed over hosts):");
     const components = [...new Set(runs.flatMap((r) => Object.keys(r.perComponent)))].sort();
@@ -243,6 +290,7 @@ async function main(): Promise<void> {
     const sizes = args.map(Number).filter((n) => n > 0);
     // `--only certificate` (or token): one mesh, no baseline (for profiling)
     const only = args.includes("--only") ? (args[args.indexOf("--only") + 1] as Trust) : undefined;
+    meter = cpuMeter();
     const runs: Run[] = [];
     for (const hosts of sizes.length > 0 ? sizes : [6, 12]) {
         for (const trust of (["token", "certificate"] as Trust[]).filter((t) => !only || t === only)) {
@@ -250,6 +298,7 @@ async function main(): Promise<void> {
             console.error(`bench:converge: ${hosts} hosts, ${trust} mesh: first apply ${runs[runs.length - 1].first.seconds.toFixed(2)} s`);
         }
     }
+    meter?.close();
     print(runs);
 }
 
