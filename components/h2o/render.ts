@@ -481,15 +481,29 @@ hw_h2o_other_config() {
   # h2o was started with another configuration file than ours (a relative path is not judged)
   case $(hw_h2o_config_in_use) in /*) [ "$(hw_h2o_config_in_use)" != ${shq(s.configPath)} ] ;; *) return 1 ;; esac
 }
-hw_h2o_workers() { ps -o pid= --ppid "$(cat ${shq(pid)} 2>/dev/null || echo 0)" 2>/dev/null | tr -d ' ' | sort | tr '\\n' ' '; }
+hw_h2o_workers() {
+  # the pids of the supervisor's children, space-separated
+  hw_read hw_h2o_pid ${shq(pid)}
+  hw_ws=$(ps -o pid= --ppid "\${hw_h2o_pid:-0}" 2>/dev/null) || true
+  printf '%s ' $hw_ws
+}
 hw_h2o_bound() {
-  # The TCP sockets h2o's supervisor and workers listen on, as listenerSet() (render.ts) writes them.
-  hw_pids=" $(cat ${shq(pid)} 2>/dev/null) $(hw_h2o_workers) "
-  ss -Hltnp 2>/dev/null | while read -r _ _ _ hw_local _ hw_users; do
-    for hw_p in $(printf '%s' "$hw_users" | grep -o 'pid=[0-9]*' | cut -d= -f2); do
-      case $hw_pids in *" $hw_p "*) printf '%s\\n' "$hw_local" | sed -E 's/%[^]:]*:/:/; s/^(0\\.0\\.0\\.0|\\*|\\[::\\]):/*:/'; break ;; esac
+  # The TCP sockets h2o's supervisor and workers listen on, as listenerSet() (render.ts) writes them
+  # (an interface suffix dropped, any-address as *). Parsed by bash: it runs in every wait loop.
+  hw_read hw_h2o_pid ${shq(pid)}
+  hw_pids=" $hw_h2o_pid $(hw_h2o_workers)"
+  hw_socks=$(ss -Hltnp 2>/dev/null | while read -r _ _ _ hw_local _ hw_users; do
+    while [[ $hw_users =~ pid=([0-9]+) ]]; do
+      hw_users=\${hw_users#*"\${BASH_REMATCH[0]}"}
+      case $hw_pids in *" \${BASH_REMATCH[1]} "*) ;; *) continue ;; esac
+      if [[ $hw_local =~ %[^]:]*: ]]; then hw_local=\${hw_local/"\${BASH_REMATCH[0]}"/:}; fi
+      case $hw_local in 0.0.0.0:*|"*":*|"[::]":*) hw_local="*:\${hw_local##*:}" ;; esac
+      printf '%s\\n' "$hw_local"
+      break
     done
-  done | sort -u | tr '\\n' ' ' | sed 's/ $//'
+  done | sort -u)
+  hw_socks=\${hw_socks//$'\\n'/ }
+  printf '%s' "$hw_socks"
 }
 hw_h2o_sni() { [ "$1" = - ] || printf '%s' "-servername $1"; }
 hw_h2o_served_leaf() {
@@ -635,11 +649,26 @@ hw_h2o_staple() {
   # sees it. STRICT: 0 a staple that is not good is a warning, 1 a failure (requireGoodStaple), 2 a failure
   # (Must-Staple). CACHE: the fetcher's cache files without .der/.last ("-" for h2o's own fetcher).
   hw_end=$(( $(date +%s) + $4 ))
+  if [ "$7" != - ] && [ "$hw_h2o_fetches" = yes ]; then
+    # A staple can only follow the fetcher's answer, which it notes in CACHE.last: looking for
+    # that note costs no process, a handshake costs two openssl runs.
+    until [ "$7.last" -nt "$hw_h2o_began" ]; do
+      printf -v hw_now '%(%s)T' -1
+      [ "$hw_now" -lt "$hw_end" ] || break
+      sleep 0.1
+    done
+  fi
   while :; do
     hw_h2o_staple_seen "$2" "$3" "$6"
     # Only a connection that presents the new leaf counts (an old worker may still answer).
     [ "$hw_st" != "another certificate" ] || hw_st="no staple"
-    if [ "$hw_st" = "no staple" ] && [ "$(date +%s)" -lt "$hw_end" ]; then sleep 1; continue; fi
+    if [ "$hw_st" = "no staple" ] && [ "$(date +%s)" -lt "$hw_end" ]; then
+      # once the fetcher notes a response served, h2o staples it within moments; otherwise poll slowly
+      hw_note=none
+      if [ "$7" != - ] && [ "$7.last" -nt "$hw_h2o_began" ]; then hw_read hw_note "$7.last"; fi
+      if [ "$hw_note" = none ]; then sleep 1; else sleep 0.2; fi
+      continue
+    fi
     break
   done
   # fresh or cached: what the fetcher served last for this leaf; h2o's own fetcher keeps no such record.
@@ -667,6 +696,10 @@ hw_h2o_relink
 ${cacheDirectory}
 hw_h2o_want=${shq(wanted)}
 hw_h2o_t0=
+# the fetchers' notes (CACHE.last) newer than this mark come from the h2o started or reloaded below
+hw_h2o_began="$HW_TXN/h2o-began"
+: > "$hw_h2o_began"
+hw_h2o_fetches=yes
 if ! hw_h2o_running; then
   hw_log "starting h2o"
   : > ${started}
@@ -685,6 +718,8 @@ elif [ "$(hw_h2o_bound)" != "$hw_h2o_want" ]; then
 elif [ "$HW_CHANGED" -gt 0 ]; then
   hw_log "reloading h2o"
   hw_h2o_reload || hw_fail "reloading h2o failed; see $hw_h2o_errlog"
+else
+  hw_h2o_fetches=no
 fi
 ${probes.map((p) => `hw_h2o_wait_${p}`).join("\n")}
 if [ -n "$hw_h2o_t0" ]; then
@@ -692,10 +727,11 @@ if [ -n "$hw_h2o_t0" ]; then
   hw_output downtimeMs "$hw_h2o_gap"
   hw_log "h2o restarted: every listener served again after $hw_h2o_gap ms"
 fi
-if [ -z "$(hw_h2o_bound)" ]; then
+hw_h2o_now=$(hw_h2o_bound)
+if [ -z "$hw_h2o_now" ]; then
   # Its listeners answer, so h2o holds sockets: ss cannot name their process here.
   hw_warn ${shq(`ss -Hltnp names no socket of h2o (pid file ${s.pidFile}): removed listeners cannot be checked, and every change restarts h2o`)}
-else
+elif [ "$hw_h2o_now" != "$hw_h2o_want" ]; then
   hw_h2o_wait_bound "$hw_h2o_want" || hw_fail "h2o listens on '$(hw_h2o_bound)', not on the configuration's '$hw_h2o_want'; see $hw_h2o_errlog"
 fi
 ${staples}
