@@ -503,13 +503,14 @@ hw_phase() {
   [ "$hw_rc" -eq 0 ] || grep -a ': ERROR: ' "$hw_out" | tail -n 5 >&2 || true
 }
 hw_journal() {
-  # hw_journal STATE: the transaction's state, on disk before the step goes on. The
-  # first state (staging) is not flushed: a journal lost with it reads as staging.
+  # hw_journal STATE: the transaction's state, on disk before the step goes on. Flushed
+  # where losing it would change the rollback: staging (a lost journal reads as staging)
+  # and activating (rolled back exactly like switching) are not.
   hw_utc_now
   printf '%s %s %s\\n' "$1" "$HW_RUN" "$HW_NOW" > "$HW_TXN/state.new" \\
     && mv -f -- "$HW_TXN/state.new" "$HW_TXN/state" \\
     || hw_fail "could not write the journal $HW_TXN/state (disk full?)"
-  [ "$1" = staging ] || hw_sync "$HW_TXN"
+  case $1 in staging|activating) ;; *) hw_sync "$HW_TXN" ;; esac
 }
 hw_sync() {
   # hw_sync PATH...: flushes the filesystems PATHs are on (sync -f, coreutils 8.24), not
@@ -715,7 +716,7 @@ hw_switch_all() {
     HW_CHANGED=$((HW_CHANGED + 1))
     hw_log "restored $hw_p"
   done
-  hw_sync "$@"
+  [ -z "$hw_renames$hw_gone" ] || hw_sync "$@"
 }
 hw_txn_rollback() {
   # hw_txn_rollback MESSAGE: undoes the open transaction from its journal, whatever
@@ -768,7 +769,7 @@ hw_claim() {
   printf '%s%s\\n' "$hw_claims" "$HW_GEN" > "$HW_STATE/claims.new" \
     && mv -f -- "$HW_STATE/claims.new" "$HW_STATE/claims" \
     || hw_fail "could not write $HW_STATE/claims (disk full?)"
-  hw_sync "$HW_STATE"
+  # flushed with the switching journal (the same filesystem), before anything in service changes
 }
 hw_commit() {
   # the generation now in service, journalled as "committed" so that a run dying
