@@ -122,7 +122,11 @@ export interface HostFacts {
     identity?: { certificate: string; fingerprint: string; candidate?: string };
     /** openssl is installed (needed to create a missing client certificate). */
     openssl: boolean;
-    /** curl is installed (the remotes step proves the links with it rather than with `lxc query`). */
+    /**
+     * curl is installed and runs batches that say how each transfer ended (curl
+     * {@link CURL_BATCH_VERSION} or later): the serve and remotes steps then talk to LXD
+     * with one curl rather than one `lxc` per call.
+     */
     curl: boolean;
     /** Connect results towards each peer's API address, by peer name. */
     connect: Record<string, ConnectResult>;
@@ -230,6 +234,12 @@ export interface PreflightVerdict {
     warnings: string[];
     hosts: Record<string, HostReadiness>;
 }
+
+/**
+ * The oldest curl whose `-Z` batches report each transfer's exit code and message
+ * (`%{exitcode}`, `%{errormsg}`): the serve and remotes steps use curl from there on.
+ */
+export const CURL_BATCH_VERSION = "7.75.0";
 
 /** Compares dotted versions numerically ("5.0.10" after "5.0.2"); a missing part counts as 0. */
 export function compareVersions(a: string, b: string): number {
@@ -418,7 +428,7 @@ export function factsFromProbe(name: string, values: Record<string, string>): Ho
         clientFingerprint: /^[0-9a-f]{64}$/.test(values["probe.client_fingerprint"] ?? "") ? values["probe.client_fingerprint"] : undefined,
         identity: clientIdentity(values),
         openssl: values["probe.openssl"] === "yes",
-        curl: values["probe.curl"] === "yes",
+        curl: values["probe.curl"] === "yes" && compareVersions(values["probe.curl_version"] ?? "0", CURL_BATCH_VERSION) >= 0,
         connect,
         inventory: parseInventory({
             profiles: decode(values["probe.profiles"]),

@@ -28,7 +28,7 @@ import { createHash, X509Certificate } from "crypto";
 import { raw, sh, shq } from "../../core/shell";
 import type { StepSpec } from "../../core/step";
 import type { ResolvedMember, ResolvedMesh } from "./args";
-import { Inventory, PreflightVerdict, versionRule } from "./preflight";
+import { CURL_BATCH_VERSION, Inventory, PreflightVerdict, versionRule } from "./preflight";
 
 /** A step as rendered here: plain text, the step key is given by remoteStep. */
 export type StepBody = Omit<StepSpec, "key">;
@@ -62,36 +62,104 @@ export function inParallel(commands: string[]): string {
 }
 
 /**
- * The local daemon's API through its socket: with `curl` (the probe found it; checked
- * again here) rather than `lxc`, a lighter process, which counts where a step adds a
- * trust entry per member. `hw_lxd_get PATH` prints the answer (JSON, as `lxc query`
- * or wrapped in LXD's response); `hw_trust_add NAME TRUSTNAME DIR` trusts the client
- * certificate in DIR/NAME.crt under TRUSTNAME, writing its exit code to DIR/NAME.rc
- * and what went wrong to DIR/NAME.out; `hw_trust_remove FINGERPRINT` removes an entry.
+ * What curl prints after each transfer of a batch (one line each, tab-separated): the
+ * file the answer went to, curl's exit code, the HTTP status and curl's error message
+ * (the text `curl -sS` prints after "curl: (CODE) "). `%{exitcode}` and `%{errormsg}`
+ * need curl {@link CURL_BATCH_VERSION}.
+ */
+const TRANSFER_RESULT = "%{filename_effective}\\t%{exitcode}\\t%{http_code}\\t%{errormsg}\\n";
+
+/**
+ * One curl process for many requests (a process and a TLS library start-up cost more
+ * than a request): `hw_queue OPTION... -o FILE URL` adds a transfer with its own
+ * options to the batch; `hw_batch_run RESULTS` runs them, at most {@link PARALLEL} at
+ * once (`-Z`), each with its own timeout where its options set one, and writes one
+ * {@link TRANSFER_RESULT} line per transfer that ran to RESULTS.
+ */
+const CURL_BATCH = `hw_batch=()
+hw_queue() { hw_batch+=(--next -s -w '${TRANSFER_RESULT}' "$@"); }
+hw_batch_run() {
+  : > "$1"
+  [ \${#hw_batch[@]} -gt 0 ] || return 0
+  command -v curl >/dev/null || hw_fail "curl is no longer installed (the pre-flight probe found it): raise preflightRevision to probe again"
+  curl -Z --parallel-max ${PARALLEL} "\${hw_batch[@]:1}" > "$1" 2>/dev/null || true
+  hw_batch=()
+}`;
+
+/** `hw_slurp VAR FILE`: VAR=the whole of FILE; `hw_last_line VAR FILE`: its last line (cat and tail without a process). */
+const READERS = `hw_slurp() { printf -v "$1" ''; [ ! -e "$2" ] || IFS= read -r -d '' "$1" < "$2" || true; }
+hw_last_line() {
+  printf -v "$1" ''
+  [ -e "$2" ] || return 0
+  local hw_l
+  while IFS= read -r hw_l || [ -n "$hw_l" ]; do printf -v "$1" '%s' "$hw_l"; done < "$2"
+}`;
+
+/**
+ * The local daemon's API through its socket: with one `curl` batch (the probe found a
+ * curl that runs them) rather than one `lxc` per call, which counts where a step adds
+ * a trust entry per member. `hw_lxd_get PATH` prints the answer (JSON, as `lxc query`
+ * or wrapped in LXD's response). `hw_trust_add NAME TRUSTNAME DIR PAYLOAD` trusts a
+ * client certificate under TRUSTNAME (PAYLOAD: with curl the request's JSON, queued
+ * until `hw_trust_sent DIR`; else the PEM, added by `lxc` at once, so run it in the
+ * background); afterwards DIR/NAME.rc holds 0 when LXD trusted it, and the last line
+ * of DIR/NAME.out says why not. `hw_untrust FINGERPRINT` removes an entry this step
+ * recorded in `$HW_OWN/trust` (queued with curl, until `hw_untrust_sent`), and the record
+ * once it is gone.
  */
 function localApi(curl: boolean): string {
-    return `hw_curl=${curl ? "$(command -v curl || true)" : ""}
-hw_socket() { curl -sS --unix-socket "$LXD_DIR/unix.socket" "$@"; }
-hw_lxd_get() {
-  if [ -n "$hw_curl" ]; then hw_socket -f "http://lxd$1"; else lxc query "$1"; fi
-}
-hw_trust_remove() {
-  if [ -n "$hw_curl" ]; then hw_socket -f -X DELETE "http://lxd/1.0/certificates/$1" > /dev/null; else lxc config trust remove "$1"; fi
-}
+    if (!curl) {
+        return `hw_lxd_get() { lxc query "$1"; }
 hw_trust_add() {
   hw_rc=0
-  if [ -n "$hw_curl" ]; then
-    printf '{"type":"client","name":"%s","certificate":"%s"}' "$2" "$(sed '/-----/d' "$3/$1.crt" | tr -d '\n')" > "$3/$1.json"
-    hw_code=$(hw_socket -X POST -H 'Content-Type: application/json' --data-binary @"$3/$1.json" \\
-      -o "$3/$1.out" -w '%{http_code}' http://lxd/1.0/certificates 2>> "$3/$1.out") || hw_rc=$?
-    case "$hw_rc:$hw_code" in
-      0:2??) ;;
-      *) hw_rc=1; hw_msg=$(sed -n 's/.*"error":"\\([^"]*\\)".*/\\1/p' "$3/$1.out"); [ -z "$hw_msg" ] || echo "$hw_msg" >> "$3/$1.out" ;;
-    esac
-  else
-    lxc config trust add "$3/$1.crt" --name "$2" > "$3/$1.out" 2>&1 || hw_rc=$?
-  fi
+  printf '%s' "$4" > "$3/$1.crt"
+  lxc config trust add "$3/$1.crt" --name "$2" > "$3/$1.out" 2>&1 || hw_rc=$?
   echo "$hw_rc" > "$3/$1.rc"
+}
+hw_trust_sent() { :; }
+hw_untrust() {
+  if hw_trusted "$1"; then lxc config trust remove "$1"; hw_log "removed trust entry $1"; fi
+  rm -f "$HW_OWN/trust/$1"
+}
+hw_untrust_sent() { :; }`;
+    }
+    return `${CURL_BATCH}
+${READERS}
+hw_lxd_get() { curl -sS -f --unix-socket "$LXD_DIR/unix.socket" "http://lxd$1"; }
+hw_trust_add() {
+  echo 1 > "$3/$1.rc"
+  echo "no answer from LXD" > "$3/$1.out"
+  hw_queue --unix-socket "$LXD_DIR/unix.socket" -X POST -H 'Content-Type: application/json' --data-binary "$4" -o "$3/$1.out" http://lxd/1.0/certificates
+}
+hw_trust_sent() {
+  hw_batch_run "$1/.results"
+  while IFS=$'\\t' read -r hw_f hw_rc hw_code hw_msg; do
+    hw_n=\${hw_f##*/}
+    case "$hw_rc:$hw_code" in
+      0:2??) echo 0 > "$1/\${hw_n%.out}.rc" ;;
+      0:*)
+        # LXD's reason, from its JSON answer
+        hw_slurp hw_body "$hw_f"
+        hw_msg=\${hw_body#*'"error":"'}
+        [ "$hw_msg" = "$hw_body" ] || [ -z "\${hw_msg%%'"'*}" ] || echo "\${hw_msg%%'"'*}" >> "$hw_f" ;;
+      *) echo "curl: ($hw_rc) $hw_msg" >> "$hw_f" ;;
+    esac
+  done < "$1/.results"
+}
+hw_untrust() {
+  if hw_trusted "$1"; then
+    hw_queue --unix-socket "$LXD_DIR/unix.socket" -X DELETE -o "$hw_gone/$1" "http://lxd/1.0/certificates/$1"
+  else
+    rm -f "$HW_OWN/trust/$1"
+  fi
+}
+hw_untrust_sent() {
+  hw_batch_run "$hw_gone/.results"
+  while IFS=$'\\t' read -r hw_f hw_rc hw_code hw_msg; do
+    case "$hw_rc:$hw_code" in
+      0:2??) rm -f "$HW_OWN/trust/\${hw_f##*/}"; hw_log "removed trust entry \${hw_f##*/}" ;;
+    esac
+  done < "$hw_gone/.results"
 }`;
 }
 
@@ -120,13 +188,13 @@ const FORGET_OWNED = `rm -rf -- "$HW_OWN"`;
  */
 function forEachOwned(dir: string, action: string, keep: string[] = [], parallel = false): string {
     const run = parallel
-        ? `${action} "$(basename "$hw_f")" &
+        ? `${action} "\${hw_f##*/}" &
   hw_n=$((hw_n + 1)); [ $((hw_n % ${PARALLEL})) -ne 0 ] || wait`
-        : `${action} "$(basename "$hw_f")"`;
+        : `${action} "\${hw_f##*/}"`;
     return `hw_n=0
 for hw_f in ${dir}/*; do
   [ -e "$hw_f" ] || continue
-  case ${shq(` ${keep.join(" ")} `)} in *" $(basename "$hw_f") "*) continue ;; esac
+  case ${shq(` ${keep.join(" ")} `)} in *" \${hw_f##*/} "*) continue ;; esac
   ${run}
 done${parallel ? "\nwait" : ""}`;
 }
@@ -134,12 +202,27 @@ done${parallel ? "\nwait" : ""}`;
 /** What the probe lists on each host (in the mesh's project) for the per-instance move readiness. */
 const INVENTORY_QUERIES = { profiles: "/1.0/profiles", pools: "/1.0/storage-pools", networks: "/1.0/networks", instances: "/1.0/instances?recursion=1" };
 
+/**
+ * The connects of one batch (\`bash -c\` with the directory for the results, then NAME
+ * ADDRESS PORT of each peer): each in a subshell in the background; its file says
+ * "open" or holds bash's reason, and stays empty when the timeout stops the batch first.
+ */
+const CONNECT_ALL = `d=$1; shift
+while [ $# -gt 0 ]; do
+  { : 3<>"/dev/tcp/$2/$3"; } 2> "$d/$1" && echo open > "$d/$1" &
+  shift 3
+done
+wait`;
+
 export function renderProbe(mesh: ResolvedMesh, member: ResolvedMember): StepBody {
     const certificateMode = mesh.trust === "certificate";
-    // every peer at once: an unreachable peer costs one connect timeout, not one per peer
+    // every peer at once, each connect a subshell of one bash per PARALLEL peers, bounded by one
+    // timeout (an unreachable peer costs one connect timeout, not one per peer, and no process)
+    const batches: ResolvedMember[][] = [];
+    mesh.members.forEach((peer, i) => (i % PARALLEL === 0 ? batches.push([peer]) : batches[batches.length - 1].push(peer)));
     const connects = `hw_connects=$(mktemp -d)
-${inParallel(mesh.members.map((peer) => sh`hw_connect ${peer.apiAddress} ${peer.apiPort} > "$hw_connects/"${peer.name}`))}
-${mesh.members.map((peer) => sh`hw_output ${`probe.connect.${peer.name}`} "$(cat "$hw_connects/"${peer.name})"`).join("\n")}
+${batches.map((batch) => sh`timeout ${mesh.connectTimeoutSeconds} bash -c ${CONNECT_ALL} hw_connect "$hw_connects" ${raw(batch.map((peer) => sh`${peer.name} ${peer.apiAddress} ${peer.apiPort}`).join(" "))} || true`).join("\n")}
+${mesh.members.map((peer) => sh`hw_connect_result ${peer.name}; hw_output ${`probe.connect.${peer.name}`} "$hw_c"`).join("\n")}
 rm -rf -- "$hw_connects"`;
     const inventory = Object.entries(INVENTORY_QUERIES)
         .map(([key, path]) => {
@@ -151,12 +234,16 @@ rm -rf -- "$hw_connects"`;
         description: `LXD mesh pre-flight probe on ${member.name} (revision ${mesh.preflightRevision})`,
         activate: `${env(mesh)}
 hw_b64() { base64 -w0; }
-hw_connect() {
-  hw_err=$(timeout ${shq(mesh.connectTimeoutSeconds)} bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1) && { echo open; return; }
-  hw_rc=$?
-  if [ "$hw_rc" -eq 124 ]; then echo timeout
-  elif printf '%s' "$hw_err" | grep -qi 'refused'; then echo refused
-  else echo "error $(printf '%s' "$hw_err" | tail -n1)"; fi
+${READERS}
+# what one peer's connect left: "open", bash's reason, or nothing when the timeout stopped it
+hw_connect_result() {
+  hw_last_line hw_c "$hw_connects/$1"
+  case "$hw_c" in
+    open) ;;
+    "") hw_c=timeout ;;
+    *[Rr]efused*) hw_c=refused ;;
+    *) hw_c="error \${hw_c#hw_connect: line 1: }" ;;
+  esac
 }
 hw_output probe.kernel "$(uname -r)"
 # what a running mesh needs on the host: the client, and a daemon behind LXD_DIR's socket
@@ -165,7 +252,7 @@ if [ -S "$LXD_DIR/unix.socket" ]; then hw_output probe.socket yes; else hw_outpu
 # A throw-away client config: the probe must not even create the user's config.yml.
 hw_err=$(mktemp); hw_conf=$(mktemp -d)
 hw_rc=0; hw_out=$(LXD_CONF="$hw_conf" lxc query /1.0 2>"$hw_err") || hw_rc=$?
-[ "$hw_rc" -eq 0 ] || hw_out=$(cat "$hw_err")
+[ "$hw_rc" -eq 0 ] || hw_slurp hw_out "$hw_err"
 hw_output probe.server_rc "$hw_rc"
 hw_output probe.server "$(printf '%s' "$hw_out" | hw_b64)"
 # what instances need from a move target (an error text instead of JSON when a query fails)
@@ -181,7 +268,14 @@ if command -v criu >/dev/null 2>&1; then hw_rc=0; hw_out=$(criu check 2>&1) || h
 hw_output probe.criu_rc "$hw_rc"
 hw_output probe.criu "$(printf '%s' "$hw_out" | hw_b64)"
 if command -v openssl >/dev/null 2>&1; then hw_output probe.openssl yes; else hw_output probe.openssl no; fi
-if command -v curl >/dev/null 2>&1; then hw_output probe.curl yes; else hw_output probe.curl no; fi
+if command -v curl >/dev/null 2>&1; then
+  hw_output probe.curl yes
+  # whether its batches can say how each transfer ended (CURL_BATCH_VERSION)
+  hw_v=$(curl --version 2>/dev/null || true); hw_v=\${hw_v#curl }
+  hw_output probe.curl_version "\${hw_v%% *}"
+else
+  hw_output probe.curl no
+fi
 if [ -s "$LXD_CONF/client.crt" ]; then
   hw_output probe.client_certificate yes
   hw_output probe.client_fingerprint "$(hw_fingerprint "$LXD_CONF/client.crt")"${certificateMode ? `
@@ -239,54 +333,62 @@ export interface Source {
  * and the missing certificates are added in parallel. Records in `$HW_OWN/trust`.
  */
 function trustFragments(target: ResolvedMember, sources: Array<Required<Pick<Source, "name" | "fingerprint" | "certificate">>>, curl: boolean): { activate: string; undo: string; verify: string } {
-    const known = sources
-        .map(
-            (src) => sh`if hw_trusted ${src.fingerprint}; then
+    // with curl, the request itself (rendered here: no process turns the PEM into JSON on the host); else the PEM for lxc
+    const payload = (src: { name: string; certificate: string }) =>
+        curl ? JSON.stringify({ type: "client", name: trustName(src.name), certificate: derBase64(src.certificate) }) : src.certificate;
+    const add = (src: { name: string; certificate: string }) => sh`hw_trust_add ${src.name} ${trustName(src.name)} "$hw_new" ${payload(src)}`;
+    const known = sources.map(
+        (src) => sh`if hw_trusted ${src.fingerprint}; then
   [ -e "$HW_OWN/trust/"${src.fingerprint} ] || hw_log ${`${src.name}: client certificate already trusted; left alone`}
 else
-  printf '%s' ${src.certificate} > "$hw_new/"${src.name}.crt
+  ${raw(curl ? add(src) : sh`: > "$hw_new/"${src.name}.wanted`)}
 fi`,
-        )
-        .join("\n");
-    const add = inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.crt ] || hw_trust_add ${src.name} ${trustName(src.name)} "$hw_new"`));
+    );
+    // without curl, one lxc each, in the background
+    const addWithLxc = curl ? "" : `
+${inParallel(sources.map((src) => sh`[ ! -e "$hw_new/"${src.name}.wanted ] || ${raw(add(src))}`))}`;
     const recorded = sources
         .map(
             (src) => sh`if [ -e "$hw_new/"${src.name}.rc ]; then
-  if [ "$(cat "$hw_new/"${src.name}.rc)" = 0 ]; then
+  hw_read hw_rc "$hw_new/"${src.name}.rc
+  if [ "$hw_rc" = 0 ]; then
     : > "$HW_OWN/trust/"${src.fingerprint}
     hw_log ${`trusted the client certificate of ${src.name}`}
   else
-    hw_refused="$hw_refused"${`\n- ${src.name}: `}"$(tail -n1 "$hw_new/"${src.name}.out)"
+    hw_last_line hw_why "$hw_new/"${src.name}.out
+    hw_refused="$hw_refused"${`\n- ${src.name}: `}"$hw_why"
   fi
 fi`,
         )
         .join("\n");
-    const untrust = `hw_untrust() {
-  if hw_trusted "$1"; then hw_trust_remove "$1"; hw_log "removed trust entry $1"; fi
-  rm -f "$HW_OWN/trust/$1"
-}`;
+    // what the step recorded and no longer wants: with curl all removals in one batch, else in parallel
+    const untrustAll = (keep: string[]) => `${curl ? "hw_gone=$(mktemp -d)\n" : ""}${forEachOwned('"$HW_OWN/trust"', "hw_untrust", keep, !curl)}${curl ? '\nhw_untrust_sent\nrm -rf -- "$hw_gone"' : ""}`;
     return {
         activate: `${localApi(curl)}
+${READERS}
 ${TRUST_STORE}
-${untrust}
 hw_new=$(mktemp -d)
-${known}
-${add}
+${known.join("\n")}${addWithLxc}
+hw_trust_sent "$hw_new"
 hw_refused=""
 ${recorded}
 rm -rf -- "$hw_new"
 [ -z "$hw_refused" ] || hw_fail "LXD refused to trust the client certificates of:$hw_refused"
-${forEachOwned('"$HW_OWN/trust"', "hw_untrust", sources.map((src) => src.fingerprint), true)}`,
+${untrustAll(sources.map((src) => src.fingerprint))}`,
         undo: `${localApi(curl)}
 ${TRUST_STORE}
-${untrust}
-${forEachOwned('"$HW_OWN/trust"', "hw_untrust", [], true)}
-# a record left means its removal failed (in the background): say so rather than forget it
-for hw_f in "$HW_OWN/trust"/*; do [ ! -e "$hw_f" ] || hw_fail "cannot remove the trust entry $(basename "$hw_f")"; done`,
+${untrustAll([])}
+# a record left means its removal failed: say so rather than forget it
+for hw_f in "$HW_OWN/trust"/*; do [ ! -e "$hw_f" ] || hw_fail "cannot remove the trust entry \${hw_f##*/}"; done`,
         verify: `${localApi(curl)}
 ${TRUST_STORE}
 ${sources.map((src) => sh`hw_trusted ${src.fingerprint} || hw_drift ${`the client certificate of ${src.name} (${src.fingerprint.slice(0, 12)}...) is no longer trusted on ${target.name}`}`).join("\n")}`,
     };
+}
+
+/** A PEM certificate's DER, base64 in one line (what LXD's API takes, and what `hw_fingerprint` hashes). */
+export function derBase64(pem: string): string {
+    return pem.replace(/-----[^-]+-----|\s/g, "");
 }
 
 /**
@@ -365,13 +467,13 @@ fi`
     const self = tokenMode || blocked ? undefined : clientIdentity(mesh, sources.find((src) => src.name === member.name) ?? { name: member.name });
     const revokeTokens = `for hw_f in "$HW_OWN/tokens"/*; do
   [ -e "$hw_f" ] || continue
-  case " $HW_WANTED " in *" $(basename "$hw_f") "*) continue ;; esac
-  lxc config trust revoke-token "$(basename "$hw_f")" >/dev/null 2>&1 || true
+  case " $HW_WANTED " in *" \${hw_f##*/} "*) continue ;; esac
+  lxc config trust revoke-token "\${hw_f##*/}" >/dev/null 2>&1 || true
   rm -f "$hw_f"
 done`;
     const adoptRecords = adopt
         ? `for hw_f in ${shq(adopt)}/*; do
-  case "$(basename "$hw_f")" in *[!0-9a-f]*) continue ;; esac
+  case "\${hw_f##*/}" in *[!0-9a-f]*) continue ;; esac
   [ ! -f "$hw_f" ] || mv -f -- "$hw_f" "$HW_OWN/trust/"
 done`
         : "";
@@ -408,7 +510,7 @@ ${trust ? trust.undo : ""}
 HW_WANTED=""
 ${revokeTokens}
 if [ -e "$HW_OWN/https_address.orig" ]; then
-  hw_orig=$(cat "$HW_OWN/https_address.orig")
+  hw_read hw_orig "$HW_OWN/https_address.orig"
   hw_cur=$(lxc config get core.https_address 2>/dev/null || echo '?')
   if [ "$hw_cur" = ${shq(want)} ] && [ "$hw_orig" != ${shq(want)} ]; then
     if [ -z "$hw_orig" ]; then lxc config unset core.https_address; else lxc config set core.https_address "$hw_orig"; fi
@@ -464,38 +566,76 @@ export function remoteEntry(name: string, url: string, project: string): string 
     return `  "${name}":\n    addr: "${url}"\n    auth_type: tls\n    project: "${project}"\n    protocol: lxd\n    public: false\n`;
 }
 
-/** `hw_remote_field NAME FIELD`: a field of a remote, from `lxc remote list --format yaml` read once into `$hw_remotes`. */
-const FIELD_READER = `hw_remotes=$(lxc remote list --format yaml)
-hw_remote_field() {
-  printf '%s\\n' "$hw_remotes" | awk -v n="$1:" -v k="  $2: " '$0 == n { f = 1; next } /^[^ ]/ { f = 0 } f && index($0, k) == 1 { print substr($0, length(k) + 1); exit }'
+/**
+ * `hw_read_remotes`: every remote as `lxc remote list --format yaml` shows it, its
+ * address in `hw_addr[NAME]` and project in `hw_project[NAME]` (read in the shell, not
+ * by a process per field); `hw_pinned NAME DER`: the certificate pinned for remote NAME
+ * is the one whose DER (base64, {@link derBase64}) is DER, the same test as comparing
+ * fingerprints, without a process per certificate.
+ */
+const REMOTES_READER = `declare -A hw_addr hw_project
+hw_read_remotes() {
+  hw_list=$(lxc remote list --format yaml)
+  hw_addr=(); hw_project=()
+  hw_name="?"
+  while IFS= read -r hw_line; do
+    case "$hw_line" in
+      "  addr: "*) hw_addr[$hw_name]=\${hw_line#  addr: } ;;
+      "  project: "*) hw_project[$hw_name]=\${hw_line#  project: } ;;
+      [!\\ ]*:) hw_name=\${hw_line%:}; hw_name=\${hw_name#'"'}; hw_name=\${hw_name%'"'} ;;
+    esac
+  done <<< "$hw_list"
+}
+hw_pinned() {
+  hw_slurp hw_pem "$LXD_CONF/servercerts/$1.crt"
+  hw_pem=\${hw_pem//[$'\\r\\n']/}
+  hw_pem=\${hw_pem#*-----BEGIN CERTIFICATE-----}
+  [ "\${hw_pem%%-----END CERTIFICATE-----*}" = "$2" ]
 }`;
 
 /**
- * `hw_link NAME URL PIN`, run in the background for every target at once: whether the
- * target answers `/1.0` as trusted within {@link LINK_TIMEOUT_SECONDS}; results in
- * `$hw_links/`. With `curl` (a lighter process than `lxc`, which matters when every
- * host queries every member at once) the same proof as `lxc query NAME:/1.0`: lxc's
- * client certificate and key, the server's public key pinned (PIN: SHA-256 of the
- * pinned certificate's SubjectPublicKeyInfo; `-k` because LXD's certificates do not
- * name the API address, lxc pins them too instead of checking names; curl refuses a
- * key other than PIN all the same; `-g` so that an IPv6 URL's brackets are no glob).
- * Without curl on the host, `lxc query`.
+ * `hw_link NAME URL PIN` for every target, then `hw_links_checked`: whether each target
+ * answers `/1.0` as trusted within {@link LINK_TIMEOUT_SECONDS}; `$hw_links/NAME.ok` when
+ * it did, else `$hw_links/NAME` ends with the reason. With `curl` (a lighter process than
+ * `lxc`, and one for every link: {@link CURL_BATCH}) the same proof as `lxc query
+ * NAME:/1.0`: lxc's client certificate and key, the server's public key pinned (PIN:
+ * SHA-256 of the pinned certificate's SubjectPublicKeyInfo; `-k` because LXD's
+ * certificates do not name the API address, lxc pins them too instead of checking
+ * names; curl refuses a key other than PIN all the same; `-g` so that an IPv6 URL's
+ * brackets are no glob). Without curl on the host, one `lxc query` each, in the background.
  */
 function linkCheck(curl: boolean): string {
-    const query = `timeout ${LINK_TIMEOUT_SECONDS} lxc query "$1:/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?`;
-    // curl reads --cert NAME:PASSWORD: the files go through links in a directory of ours
-    const withCurl = `if command -v curl >/dev/null 2>&1; then
-    timeout ${LINK_TIMEOUT_SECONDS} curl -sS -g -k --pinnedpubkey "sha256//$3" --cert "$hw_links/.crt" --key "$hw_links/.key" "$2/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
-  else
-    ${query}
-  fi`;
-    return `hw_links=$(mktemp -d)${curl ? `
-ln -s "$LXD_CONF/client.crt" "$hw_links/.crt"; ln -s "$LXD_CONF/client.key" "$hw_links/.key"` : ""}
+    // the answer, and the exit code of the call that got it (curl's message, when it has one, becomes the reason)
+    const judge = `hw_link_judge() {
+  hw_slurp hw_answer "$hw_links/$1"
+  case "$2:$hw_answer" in
+    0:*'"auth":"trusted"'* | 0:*'"auth": "trusted"'*) : > "$hw_links/$1.ok" ;;
+    0:*) ;;
+    28:* | 124:*) echo "no answer within ${LINK_TIMEOUT_SECONDS} s" >> "$hw_links/$1" ;;
+    *) [ -z "\${3+set}" ] || echo "curl: ($2) $3" >> "$hw_links/$1" ;;
+  esac
+}`;
+    if (!curl) {
+        return `hw_links=$(mktemp -d)
+${judge}
 hw_link() {
   hw_rc=0
-  ${curl ? withCurl : query}
-  if [ "$hw_rc" -eq 0 ] && grep -q '"auth": *"trusted"' "$hw_links/$1"; then : > "$hw_links/$1.ok"
-  elif [ "$hw_rc" -eq 124 ]; then echo "no answer within ${LINK_TIMEOUT_SECONDS} s" >> "$hw_links/$1"; fi
+  timeout ${LINK_TIMEOUT_SECONDS} lxc query "$1:/1.0" > "$hw_links/$1" 2>&1 || hw_rc=$?
+  hw_link_judge "$1" "$hw_rc"
+}`;
+    }
+    // curl reads --cert NAME:PASSWORD: the files go through links in a directory of ours
+    return `hw_links=$(mktemp -d)
+ln -s "$LXD_CONF/client.crt" "$hw_links/.crt"; ln -s "$LXD_CONF/client.key" "$hw_links/.key"
+${CURL_BATCH}
+${judge}
+hw_link() {
+  echo "no answer" > "$hw_links/$1"
+  hw_queue -g -k --max-time ${LINK_TIMEOUT_SECONDS} --pinnedpubkey "sha256//$3" --cert "$hw_links/.crt" --key "$hw_links/.key" -o "$hw_links/$1" "$2/1.0"
+}
+hw_links_checked() {
+  hw_batch_run "$hw_links/.results"
+  while IFS=$'\\t' read -r hw_f hw_rc hw_code hw_msg; do hw_link_judge "\${hw_f##*/}" "$hw_rc" "$hw_msg"; done < "$hw_links/.results"
 }`;
 }
 
@@ -524,13 +664,12 @@ export function renderRemotes(mesh: ResolvedMesh, source: ResolvedMember, target
     const tokenMode = mesh.trust === "token";
     const pins = targets.map((t) => publicKeyPin(t.certificate));
     const curl = opts.curl === true && pins.every((p) => p !== undefined);
-    const isRight = (t: TargetIdentity) => sh`[ "$(hw_remote_field ${t.name} addr)" = ${t.url} ] && [ "$(hw_remote_field ${t.name} project)" = ${mesh.project} ] \\
-   && [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" = ${t.fingerprint} ]`;
+    const isRight = (t: TargetIdentity) => sh`[ "$hw_cur_url" = ${t.url} ] && [ "\${hw_project[${t.name}]-}" = ${mesh.project} ] && hw_pinned ${t.name} ${derBase64(t.certificate)}`;
     const replacedWarning = (t: TargetIdentity) =>
         sh`[ -e "$HW_OWN/remotes/"${t.name} ] || hw_warn ${`remote ${t.name} pointed to `}"$hw_cur_url"${` (or had another certificate, project or no trust); replaced by ${t.url}`}`;
     // Certificate mode: the target trusts this host already (its serve step), so a remote is
     // only a config entry and a pinned certificate: all are written at once, no network.
-    const writeEntry = (t: TargetIdentity) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
+    const writeEntry = (t: TargetIdentity) => sh`hw_cur_url=\${hw_addr[${t.name}]-}
 if [ -n "$hw_cur_url" ] && ${raw(isRight(t))}; then
   hw_log ${`remote ${t.name} is right; left alone`}
 else
@@ -544,7 +683,7 @@ fi`;
     // Token mode: `lxc remote add` consumes the token over the network, one remote at a time
     // (each rewrites config.yml, so they cannot run at once).
     const addWithToken = (t: TargetIdentity) => sh`hw_used=0
-hw_cur_url=$(hw_remote_field ${t.name} addr)
+hw_cur_url=\${hw_addr[${t.name}]-}
 if [ -n "$hw_cur_url" ] && ${raw(isRight(t))} && hw_trusted_remote ${t.name}; then
   hw_log ${`remote ${t.name} is right; left alone`}
 else
@@ -568,31 +707,36 @@ fi${raw(t.token ? sh`
     // lxc reads the remote as written, and the target answered trusted
     const report = targets
         .map(
-            (t) => sh`if [ -z "$(hw_listed ${t.name} ${t.url} ${mesh.project})" ]; then
+            (t) => sh`if ! hw_listed ${t.name} ${t.url} ${mesh.project}; then
   hw_output ${`link.${t.name}`} ${`failed lxc does not list remote ${t.name} as declared (${t.url}, project ${mesh.project})`}
   hw_failed="$hw_failed "${t.name}
 elif [ -e "$hw_links/"${`${t.name}.ok`} ]; then
   hw_output ${`link.${t.name}`} ok
 else
-  hw_output ${`link.${t.name}`} "failed $(tail -n1 "$hw_links/"${t.name})"
+  hw_last_line hw_why "$hw_links/"${t.name}
+  hw_output ${`link.${t.name}`} "failed $hw_why"
   hw_failed="$hw_failed "${t.name}
 fi`,
         )
         .join("\n");
     const names = targets.map((t) => t.name);
-    const checkAll = inParallel(targets.map((t, i) => sh`hw_link ${t.name} ${t.url} ${pins[i] ?? ""}`));
+    const links = targets.map((t, i) => sh`hw_link ${t.name} ${t.url} ${pins[i] ?? ""}`);
+    // with curl every link is queued and proven by one process; else one lxc each, in the background
+    const checkAll = curl ? `${links.join("\n")}\nhw_links_checked` : inParallel(links);
     // A remote this step added and no longer wants: in token mode our trust entry on the
     // target goes first, over the remote itself, while the target still answers; the
     // config entries all go in one rewrite afterwards.
     const dropOurs = `hw_drop=""
 hw_drop_ours() {
   if [ -e "$HW_OWN/trust/$1" ]; then
-    if lxc query "$1:/1.0/certificates/$(cat "$HW_OWN/trust/$1")" >/dev/null 2>&1; then
-      lxc config trust remove "$1:$(cat "$HW_OWN/trust/$1")" || hw_warn "cannot remove the trust entry of this host on $1"
+    hw_read hw_fp "$HW_OWN/trust/$1"
+    if lxc query "$1:/1.0/certificates/$hw_fp" >/dev/null 2>&1; then
+      lxc config trust remove "$1:$hw_fp" || hw_warn "cannot remove the trust entry of this host on $1"
     fi
     rm -f "$HW_OWN/trust/$1"
   fi
-  if [ "$(hw_remote_field "$1" addr)" = "$(cat "$HW_OWN/remotes/$1")" ]; then
+  hw_read hw_ours "$HW_OWN/remotes/$1"
+  if [ "\${hw_addr[$1]-}" = "$hw_ours" ]; then
     hw_drop="$hw_drop $1"
     rm -f "$LXD_CONF/servercerts/$1.crt"
     hw_log "removed remote $1"
@@ -602,20 +746,23 @@ hw_drop_ours() {
     // read-only: each remote as declared, and trusted by its server (all queried at once)
     const verifyRemotes = targets
         .map(
-            (t) => sh`hw_cur_url=$(hw_remote_field ${t.name} addr)
+            (t) => sh`hw_cur_url=\${hw_addr[${t.name}]-}
+hw_slurp hw_answer "$hw_links/"${t.name}
 if [ -z "$hw_cur_url" ]; then hw_drift ${`remote ${t.name} is missing on ${source.name}`}
 elif [ "$hw_cur_url" != ${t.url} ]; then hw_drift ${`remote ${t.name} points to `}"$hw_cur_url"${`, declared ${t.url}`}
-elif [ "$(hw_fingerprint "$LXD_CONF/servercerts/"${`${t.name}.crt`} 2>/dev/null)" != ${t.fingerprint} ]; then hw_drift ${`remote ${t.name}: the pinned server certificate is not ${t.name}'s`}
+elif ! hw_pinned ${t.name} ${derBase64(t.certificate)}; then hw_drift ${`remote ${t.name}: the pinned server certificate is not ${t.name}'s`}
 elif [ -e "$hw_links/"${`${t.name}.ok`} ]; then :
-elif grep -q '"auth"' "$hw_links/"${t.name}; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
-else hw_drift ${`remote ${t.name}: cannot reach ${t.name}: `}"$(tail -n 1 "$hw_links/"${t.name} | cut -c1-200)"
+elif [[ $hw_answer == *'"auth"'* ]]; then hw_drift ${`remote ${t.name}: ${t.name} does not trust ${source.name} (trust entry removed there?)`}
+else hw_last_line hw_why "$hw_links/"${t.name}; hw_drift ${`remote ${t.name}: cannot reach ${t.name}: `}"\${hw_why:0:200}"
 fi`,
         )
         .join("\n");
     return {
         description: `LXD mesh: remotes ${names.join(", ")} on ${source.name}`,
         verify: `${env(mesh)}
-${FIELD_READER}
+${READERS}
+${REMOTES_READER}
+hw_read_remotes
 ${linkCheck(curl)}
 ${checkAll}
 ${verifyRemotes}
@@ -625,7 +772,9 @@ ${OWNED}
 mkdir -p "$HW_OWN/remotes" "$HW_OWN/trust" "$LXD_CONF/servercerts"
 ${CONFIG_REWRITE}
 hw_conf_normalize
-${FIELD_READER}
+${READERS}
+${REMOTES_READER}
+hw_read_remotes
 ${tokenMode ? `hw_trusted_remote() { lxc query "$1:/1.0" 2>/dev/null | grep -q '"auth": "trusted"'; }` : ""}
 hw_set=""
 hw_add=""
@@ -635,10 +784,9 @@ ${forEachOwned('"$HW_OWN/remotes"', "hw_drop_ours", names)}
 [ -z "$hw_set$hw_drop" ] || hw_conf_rewrite "$hw_set $hw_drop" "$hw_add"
 ${linkCheck(curl)}
 ${checkAll}
-# every remote as lxc reads config.yml now, one "|NAME ADDR PROJECT|" each (the pinned
-# certificates were checked or written above); hw_listed NAME ADDR PROJECT prints it when listed
-hw_remotes=$(lxc remote list --format yaml | awk '/^[^ ]/ { n = $0; sub(/:$/, "", n) } /^  addr: / { a[n] = substr($0, 9) } /^  project: / { p[n] = substr($0, 12) } END { for (n in a) printf "|%s %s %s|", n, a[n], p[n] }')
-hw_listed() { case "$hw_remotes" in *"|$1 $2 $3|"*) echo listed ;; esac; }
+# every remote as lxc reads config.yml now (the pinned certificates were checked or written above)
+hw_read_remotes
+hw_listed() { [ "\${hw_addr[$1]-}" = "$2" ] && [ "\${hw_project[$1]-}" = "$3" ]; }
 hw_failed=""
 ${report}
 rm -rf -- "$hw_links"
@@ -647,7 +795,9 @@ rm -rf -- "$hw_links"
 ${OWNED}
 ${CONFIG_REWRITE}
 hw_conf_normalize
-${FIELD_READER}
+${READERS}
+${REMOTES_READER}
+hw_read_remotes
 ${dropOurs}
 ${forEachOwned('"$HW_OWN/remotes"', "hw_drop_ours")}
 [ -z "$hw_drop" ] || hw_conf_rewrite "$hw_drop" ""

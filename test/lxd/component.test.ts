@@ -75,7 +75,7 @@ describe("LxdRemoteMesh under Pulumi mocks", () => {
         expect(serve.inputs.stdin).toContain("/var/lib/hostwright/steps/mesh-h1-probe.owned/client.crt");
         const remotes = rec.commands.find((c) => c.name === "mesh-h1-remotes")!;
         expect(remotes.inputs.stdin).not.toContain("eyJ");
-        expect(remotes.inputs.stdin).toContain("curl -sS -g -k --pinnedpubkey");
+        expect(remotes.inputs.stdin).toContain('hw_queue -g -k --max-time 10 --pinnedpubkey "sha256//$3"');
         expect((rec.outputs.matrix as any).h1.h3.connected).toBe(true);
     });
 

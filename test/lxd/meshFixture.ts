@@ -35,6 +35,7 @@ export function probeOut(version: string, host: string): string {
         "probe.client_candidate": `/var/lib/hostwright/steps/mesh-${host}-probe.owned`,
         "probe.openssl": "yes",
         "probe.curl": "yes",
+        "probe.curl_version": "7.88.1",
         ...Object.fromEntries(NAMES.map((n) => [`probe.connect.${n}`, "refused"])),
         "probe.profiles": b64(JSON.stringify(host === "h1" ? ["/1.0/profiles/default", "/1.0/profiles/web"] : ["/1.0/profiles/default"])),
         "probe.pools": b64(JSON.stringify(host === "h1" ? ["/1.0/storage-pools/default", "/1.0/storage-pools/fast"] : ["/1.0/storage-pools/default"])),

@@ -268,8 +268,9 @@ describe("factsFromProbe", () => {
             "probe.client_candidate": "/var/lib/hostwright/steps/mesh-h1-probe-0123abcd.owned",
             "probe.openssl": "yes",
             "probe.curl": "yes",
+            "probe.curl_version": "7.88.1",
             "probe.connect.h1": "refused",
-            "probe.connect.h2": "error bash: connect: Network is unreachable",
+            "probe.connect.h2": "error /dev/tcp/198.18.0.11/8443: Network is unreachable",
             "probe.profiles": b64('["/1.0/profiles/default"]'),
             "probe.pools": b64('["/1.0/storage-pools/default"]'),
             "probe.networks": b64("[]"),
@@ -285,7 +286,7 @@ describe("factsFromProbe", () => {
             identity: { certificate: CLIENT_PEM, fingerprint: createHash("sha256").update(Buffer.from("MIIBAQ==", "base64")).digest("hex"), candidate: "/var/lib/hostwright/steps/mesh-h1-probe-0123abcd.owned" },
             openssl: true,
             curl: true,
-            connect: { h1: { state: "refused" }, h2: { state: "unreachable", detail: "bash: connect: Network is unreachable" } },
+            connect: { h1: { state: "refused" }, h2: { state: "unreachable", detail: "/dev/tcp/198.18.0.11/8443: Network is unreachable" } },
             inventory: { profiles: ["default"], pools: ["default"], networks: [], instances: [{ name: "c1", pools: ["default"] }] },
         });
     });
@@ -293,6 +294,10 @@ describe("factsFromProbe", () => {
         expect(factsFromProbe("h1", { "probe.client_certificate": "yes", "probe.client_pem": b64(CLIENT_PEM) }).identity).toEqual({ certificate: CLIENT_PEM, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
         expect(factsFromProbe("h1", { "probe.client_pem": b64("garbage") }).identity).toBeUndefined();
         expect(factsFromProbe("h1", {}).curl).toBe(false);
+        // a curl whose batches cannot say how each transfer ended (Debian 11: 7.74) is not used
+        expect(factsFromProbe("h1", { "probe.curl": "yes", "probe.curl_version": "7.74.0" }).curl).toBe(false);
+        expect(factsFromProbe("h1", { "probe.curl": "yes", "probe.curl_version": "7.75.0" }).curl).toBe(true);
+        expect(factsFromProbe("h1", { "probe.curl": "yes" }).curl).toBe(false);
     });
     it("treats an empty report as a server that did not answer", () => {
         expect(factsFromProbe("h1", {}).server.ok).toBe(false);

@@ -149,7 +149,7 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(existsSync(facts.identity!.candidate!)).toBe(false);
     });
 
-    it("certificate mode with curl on the host: the trust store listed and every certificate added through the daemon's socket with curl, no lxc for them; undone the same way; a refusal named", () => {
+    it("certificate mode with curl on the host: the trust store listed and every certificate added through the daemon's socket by one curl, no lxc for them; undone the same way; a refusal named", () => {
         symlinkSync(join(FIXTURES, "fake-curl.sh"), `${root}/bin/curl`);
         const sources = sourcesOf(run(renderProbe(mesh, mesh.members[0])));
         // (LXD refuses one certificate under two names: each member has its own)
@@ -157,8 +157,12 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         run(serve);
         expect(readFileSync(`${root}/lxd/trust`, "utf8").split("\n").filter(Boolean).sort()).toEqual([`${sources[0].fingerprint} hostwright-h1`, `${SERVER_FP} hostwright-h2`].sort());
         expect(log()).not.toMatch(/argv=(query\\ \/1\.0\/certificates|config\\ trust\\ add)/);
-        expect(log()).toContain("curl argv=-sS\\ --unix-socket");
+        // one curl lists the store, one adds both certificates
+        expect(log().match(/^curl argv=.*POST.*$/gm)).toEqual([expect.stringMatching(/hostwright-h1.*--next.*hostwright-h2/)]);
+        const calls = log().split("\n").filter((l) => l.startsWith("curl")).length;
         run(serve, "delete");
+        // the undo removes both entries with one curl (after listing the store)
+        expect(log().split("\n").filter((l) => l.startsWith("curl")).length - calls).toBe(2);
         expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
         // an entry LXD refuses: named with LXD's error
         writeFileSync(`${root}/lxd/refuse`, "hostwright-h2\n");
@@ -226,20 +230,43 @@ describe("rendered LXD mesh steps, run locally against a fake lxc", () => {
         expect(readFileSync(`${root}/lxd/trust`, "utf8")).toBe("");
     });
 
-    it("remotes with curl on the host: one curl per link with lxc's client certificate and the pinned server key, no lxc query; a wrong pin fails the link", () => {
+    it("remotes with curl on the host: one curl for every link, each with lxc's client certificate and its pinned server key, no lxc query; a wrong pin fails the link", () => {
         symlinkSync(join(FIXTURES, "fake-curl.sh"), `${root}/bin/curl`);
         expect(publicKeyPin(SERVER_CERT)).toBe("3PyN7QjE63hL0iJsbyKqEe4CFCok+VrOQUJ7wOjXtA0=");
         run(renderServe(mesh, mesh.members[0], { errors: [] }, sourcesOf(run(renderProbe(mesh, mesh.members[0])))));
         const step = renderRemotes(mesh, mesh.members[0], targetsOf(mesh), { curl: true });
         expect(parseStepReport(run(step)).values).toEqual({ "link.h1": "ok", "link.h2": "ok" });
         expect(log()).not.toMatch(/argv=query\\ h\d:/);
-        expect(log()).toContain("curl argv=-sS\\ -g\\ -k\\ --pinnedpubkey\\ sha256//3PyN7QjE63hL0iJsbyKqEe4CFCok+VrOQUJ7wOjXtA0=");
+        const curls = log().split("\n").filter((l) => l.startsWith("curl argv=") && l.includes("pinnedpubkey"));
+        expect(curls).toHaveLength(1);
+        expect(curls[0].match(/--pinnedpubkey\\ sha256\/\/3PyN7QjE63hL0iJsbyKqEe4CFCok\+VrOQUJ7wOjXtA0=/g)).toHaveLength(2);
         // the drift check proves the links the same way
         expect(runCheck(step)).not.toContain("HOSTWRIGHT_DRIFT");
         // h2 presents another key than the pinned one: the link fails, named, and the check says so
         writeFileSync(`${root}/lxd/presents.h2`, readFileSync(`${conf()}/client.crt`));
         expect(() => run(step, "update")).toThrow(/no working link from h1 to: h2\n/);
         expect(runCheck(step)).toContain("HOSTWRIGHT_DRIFT remote h2: cannot reach h2: curl: (90) SSL: public key does not match pinned public key");
+    });
+
+    it("remotes with curl: a link that fails among working ones is named with its reason, each from its own transfer of the one curl", () => {
+        symlinkSync(join(FIXTURES, "fake-curl.sh"), `${root}/bin/curl`);
+        run(renderServe(mesh, mesh.members[0], { errors: [] }, sourcesOf(run(renderProbe(mesh, mesh.members[0])))));
+        const three = resolveMesh({ members: [{ host: host("h1") }, { host: host("h2") }, { host: { ...host("h3"), address: "198.18.0.12" } }], clientConfigDir: mesh.clientConfigDir, lxdDir: mesh.lxdDir });
+        const step = renderRemotes(three, three.members[0], targetsOf(three), { curl: true });
+        expect(parseStepReport(run(step)).values).toEqual({ "link.h1": "ok", "link.h2": "ok", "link.h3": "ok" });
+        writeFileSync(`${root}/lxd/down`, "h2\n");
+        const failed = (() => {
+            try {
+                return run(step, "update");
+            } catch (e: any) {
+                return `${e.stdout}${e.stderr}`;
+            }
+        })();
+        const report = parseStepReport(failed);
+        expect(report.values).toEqual({ "link.h1": "ok", "link.h2": "failed curl: (7) Failed to connect to https://198.18.0.11:8443", "link.h3": "ok" });
+        expect(failed).toMatch(/no working link from h1 to: h2\n/);
+        expect(runCheck(step)).toContain("HOSTWRIGHT_DRIFT remote h2: cannot reach h2: curl: (7) Failed to connect to https://198.18.0.11:8443");
+        expect(runCheck(step)).not.toMatch(/DRIFT remote h[13]/);
     });
 
     it("remotes, when the pre-flight failed: stop like the serve steps", () => {
