@@ -69,3 +69,21 @@ export function heredocInto(command: string, content: string, delimiterSeed: str
     const bytes = Buffer.byteLength(content, "utf8");
     return `${command} ${bytes} <<'${delimiter}'\n${content}\n${delimiter}`;
 }
+
+/** At most this many peer calls (queries, connects, trust-store calls) at once in one step. */
+export const PARALLEL = 16;
+
+/**
+ * Runs each command in the background, at most {@link PARALLEL} at once, and waits
+ * for all: in batches, because bash 4.2 (CentOS 7) has no `wait -n`. The commands
+ * must not fail (they write their results to files the step reads afterwards).
+ */
+export function inParallel(commands: string[]): string {
+    const lines: string[] = [];
+    commands.forEach((c, i) => {
+        lines.push(`${c} &`);
+        if ((i + 1) % PARALLEL === 0) lines.push("wait");
+    });
+    lines.push("wait");
+    return lines.join("\n");
+}

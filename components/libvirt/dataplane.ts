@@ -15,7 +15,7 @@
  * over the control connection (render.ts).
  */
 import { isIP } from "net";
-import { sh, shq } from "../../core/shell";
+import { inParallel, sh, shq } from "../../core/shell";
 import type { LiveMigrationArgs } from "./args";
 import type { RenderedStep } from "./render";
 
@@ -214,12 +214,13 @@ export function dataPlaneChecks(peers: Array<{ host: string; address: string; li
     const lines = [
         `hw_data() {
   # hw_data PEER ADDRESS PORT: connect to the peer's listener and read its greeting
+  # hw_data PEER ADDRESS PORT REPORT, in the background: what failed goes to REPORT.failed
   hw_got=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -c ${LISTENER_GREETING.length} <&3' "$2" "$3" 2>&1 </dev/null) || true
   if [ "$hw_got" = ${shq(LISTENER_GREETING)} ]; then hw_output "data.$1" "ok (port $3)"; hw_log "reached $1's migration port $3"
   else
-    hw_got=$(printf '%s' "$hw_got" | tr '\\n' ' ')
+    hw_got=\${hw_got//$'\\n'/ }
     hw_output "data.$1" "failed: port $3 on $2: \${hw_got:-no answer}"
-    hw_data_failed="$hw_data_failed; QEMU migration port $3 on $1 ($2): \${hw_got:-no answer} (open ports of migration_port_min..max between the nodes)"
+    printf '%s' "; QEMU migration port $3 on $1 ($2): \${hw_got:-no answer} (open ports of migration_port_min..max between the nodes)" > "$4.failed"
   fi
 }
 hw_name() {
@@ -242,15 +243,21 @@ hw_name() {
   hw_warn "$hw_a resolves to $hw_resolved here;$hw_stray not an address of $hw_p ($*): nova and libvirt may dial it; fix DNS or /etc/hosts unless a NAT maps it"
 }`,
     ];
-    for (const peer of peers) {
-        if (typeof peer.facts.dataPort === "number") lines.push(sh`hw_data ${peer.host} ${peer.address} ${peer.facts.dataPort}`);
-        else {
+    // every peer's port at once (each connect waits up to 10 s), reported in peer order
+    lines.push("hw_dp=$(mktemp -d)");
+    lines.push(inParallel(peers.flatMap((peer, i) => (typeof peer.facts.dataPort === "number" ? [sh`hw_data ${peer.host} ${peer.address} ${peer.facts.dataPort} "$hw_dp/"${i} > "$hw_dp/"${i} 2>&1`] : []))));
+    peers.forEach((peer, i) => {
+        if (typeof peer.facts.dataPort === "number") {
+            lines.push(sh`cat -- "$hw_dp/"${i}
+[ ! -e "$hw_dp/"${i}.failed ] || hw_data_failed="$hw_data_failed$(cat -- "$hw_dp/"${i}.failed)"`);
+        } else {
             lines.push(sh`hw_output ${`data.${peer.host}`} ${`not checked: ${peer.facts.dataPort}`}`);
             lines.push(sh`hw_warn ${`QEMU migration ports of ${peer.host} not checked: ${peer.facts.dataPort}`}`);
         }
         // A listen address must be what the name leads to; otherwise any address of the peer.
         const wanted = peer.listenAddress ? [peer.listenAddress] : peer.facts.addresses.filter((a) => isIP(a) !== 0);
         lines.push(sh`hw_name ${peer.host} ${peer.address} ${wanted}`);
-    }
+    });
+    lines.push(`rm -rf -- "$hw_dp"`);
     return lines.join("\n");
 }

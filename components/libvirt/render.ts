@@ -16,7 +16,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { contentHash } from "../../core/hash";
 import { serviceCommand } from "../../core/host";
-import { raw, sh, shq } from "../../core/shell";
+import { inParallel, raw, sh, shq } from "../../core/shell";
 import type { ManagedFile, EditedFile } from "../../core/step";
 import type { LiveMigrationArgs, LiveMigrationNode, MigrationAuth, MigrationTransport } from "./args";
 import { migrationAddressOf } from "./checks";
@@ -415,9 +415,11 @@ export function renderPeerCheck(args: LiveMigrationArgs, index: number, facts?: 
     const p = plan(args);
     const node = p.nodes[index];
     const peers = p.nodes.filter((_, i) => i !== index);
-    const checks = peers
-        .map((peer) => sh`hw_check_peer ${peer.host.name} ${peer.uri}`)
-        .join("\n");
+    // every peer at once (each check retries for up to ~2 minutes), reported in peer order
+    const checks = `hw_peers=$(mktemp -d)
+${inParallel(peers.map((peer, i) => sh`hw_check_peer ${peer.host.name} ${peer.uri} "$hw_peers/"${i} > "$hw_peers/"${i} 2>&1`))}
+${peers.map((_, i) => sh`hw_peer_report "$hw_peers/"${i}`).join("\n")}
+rm -rf -- "$hw_peers"`;
     const dataPlane = facts
         ? [
               dataPlaneChecks(p.nodes.flatMap((peer, i) => (i === index ? [] : [{ host: peer.host.name, address: peer.migrationAddress, listenAddress: peer.listenAddress, facts: facts[i] }]))),
@@ -441,27 +443,35 @@ hw_uuid_failed=""
 hw_uuid_of() { timeout 20 virsh -c "$1" capabilities 2>/dev/null </dev/null | sed -n '/<host>/,/<\\/host>/s/.*<uuid>\\(.*\\)<\\/uuid>.*/\\1/p' | head -n 1; }
 hw_own_uuid=$(hw_uuid_of qemu:///system)
 hw_same_uuid() {
-  # the UUID the peer's libvirt serves over the connection a migration uses, against this node's
+  # hw_same_uuid NAME URI REPORT: the UUID the peer's libvirt serves over the connection a
+  # migration uses, against this node's
   hw_peer_uuid=$(hw_uuid_of "$2")
   if [ -n "$hw_own_uuid" ] && [ "$hw_peer_uuid" = "$hw_own_uuid" ]; then
     hw_output "uuid.$1" "same as ${who}: $hw_own_uuid"
-    hw_uuid_failed="$hw_uuid_failed; nodes ${who} and $1 have the same host UUID $hw_own_uuid (cloned images?): a migration between them fails with 'Attempt to migrate guest to the same host'; set hostUuid on one of them (a new uuidgen) or give it its own SMBIOS UUID / machine-id"
+    printf '%s' "; nodes ${who} and $1 have the same host UUID $hw_own_uuid (cloned images?): a migration between them fails with 'Attempt to migrate guest to the same host'; set hostUuid on one of them (a new uuidgen) or give it its own SMBIOS UUID / machine-id" > "$3.uuid"
   else
     hw_output "uuid.$1" "\${hw_peer_uuid:-unknown}"
   fi
 }
 hw_check_peer() {
-  # several tries: a daemon that was just restarted may still be starting
+  # hw_check_peer NAME URI REPORT, in the background: several tries (a daemon that was just
+  # restarted may still be starting); what failed goes to REPORT.failed and REPORT.uuid
   hw_try=0
   while :; do
-    if hw_out=$(timeout 20 virsh -c "$2" uri 2>&1 </dev/null); then hw_log "opened $1 as $hw_out"; hw_output "peer.$1" ok; hw_same_uuid "$1" "$2"; return 0; fi
+    if hw_out=$(timeout 20 virsh -c "$2" uri 2>&1 </dev/null); then hw_log "opened $1 as $hw_out"; hw_output "peer.$1" ok; hw_same_uuid "$1" "$2" "$3"; return 0; fi
     hw_try=$((hw_try + 1))
     [ "$hw_try" -lt 6 ] || break
     sleep 2
   done
-  hw_out=$(printf '%s' "$hw_out" | tr '\\n' ' ')
+  hw_out=\${hw_out//$'\\n'/ }
   hw_output "peer.$1" "failed: $hw_out"
-  hw_failed="$hw_failed; $2: $hw_out"
+  printf '%s' "; $2: $hw_out" > "$3.failed"
+}
+hw_peer_report() {
+  # hw_peer_report REPORT: a peer's lines, then its failures into the step's one report
+  cat -- "$1"
+  [ ! -e "$1.failed" ] || hw_failed="$hw_failed$(cat -- "$1.failed")"
+  [ ! -e "$1.uuid" ] || hw_uuid_failed="$hw_uuid_failed$(cat -- "$1.uuid")"
 }
 ${checks}
 ${sh`[ -z "$hw_uuid_failed" ] || hw_fail ${`duplicate host UUID in the migration group`}"$hw_uuid_failed"`}

@@ -25,7 +25,7 @@
  * source's remotes step, which removes it over the API before its remote.
  */
 import { createHash, X509Certificate } from "crypto";
-import { raw, sh, shq } from "../../core/shell";
+import { inParallel, PARALLEL, raw, sh, shq } from "../../core/shell";
 import type { StepSpec } from "../../core/step";
 import type { ResolvedMember, ResolvedMesh } from "./args";
 import { CURL_BATCH_VERSION, Inventory, PreflightVerdict, versionRule } from "./preflight";
@@ -41,25 +41,8 @@ export function trustName(source: string): string {
     return `hostwright-${source}`;
 }
 
-/** At most this many peer queries (or local trust-store calls) at once in one step. */
-export const PARALLEL = 16;
 /** Seconds one `lxc query REMOTE:/1.0` of a link check may take. */
 export const LINK_TIMEOUT_SECONDS = 10;
-
-/**
- * Runs each command in the background, at most {@link PARALLEL} at once, and waits
- * for all: in batches, because bash 4.2 (CentOS 7) has no `wait -n`. The commands
- * must not fail (they write their results to files the step reads afterwards).
- */
-export function inParallel(commands: string[]): string {
-    const lines: string[] = [];
-    commands.forEach((c, i) => {
-        lines.push(`${c} &`);
-        if ((i + 1) % PARALLEL === 0) lines.push("wait");
-    });
-    lines.push("wait");
-    return lines.join("\n");
-}
 
 /**
  * What curl prints after each transfer of a batch (one line each, tab-separated): the

@@ -287,6 +287,29 @@ esac`;
         expect(r.err).toContain("ERROR: node a cannot open its peers with the URI nova uses; qemu+tcp://c.example.test/system: error: authentication failed: wrong password");
     });
 
+    it("the peer check opens every peer at once and reports them in peer order, each failure in the one error", () => {
+        const nodes = ["a", "b", "c", "d", "e"];
+        const args: LiveMigrationArgs = { nodes: nodes.map((n) => ({ host: testHost(n) })), transport: "tcp", sasl: { password: "long enough" } };
+        const check = renderPeerCheck(args, 0);
+        // Each peer's "virsh uri" waits until all four have started: checked one after
+        // another, the first would give up and every peer would fail.
+        const started = join(scratch, "started");
+        mkdirSync(started);
+        const virsh = `case "$3" in
+  uri) peer=\${2#qemu+tcp://}; peer=\${peer%%.*}; : > ${started}/$peer
+       i=0; while [ "$(ls ${started} | wc -l)" -lt 4 ]; do i=$((i + 1)); [ $i -lt 100 ] || { echo "error: $peer alone" >&2; exit 1; }; sleep 0.05; done
+       case $peer in d) echo "error: refused by d" >&2; exit 1;; esac
+       echo "$2";;
+  *) printf '<host><uuid>%s</uuid></host>' "$2";;
+esac`;
+        const r = bash(check.activate.replace("sleep 2", ":"), { virsh, timeout: 'shift; exec "$@"' });
+        expect(r.status).toBe(1);
+        const peerLines = r.out.split("\n").filter((l) => l.startsWith("HOSTWRIGHT_OUTPUT peer."));
+        expect(peerLines).toEqual(["HOSTWRIGHT_OUTPUT peer.b=ok", "HOSTWRIGHT_OUTPUT peer.c=ok", "HOSTWRIGHT_OUTPUT peer.d=failed: error: refused by d", "HOSTWRIGHT_OUTPUT peer.e=ok"]);
+        expect(r.err).toContain("ERROR: node a cannot open its peers with the URI nova uses; qemu+tcp://d.example.test/system: error: refused by d");
+        expect(r.err).not.toContain("alone");
+    });
+
     it("the peer check compares the host UUID each peer serves with its own and refuses a duplicate naming both nodes", () => {
         const args: LiveMigrationArgs = { nodes: ["a", "b", "c"].map((n) => ({ host: testHost(n) })), transport: "tcp", sasl: { password: "long enough" } };
         const check = renderPeerCheck(args, 0);

@@ -3,11 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "os";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { inParallel, PARALLEL } from "../../core/shell";
 import { renderStep, parseStepReport, StepSpec } from "../../core/step";
 import { localScript, runStep } from "../core/stepRunner";
 import { resolveMesh, ResolvedMesh } from "../../components/lxd/args";
 import { factsFromProbe, decidePreflight } from "../../components/lxd/preflight";
-import { inParallel, moveCommand, PARALLEL, publicKeyPin, renderBlockedRemotes, renderProbe, renderRemotes, renderServe, Source, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
+import { moveCommand, publicKeyPin, renderBlockedRemotes, renderProbe, renderRemotes, renderServe, Source, TargetIdentity, tokensFromReport } from "../../components/lxd/render";
 
 const FIXTURES = join(__dirname, "../../components/lxd/fixtures");
 const QUERY = JSON.parse(readFileSync(join(FIXTURES, "lxc-query-1.0.json"), "utf8"));
