@@ -419,18 +419,19 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
         if (!entries) continue;
         const declared: Record<string, unknown> = {};
         for (const [i, entry] of entries.entries()) {
-            const at = `${NAMESPACE}:${section.key}[${i}]`;
-            try {
-                declared[entry.name] = section.declare(entry, stack.context);
-            } catch (e) {
-                // A component that checks a secret's value itself cannot be declared without it:
-                // the offline preview leaves it out, says so, and writes the rest.
-                const needed = stack.opaqueReferences.filter((p) => p.startsWith(`${at}.`) || p.startsWith(`${at}[`));
-                if (!(e instanceof ValidationError) || needed.length === 0) throw e;
-                pulumi.log.warn(`${at} (${entry.name}): not previewed: the component checks the values of ${needed.join(", ")}, which are not known here`);
-                declared[entry.name] = { notPreviewed: "secrets not known offline" };
-            }
-            await pulumiCatchesUp();
+            declared[entry.name] = await inNextTurn(() => {
+                const at = `${NAMESPACE}:${section.key}[${i}]`;
+                try {
+                    return section.declare(entry, stack.context);
+                } catch (e) {
+                    // A component that checks a secret's value itself cannot be declared without it:
+                    // the offline preview leaves it out, says so, and writes the rest.
+                    const needed = stack.opaqueReferences.filter((p) => p.startsWith(`${at}.`) || p.startsWith(`${at}[`));
+                    if (!(e instanceof ValidationError) || needed.length === 0) throw e;
+                    pulumi.log.warn(`${at} (${entry.name}): not previewed: the component checks the values of ${needed.join(", ")}, which are not known here`);
+                    return { notPreviewed: "secrets not known offline" };
+                }
+            });
         }
         outputs[section.key] = declared;
     }
@@ -445,6 +446,26 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
  */
 export function pulumiCatchesUp(): Promise<void> {
     return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * `declare()` in a turn of its own, once Pulumi has caught up (see {@link pulumiCatchesUp}).
+ * Called from the event loop rather than from the program's chain of awaits, the
+ * component's resources are constructed on a short stack: Pulumi takes and source-maps
+ * the whole stack of every resource it is given (`Resource.callsites`), and the
+ * program's async frames below `declareStack` cost that much more per resource
+ * (bench/README.md).
+ */
+function inNextTurn<T>(declare: () => T): Promise<T> {
+    return new Promise((resolve, reject) =>
+        setImmediate(() => {
+            try {
+                resolve(declare());
+            } catch (e) {
+                reject(e);
+            }
+        }),
+    );
 }
 
 export { ValidationError };
