@@ -340,7 +340,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 notAKey.add(keyName);
                 issues.error(`${secretsKey}.${keyName}`, `is used as the SSH private key of host ${h.name} but is not a PEM or OpenSSH private key`);
             }
-            hosts.set(h.name, {
+            // Frozen: components walk their args for late values, and a frozen host is walked once (core/inputs.ts).
+            hosts.set(h.name, Object.freeze({
                 name: h.name,
                 address: h.address,
                 port,
@@ -350,8 +351,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 hostKey: h.hostKey,
                 os: h.os ?? inv!.defaults?.os ?? "debian",
                 init: h.init ?? inv!.defaults?.init ?? "systemd",
-                labels: h.labels ?? {},
-            });
+                labels: Object.freeze({ ...h.labels }),
+            }));
         });
     }
 
