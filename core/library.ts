@@ -50,8 +50,14 @@ export function withoutLibraries<T extends { inputs: Record<string, any> }>(comm
     return commands.filter((c) => !isLibraryScript(c.inputs.stdin));
 }
 
-/** The library step's scripts (pure). */
-export function libraryScripts(): LibraryScripts {
+let renderedLibraryScripts: Readonly<LibraryScripts> | undefined;
+
+/** The library step's scripts: the same for every host, made once (16 kB per host of garbage otherwise). */
+export function libraryScripts(): Readonly<LibraryScripts> {
+    return (renderedLibraryScripts ??= Object.freeze(renderLibraryScripts()));
+}
+
+function renderLibraryScripts(): LibraryScripts {
     let end = "HOSTWRIGHT_LIBRARY_EOF";
     while (CORE_LIBRARY.split("\n").includes(end)) end += "_";
     const create = `${head("create")}
