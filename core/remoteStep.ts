@@ -65,7 +65,10 @@ const addresses = new WeakMap<remote.Command, { name: string; key: string; host:
 export function stepAddress(command: remote.Command): pulumi.Output<StepAddress> {
     const a = addresses.get(command);
     if (!a) throw new Error("stepAddress: not a command declared by remoteStep()");
-    return pulumi.all([command.urn, a.host]).apply(([urn, host]) => ({ name: a.name, urn, host, key: a.key }));
+    const { name, key, host } = a;
+    // One Output for an inventory host: pulumi.all makes two more of every Output it is given.
+    if (typeof host === "string") return command.urn.apply((urn) => ({ name, urn, host, key }));
+    return pulumi.all([command.urn, host]).apply(([urn, lateHost]) => ({ name, urn, host: lateHost, key }));
 }
 
 /** Forgets the per-host ordering; called before a program is evaluated again in the same process. */

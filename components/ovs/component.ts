@@ -101,7 +101,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
         this.warnings = liftOutput(accepted, (a) => report.apply((r) => [...a.warnings, ...r.warnings]));
-        this.steps = pulumi.all([stepAddress(command)]);
+        this.steps = stepAddress(command).apply((a) => [a]);
         this.registerOutputs({
             steps: this.steps,
             node: this.node,
