@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { connectionFor, Host, privilegePrefix } from "./host";
-import { HostInput, resolveInputs } from "./inputs";
+import { HostInput, outputOf, resolveInputs } from "./inputs";
 import { shortHash } from "./hash";
 import { shq } from "./shell";
 import { hostLibrary, resetLibraries } from "./library";
@@ -108,15 +108,15 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
     const rendered = renderInput(args.step, key);
     // Only the create script carries file contents: the undo script and the
     // generation (a hash) hold no secret, so a preview shows them.
-    const undo: pulumi.Input<UndoScript> = pulumi.Output.isInstance(rendered) ? pulumi.unsecret(rendered.apply(undoOf)) : undoOf(rendered);
+    const undo: UndoScript | pulumi.Output<UndoScript> = pulumi.Output.isInstance(rendered) ? pulumi.unsecret(rendered.apply(undoOf)) : undoOf(rendered);
     const known = pulumi.Output.isInstance(args.host) ? undefined : args.host;
     const previous = known ? lastStepOnHost.get(known.name) : undefined;
     // The core library the scripts source: created before and deleted after every step on the host (core/library.ts).
-    const library = hostLibrary(known?.name, name, opts.parent, (u) => (known ? knownHostCommands(known, u) : lateHostCommands(args.host as pulumi.Output<Host>, pulumi.output(u))));
+    const library = hostLibrary(known?.name, name, opts.parent, (u) => (known ? knownHostCommands(known, u) : lateHostCommands(args.host as pulumi.Output<Host>, u)));
     const command = new remote.Command(
         name,
         {
-            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, pulumi.output(undo))),
+            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, undo)),
             stdin: pulumi.Output.isInstance(rendered) ? rendered.apply((r) => r.create) : rendered.create,
             triggers: [pulumi.Output.isInstance(undo) ? undo.apply((u) => u.generation) : undo.generation],
             addPreviousOutputInEnv: false,
@@ -172,14 +172,15 @@ function knownHostCommands(host: HostInput, undo: pulumi.Input<UndoScript>) {
     return { connection: connectionFor(host), create: createCommandLine(login), update: createCommandLine(login, "update"), delete: deleteLine };
 }
 
-function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScript>) {
+function lateHostCommands(host: pulumi.Output<Host>, undo: UndoScript | pulumi.Output<UndoScript>) {
     // The command lines need only the SSH user, which is no secret (the host's key is).
     const clear = pulumi.unsecret(host.apply((h): Host => ({ ...h, privateKey: "" })));
     return {
         connection: host.apply((h) => connectionFor(h)),
         create: clear.apply((h) => createCommandLine(h)),
         update: clear.apply((h) => createCommandLine(h, "update")),
-        delete: pulumi.all([clear, undo]).apply(([h, u]) => deleteCommandLine(h, u.script)),
+        // the Output returned is flattened: two or three Outputs where pulumi.all([clear, undo]) makes six
+        delete: clear.apply((h) => outputOf(undo, (u) => deleteCommandLine(h, u.script))),
     };
 }
 
