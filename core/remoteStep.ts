@@ -144,7 +144,13 @@ function renderInput(step: StepInput | pulumi.Output<StepInput>, key: string): S
     // The step may hold Outputs of its own (a secret file content): rendered as a plain one once known.
     if (pulumi.Output.isInstance(step)) return step.apply((s) => pulumi.output(renderInput(s, key)));
     const files = step.files ?? [];
-    if (files.every((f) => typeof f.content === "string")) return renderStep({ ...step, key, files: files as ManagedFile[] });
+    const late = files.filter((f) => typeof f.content !== "string");
+    if (late.length === 0) return renderStep({ ...step, key, files: files as ManagedFile[] });
+    // The usual case, one late content (a key, a fingerprint): one apply, where pulumi.all makes four Outputs.
+    const [only] = late;
+    if (late.length === 1 && pulumi.Output.isInstance(only.content)) {
+        return only.content.apply((content) => renderStep({ ...step, key, files: files.map((f) => (f === only ? { ...f, content } : (f as ManagedFile))) }));
+    }
     return pulumi.all(files.map((f) => f.content)).apply((contents) => renderStep({ ...step, key, files: files.map((f, i) => ({ ...f, content: contents[i] })) }));
 }
 
