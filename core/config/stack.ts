@@ -440,24 +440,16 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
 }
 
 /**
- * Lets Pulumi register what the last component declared before the next one starts,
- * so the registration's temporaries die young instead of being copied by every
- * minor GC until the whole estate is declared: half the evaluation time of a large
- * estate (bench/README.md).
- */
-export function pulumiCatchesUp(): Promise<void> {
-    return new Promise((resolve) => setImmediate(resolve));
-}
-
-/**
- * `declare()` in a turn of its own, once Pulumi has caught up (see {@link pulumiCatchesUp}).
- * Called from the event loop rather than from the program's chain of awaits, the
- * component's resources are constructed on a short stack: Pulumi takes and source-maps
- * the whole stack of every resource it is given (`Resource.callsites`), and the
- * program's async frames below `declareStack` cost that much more per resource
+ * `declare()` in an event-loop turn of its own. Pulumi registers what the last component
+ * declared before the next one starts, so the registration's temporaries die young
+ * instead of being copied by every minor GC until the whole estate is declared: half
+ * the evaluation time of a large estate. And called from the event loop rather than
+ * from the program's chain of awaits, the component's resources are constructed on a
+ * short stack: Pulumi takes and source-maps the whole stack of every resource
+ * (`Resource.callsites`), so each frame below costs that much more per resource
  * (bench/README.md).
  */
-function inNextTurn<T>(declare: () => T): Promise<T> {
+export function inNextTurn<T>(declare: () => T): Promise<T> {
     return new Promise((resolve, reject) =>
         setImmediate(() => {
             try {
