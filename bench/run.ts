@@ -7,7 +7,7 @@
  * compare across machines:
  *   - "bare": Pulumi alone declaring as many trivial resources as the program
  *     declares (commands and components), traces off too, in groups as large as
- *     the program's components with a turn of the event loop between them, as
+ *     the program's components, each in an event-loop turn of its own, as
  *     declareStack does: its floor;
  *   - "bare, same inputs": Pulumi alone declaring the very commands the program
  *     declared (their recorded inputs: scripts, connections, secrets as secrets)
@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { exampleEstate } from "../scripts/gen-example";
 import { RecordedResource, recordProgram } from "../tools/record";
-import { pulumiCatchesUp } from "../core/config/stack";
+import { inNextTurn } from "../core/config/stack";
 
 const SIZES = [10, 100, 1000];
 const TARGET_SECONDS_AT_1000 = 5;
@@ -59,8 +59,8 @@ async function evaluate(hosts: number, traces: boolean): Promise<{ seconds: numb
 
 /**
  * Times Pulumi declaring `resources` resources with `declareOne(i)`, stack-trace
- * capture off and in groups as large as the program's components with a turn of the
- * event loop between them, as declareStack declares.
+ * capture off and in groups as large as the program's components, each in an
+ * event-loop turn of its own, as declareStack declares.
  */
 async function timedDeclaration(resources: number, components: number, declareOne: (i: number) => void): Promise<number> {
     const perComponent = Math.max(1, Math.round(resources / components));
@@ -69,9 +69,10 @@ async function timedDeclaration(resources: number, components: number, declareOn
         const frames = Error.stackTraceLimit;
         Error.stackTraceLimit = 0;
         try {
-            for (let i = 0; i < resources; i++) {
-                declareOne(i);
-                if (i % perComponent === perComponent - 1) await pulumiCatchesUp();
+            for (let first = 0; first < resources; first += perComponent) {
+                await inNextTurn(() => {
+                    for (let i = first; i < Math.min(resources, first + perComponent); i++) declareOne(i);
+                });
             }
         } finally {
             Error.stackTraceLimit = frames;

@@ -55,7 +55,7 @@ export const SECRET_FIELDS: ReadonlySet<string> = new Set(["privateKey"]);
 /** The plain arguments at once when nothing in them is an Output or a promise; otherwise one Output of them. */
 export function resolveInputs<T>(args: Inputs<T> | T, secretFields: ReadonlySet<string> = SECRET_FIELDS): T | pulumi.Output<T> {
     const late: Array<{ path: Array<string | number>; value: unknown }> = [];
-    collectLate(args, [], secretFields, late);
+    collectLate(args, [], secretFields, settledFor(secretFields), late);
     if (late.length === 0) return args as T;
     return pulumi.all(late.map((l) => l.value)).apply((values) => {
         let resolved: unknown = args;
@@ -84,20 +84,44 @@ export function outputOf<T, U>(value: T | pulumi.Output<T>, f: (plain: T) => U):
     return (pulumi.Output.isInstance(value) ? value.apply(f) : pulumi.output(f(value as T))) as pulumi.Output<U>;
 }
 
-function collectLate(value: unknown, path: Array<string | number>, secretFields: ReadonlySet<string>, into: Array<{ path: Array<string | number>; value: unknown }>): void {
-    if (value === null || typeof value !== "object") return;
+/**
+ * Frozen objects found to hold nothing late (outside the secret fields they were walked
+ * with), per set of secret fields: nothing in them can change, so they are not walked
+ * again. The stack's hosts are frozen, and every OpenStack mirror takes all of them as
+ * candidates: walking them each time made declaring a stack quadratic in its hosts.
+ */
+const settledPlain = new WeakMap<ReadonlySet<string>, WeakSet<object>>();
+
+function settledFor(secretFields: ReadonlySet<string>): WeakSet<object> {
+    let settled = settledPlain.get(secretFields);
+    if (!settled) settledPlain.set(secretFields, (settled = new WeakSet()));
+    return settled;
+}
+
+/**
+ * Adds the Outputs and promises under `value` to `into`, with their paths (`path` is
+ * where `value` is, restored on return). Returns whether `value` is plain and frozen
+ * all the way down, i.e. its verdict cannot change.
+ */
+function collectLate(value: unknown, path: Array<string | number>, secretFields: ReadonlySet<string>, settled: WeakSet<object>, into: Array<{ path: Array<string | number>; value: unknown }>): boolean {
+    if (value === null || typeof value !== "object") return true;
     if (pulumi.Output.isInstance(value) || isPromise(value)) {
-        into.push({ path, value });
-        return;
+        into.push({ path: [...path], value });
+        return false;
     }
-    if (Array.isArray(value)) {
-        value.forEach((v, i) => collectLate(v, [...path, i], secretFields, into));
-        return;
-    }
-    if (Object.getPrototypeOf(value) !== Object.prototype) return;
-    for (const [k, v] of Object.entries(value)) {
-        if (!secretFields.has(k)) collectLate(v, [...path, k], secretFields, into);
-    }
+    if (settled.has(value)) return true;
+    // Other classes' instances are passed as they are, whatever they hold.
+    if (!Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype) return true;
+    let unchanging = Object.isFrozen(value);
+    const visit = (key: string | number, v: unknown) => {
+        path.push(key);
+        unchanging = collectLate(v, path, secretFields, settled, into) && unchanging;
+        path.pop();
+    };
+    if (Array.isArray(value)) value.forEach((v, i) => visit(i, v));
+    else for (const [k, v] of Object.entries(value)) if (!secretFields.has(k)) visit(k, v);
+    if (unchanging) settled.add(value);
+    return unchanging;
 }
 
 function isPromise(value: object): boolean {

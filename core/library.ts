@@ -9,7 +9,7 @@
  * last library resource is deleted and no step has state left (core/README.md).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { remote } from "@pulumi/command";
+import { remote, types } from "@pulumi/command";
 import { CORE_LIBRARY, CORE_LIBRARY_HASH, coreLibraryPath, HOST_LOCK, LIB_ROOT, LIBRARY_STEP_MARKER, RUN_DIR, STATE_ROOT } from "./step";
 
 export interface LibraryScripts {
@@ -50,8 +50,14 @@ export function withoutLibraries<T extends { inputs: Record<string, any> }>(comm
     return commands.filter((c) => !isLibraryScript(c.inputs.stdin));
 }
 
-/** The library step's scripts (pure). */
-export function libraryScripts(): LibraryScripts {
+let renderedLibraryScripts: Readonly<LibraryScripts> | undefined;
+
+/** The library step's scripts: the same for every host, made once (16 kB per host of garbage otherwise). */
+export function libraryScripts(): Readonly<LibraryScripts> {
+    return (renderedLibraryScripts ??= Object.freeze(renderLibraryScripts()));
+}
+
+function renderLibraryScripts(): LibraryScripts {
     let end = "HOSTWRIGHT_LIBRARY_EOF";
     while (CORE_LIBRARY.split("\n").includes(end)) end += "_";
     const create = `${head("create")}
@@ -122,14 +128,23 @@ export function hostLibrary(hostName: string | undefined, stepName: string, pare
     if (existing) return existing;
     const scripts = libraryScripts();
     const lines = commands({ script: scripts.delete, generation: scripts.hash });
-    // Another endpoint is another machine (a late host's VM moved by Nova): the library
-    // step is replaced with the steps, created there and deleted from the old one.
-    const endpoint = pulumi.unsecret(pulumi.output(lines.connection!).apply((c) => `${c.host}:${c.port ?? 22}`));
     const command = new remote.Command(
         hostName === undefined ? `${stepName}-hostwright-lib` : `hostwright-lib-${hostName}`,
-        { ...lines, stdin: scripts.create, triggers: [scripts.hash, endpoint], addPreviousOutputInEnv: false },
+        { ...lines, stdin: scripts.create, triggers: [scripts.hash, endpointOf(lines.connection!)], addPreviousOutputInEnv: false },
         { parent },
     );
     if (hostName !== undefined) libraryOnHost.set(hostName, command);
     return command;
+}
+
+/**
+ * `host:port` of a library step's connection, in its triggers: another endpoint is another
+ * machine (a late host's VM moved by Nova), so the library step is replaced with the steps,
+ * created there and deleted from the old one. Plain for an inventory host; otherwise an
+ * Output, not secret (the connection is, for its key).
+ */
+function endpointOf(connection: pulumi.Input<types.input.remote.ConnectionArgs>): pulumi.Input<string> {
+    const plain = connection as types.input.remote.ConnectionArgs;
+    if (!pulumi.Output.isInstance(connection) && typeof plain.host === "string" && (plain.port === undefined || typeof plain.port === "number")) return `${plain.host}:${plain.port ?? 22}`;
+    return pulumi.unsecret(pulumi.output(connection).apply((c) => `${c.host}:${c.port ?? 22}`));
 }

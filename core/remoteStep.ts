@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { connectionFor, Host, privilegePrefix } from "./host";
-import { HostInput, resolveInputs } from "./inputs";
+import { HostInput, outputOf, resolveInputs } from "./inputs";
 import { shortHash } from "./hash";
 import { shq } from "./shell";
 import { hostLibrary, resetLibraries } from "./library";
@@ -65,7 +65,10 @@ const addresses = new WeakMap<remote.Command, { name: string; key: string; host:
 export function stepAddress(command: remote.Command): pulumi.Output<StepAddress> {
     const a = addresses.get(command);
     if (!a) throw new Error("stepAddress: not a command declared by remoteStep()");
-    return pulumi.all([command.urn, a.host]).apply(([urn, host]) => ({ name: a.name, urn, host, key: a.key }));
+    const { name, key, host } = a;
+    // One Output for an inventory host: pulumi.all makes two more of every Output it is given.
+    if (typeof host === "string") return command.urn.apply((urn) => ({ name, urn, host, key }));
+    return pulumi.all([command.urn, host]).apply(([urn, lateHost]) => ({ name, urn, host: lateHost, key }));
 }
 
 /** Forgets the per-host ordering; called before a program is evaluated again in the same process. */
@@ -105,15 +108,15 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
     const rendered = renderInput(args.step, key);
     // Only the create script carries file contents: the undo script and the
     // generation (a hash) hold no secret, so a preview shows them.
-    const undo: pulumi.Input<UndoScript> = pulumi.Output.isInstance(rendered) ? pulumi.unsecret(rendered.apply(undoOf)) : undoOf(rendered);
+    const undo: UndoScript | pulumi.Output<UndoScript> = pulumi.Output.isInstance(rendered) ? pulumi.unsecret(rendered.apply(undoOf)) : undoOf(rendered);
     const known = pulumi.Output.isInstance(args.host) ? undefined : args.host;
     const previous = known ? lastStepOnHost.get(known.name) : undefined;
     // The core library the scripts source: created before and deleted after every step on the host (core/library.ts).
-    const library = hostLibrary(known?.name, name, opts.parent, (u) => (known ? knownHostCommands(known, u) : lateHostCommands(args.host as pulumi.Output<Host>, pulumi.output(u))));
+    const library = hostLibrary(known?.name, name, opts.parent, (u) => (known ? knownHostCommands(known, u) : lateHostCommands(args.host as pulumi.Output<Host>, u)));
     const command = new remote.Command(
         name,
         {
-            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, pulumi.output(undo))),
+            ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, undo)),
             stdin: pulumi.Output.isInstance(rendered) ? rendered.apply((r) => r.create) : rendered.create,
             triggers: [pulumi.Output.isInstance(undo) ? undo.apply((u) => u.generation) : undo.generation],
             addPreviousOutputInEnv: false,
@@ -141,7 +144,13 @@ function renderInput(step: StepInput | pulumi.Output<StepInput>, key: string): S
     // The step may hold Outputs of its own (a secret file content): rendered as a plain one once known.
     if (pulumi.Output.isInstance(step)) return step.apply((s) => pulumi.output(renderInput(s, key)));
     const files = step.files ?? [];
-    if (files.every((f) => typeof f.content === "string")) return renderStep({ ...step, key, files: files as ManagedFile[] });
+    const late = files.filter((f) => typeof f.content !== "string");
+    if (late.length === 0) return renderStep({ ...step, key, files: files as ManagedFile[] });
+    // The usual case, one late content (a key, a fingerprint): one apply, where pulumi.all makes four Outputs.
+    const [only] = late;
+    if (late.length === 1 && pulumi.Output.isInstance(only.content)) {
+        return only.content.apply((content) => renderStep({ ...step, key, files: files.map((f) => (f === only ? { ...f, content } : (f as ManagedFile))) }));
+    }
     return pulumi.all(files.map((f) => f.content)).apply((contents) => renderStep({ ...step, key, files: files.map((f, i) => ({ ...f, content: contents[i] })) }));
 }
 
@@ -169,14 +178,15 @@ function knownHostCommands(host: HostInput, undo: pulumi.Input<UndoScript>) {
     return { connection: connectionFor(host), create: createCommandLine(login), update: createCommandLine(login, "update"), delete: deleteLine };
 }
 
-function lateHostCommands(host: pulumi.Output<Host>, undo: pulumi.Output<UndoScript>) {
+function lateHostCommands(host: pulumi.Output<Host>, undo: UndoScript | pulumi.Output<UndoScript>) {
     // The command lines need only the SSH user, which is no secret (the host's key is).
     const clear = pulumi.unsecret(host.apply((h): Host => ({ ...h, privateKey: "" })));
     return {
         connection: host.apply((h) => connectionFor(h)),
         create: clear.apply((h) => createCommandLine(h)),
         update: clear.apply((h) => createCommandLine(h, "update")),
-        delete: pulumi.all([clear, undo]).apply(([h, u]) => deleteCommandLine(h, u.script)),
+        // the Output returned is flattened: two or three Outputs where pulumi.all([clear, undo]) makes six
+        delete: clear.apply((h) => outputOf(undo, (u) => deleteCommandLine(h, u.script))),
     };
 }
 

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
 import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
-import { lift, outputOf, resolveInputs } from "../../core/inputs";
+import type { StepReport } from "../../core/step";
+import { lift, liftOutput, outputOf, resolveInputs } from "../../core/inputs";
 import { isOpaqueSecret } from "../../core/opaque";
 import type { H2oReverseProxyArgs, H2oReverseProxyInputs, TlsIdentityArgs } from "./args";
 import { checkChain } from "./certs";
@@ -28,6 +29,15 @@ export interface StapleReport {
     /** The response's nextUpdate; "" without a staple or when the response has none. */
     nextUpdate: string;
     source: StapleSource;
+}
+
+/** What the outputs need of the accepted args: no keys (which would make every output a secret). */
+interface Summary {
+    configPath: string;
+    warnings: string[];
+    listeners: Array<{ name: string; order: string[] }>;
+    staticStapling: Record<string, StaplingStatus>;
+    checkCommands: Record<string, string>;
 }
 
 export class H2oReverseProxy extends pulumi.ComponentResource {
@@ -77,22 +87,23 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         // One step: a refused apply puts back the trust directory's roots with the rest of the files.
         const proxy = remoteStep(`${name}-proxy`, { host: args.host, step: lift(accepted, (a) => a.rendered.proxyStep) }, { parent: this });
         const report = stepReport(proxy);
-        // What the outputs need, without the keys (which would make every output a secret).
-        const summary = outputOf(accepted, ({ checked, warnings, rendered }) => ({
+        // Plain for plain args, so each output is one Output (pulumi.all makes two more of every Output it is given).
+        const summary = lift(accepted, ({ checked, warnings, rendered }): Summary => ({
             configPath: checked.settings.configPath,
             warnings,
             listeners: rendered.listeners.map((v) => ({ name: v.name, order: v.order })),
             staticStapling: rendered.staticStapling,
             checkCommands: rendered.checkCommands,
         }));
+        const withReport = <T>(f: (s: Summary, r: StepReport) => T) => liftOutput(summary, (s) => report.apply((r) => f(s, r)));
 
-        this.configPath = summary.apply((s) => s.configPath);
-        this.stapling = pulumi.all([summary, report]).apply(([s, r]) => {
+        this.configPath = outputOf(summary, (s) => s.configPath);
+        this.stapling = withReport((s, r) => {
             const measured: Record<string, StaplingStatus> = {};
             for (const v of s.listeners) measured[v.name] = s.staticStapling[v.name] ?? ((r.values[`stapling.${v.name}`] as StaplingStatus | undefined) ?? "not checked");
             return measured;
         });
-        this.staples = pulumi.all([summary, report]).apply(([s, r]) => {
+        this.staples = withReport((s, r) => {
             const staples: Record<string, StapleReport> = {};
             for (const v of s.listeners) {
                 const source = r.values[`stapleSource.${v.name}`] as StapleSource | undefined;
@@ -101,14 +112,14 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
             }
             return staples;
         });
-        this.chainOrder = summary.apply((s) => Object.fromEntries(s.listeners.map((v) => [v.name, v.order])));
-        this.warnings = pulumi.all([summary, report]).apply(([s, r]) => {
+        this.chainOrder = outputOf(summary, (s) => Object.fromEntries(s.listeners.map((v) => [v.name, v.order])));
+        this.warnings = withReport((s, r) => {
             for (const w of r.warnings) pulumi.log.warn(`${args.host.name}: ${w}`, this);
             return [...s.warnings, ...r.warnings];
         });
-        this.checkCommands = summary.apply((s) => s.checkCommands);
+        this.checkCommands = outputOf(summary, (s) => s.checkCommands);
         this.restartDowntimeMs = report.apply((r) => Number(r.values.downtimeMs ?? 0));
-        this.steps = pulumi.all([stepAddress(proxy)]);
+        this.steps = stepAddress(proxy).apply((a) => [a]);
         this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, staples: this.staples, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
     }
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
-import { lift, outputOf, resolveInputs, SECRET_FIELDS } from "../../core/inputs";
+import { lift, liftOutput, outputOf, resolveInputs, SECRET_FIELDS } from "../../core/inputs";
 import { remoteStep, StepAddress, stepAddress, StepInput, stepReport } from "../../core/remoteStep";
 import type { LiveMigrationArgs, LiveMigrationInputs } from "./args";
 import { isOpaqueSecret } from "../../core/opaque";
@@ -166,11 +166,13 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
               })
             : [];
         const facts = pulumi.all(dataPlanes.map(stepReport)).apply((rs) => rs.map((r, i) => factsFromReport(hosts[i], r.values)));
+        // Combined once for every node: pulumi.all makes two more Outputs of every Output it is given.
+        const checkInputs = pulumi.all([facts, fingerprint]);
         const checked = verify
             ? args.nodes.map((node, i) => {
                   // secret as a whole: the fingerprint covers the keys
                   // (an Output returned by apply is flattened: the late args' step)
-                  const step = pulumi.all([facts, fingerprint]).apply(
+                  const step = checkInputs.apply(
                       ([f, fp]) =>
                           lift(accepted, (a): StepInput => ({
                               ...stepInput(renderPeerCheck(a.plain, i, f)),
@@ -180,8 +182,9 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
                   return remoteStep(`${name}-${hosts[i]}-peers`, { host: node.host, step, dependsOn: [...configured, ...dataPlanes] }, { parent: this });
               })
             : [];
-        // What the outputs need, without the keys (which would make every output a secret).
-        const summary = outputOf(accepted, ({ plain, warnings }) => {
+        // What the outputs need, without the keys (which would make every output a secret);
+        // plain for plain args, so no pulumi.all has to make Outputs of it.
+        const summary = lift(accepted, ({ plain, warnings }) => {
             const uris = plan(plain).nodes.map((n) => n.uri);
             const modernNova = plain.nova === undefined || (novaMajor(plain.nova.release) ?? NEWTON) >= NEWTON;
             const commands: MigrationCommands = {
@@ -194,18 +197,20 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
 
         const reports = pulumi.all(configured.map(stepReport));
         const checkReports = pulumi.all(checked.map(stepReport));
-        this.nodes = pulumi.all([summary, reports, checkReports, facts]).apply(([s, rs, cs, fs]) =>
-            rs.map((r, i) => ({
-                host: hosts[i],
-                uri: s.uris[i],
-                daemon: r.values.daemon ?? "",
-                libvirtVersion: r.values.libvirt ?? "",
-                qemu: r.values.qemu ?? "",
-                peers: Object.fromEntries(Object.entries(cs[i]?.values ?? {}).filter(([k]) => k.startsWith("peer.")).map(([k, v]) => [k.slice(5), v])),
-                hostUuid: fs[i]?.hostUuid ?? "",
-                cpu: { source: fs[i]?.cpu.source ?? "", vendor: fs[i]?.cpu.vendor ?? "", model: fs[i]?.cpu.model ?? "" },
-                dataPort: fs[i]?.dataPort ?? "",
-            })),
+        this.nodes = liftOutput(summary, (s) =>
+            pulumi.all([reports, checkReports, facts]).apply(([rs, cs, fs]) =>
+                rs.map((r, i) => ({
+                    host: hosts[i],
+                    uri: s.uris[i],
+                    daemon: r.values.daemon ?? "",
+                    libvirtVersion: r.values.libvirt ?? "",
+                    qemu: r.values.qemu ?? "",
+                    peers: Object.fromEntries(Object.entries(cs[i]?.values ?? {}).filter(([k]) => k.startsWith("peer.")).map(([k, v]) => [k.slice(5), v])),
+                    hostUuid: fs[i]?.hostUuid ?? "",
+                    cpu: { source: fs[i]?.cpu.source ?? "", vendor: fs[i]?.cpu.vendor ?? "", model: fs[i]?.cpu.model ?? "" },
+                    dataPort: fs[i]?.dataPort ?? "",
+                })),
+            ),
         );
         this.cpuCommonFeatures = facts.apply(commonCpuFeatures);
         this.pairs = checkReports.apply((cs) => {
@@ -219,12 +224,14 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
             );
             return pairs;
         });
-        this.warnings = pulumi.all([summary, reports, checkReports]).apply(([s, rs, cs]) => [
-            ...s.warnings,
-            ...rs.flatMap((r, i) => r.warnings.map((w) => `${hosts[i]}: ${w}`)),
-            ...cs.flatMap((c, i) => c.warnings.map((w) => `${hosts[i]}: ${w}`)),
-        ]);
-        this.commands = summary.apply((s) => s.commands);
+        this.warnings = liftOutput(summary, (s) =>
+            pulumi.all([reports, checkReports]).apply(([rs, cs]) => [
+                ...s.warnings,
+                ...rs.flatMap((r, i) => r.warnings.map((w) => `${hosts[i]}: ${w}`)),
+                ...cs.flatMap((c, i) => c.warnings.map((w) => `${hosts[i]}: ${w}`)),
+            ]),
+        );
+        this.commands = outputOf(summary, (s) => s.commands);
         this.steps = pulumi.all([...configured, ...dataPlanes, ...checked].map(stepAddress));
         this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands, steps: this.steps });
     }

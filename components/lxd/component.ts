@@ -92,12 +92,14 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
         // certificates, from the probes, so a target trusts them in the step that makes it
         // serve: the mesh takes three rounds (probe, serve, remotes) whatever its size.
         const sources = facts.apply((f) => f.map((x): Source => (x.identity ? { name: x.name, ...x.identity } : { name: x.name, fingerprint: x.clientFingerprint })));
+        // Combined once for every member: pulumi.all makes two more Outputs of every Output it is given.
+        const serveInputs = pulumi.all([verdict, sources, facts]);
         const serves = members.map((m, i) =>
             remoteStep(
                 stepName(m.name, "serve"),
                 {
                     host: m.host,
-                    step: withMesh(pulumi.all([verdict, sources, facts]), ([v, src, f], mesh) =>
+                    step: withMesh(serveInputs, ([v, src, f], mesh) =>
                         renderServe(mesh, mesh.members[i], v, src, { adopt: tokenMode ? undefined : `${STATE_ROOT}/${stepKey(stepName(m.name, "trust"))}.owned`, curl: f.find((x) => x.name === m.name)?.curl }),
                     ),
                     dependsOn: probes,
@@ -110,12 +112,13 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
         // secret whatever the engine does with the stdout. Certificate mode: nothing to wait for.
         const tokens = tokenMode ? pulumi.secret(pulumi.all(serves.map(reportOf)).apply((reports) => reports.map((r) => tokensFromReport(r.values)))) : pulumi.output(members.map(() => ({}) as Record<string, string>));
 
+        const remotesInputs = pulumi.all([facts, tokens, verdict]);
         const remotes = members.map((s, si) =>
             remoteStep(
                 stepName(s.name, "remotes"),
                 {
                     host: s.host,
-                    step: withMesh(pulumi.all([facts, tokens, verdict]), ([f, tok, v], mesh) =>
+                    step: withMesh(remotesInputs, ([f, tok, v], mesh) =>
                         v.errors.length > 0 ? renderBlockedRemotes(mesh.members[si], v) : renderRemotes(
                             mesh,
                             mesh.members[si],

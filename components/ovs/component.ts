@@ -70,14 +70,14 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         // The node of an OpenStack source is one of the candidates (their addresses resolved).
         const nodeHost = ({ plain }: Accepted, node: string): Host => plain.host ?? plain.openstack!.candidates.find((h) => h.name === node)!;
         const host = args.host ?? liftOutput(accepted, (a) => source.apply((s) => nodeHost(a, s.node)));
-        const plan = liftOutput(accepted, ({ plain }) => source.apply((s) => planMirror(plain, name, key, s.ports)));
-        const step = pulumi.all([source, plan]).apply(([s, p]) => renderMirrorStep(p, s.node));
+        const planned = liftOutput(accepted, ({ plain }) => source.apply((s) => ({ node: s.node, plan: planMirror(plain, name, key, s.ports) })));
+        const step = planned.apply(({ node, plan }) => renderMirrorStep(plan, node));
         const command = remoteStep(stepName, { host, step }, { parent: this });
         const report = stepReport(command);
 
         this.node = source.apply((s) => s.node);
         this.bridge = outputOf(accepted, ({ shape }) => shape.bridge);
-        this.ports = plan.apply((p) => p.ports);
+        this.ports = planned.apply(({ plan }) => plan.ports);
         this.captureInterface = outputOf(accepted, ({ shape }) => (shape.output.type === "capture" ? shape.output.name : ""));
         this.captureKind = report.apply((r) => r.values.captureKind ?? "");
         this.tcpdump = outputOf(accepted, ({ shape }) => tcpdumpCommand(shape, `/tmp/${shape.output.type === "capture" ? shape.output.name : shape.mirrorName}.pcap`));
@@ -101,7 +101,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
         this.warnings = liftOutput(accepted, (a) => report.apply((r) => [...a.warnings, ...r.warnings]));
-        this.steps = pulumi.all([stepAddress(command)]);
+        this.steps = stepAddress(command).apply((a) => [a]);
         this.registerOutputs({
             steps: this.steps,
             node: this.node,

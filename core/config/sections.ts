@@ -5,7 +5,7 @@ import type { Host } from "../host";
 
 /** What a section sees of the rest of the stack config. */
 export interface StackContext {
-    /** Inventory hosts by name, resolved (private keys as Pulumi secrets). */
+    /** Inventory hosts by name, resolved (private keys as Pulumi secrets) and frozen. */
     hosts: ReadonlyMap<string, Host>;
     /** Names of the entries of `hostwright:secrets`. */
     secretNames: ReadonlySet<string>;

@@ -340,7 +340,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 notAKey.add(keyName);
                 issues.error(`${secretsKey}.${keyName}`, `is used as the SSH private key of host ${h.name} but is not a PEM or OpenSSH private key`);
             }
-            hosts.set(h.name, {
+            // Frozen: components walk their args for late values, and a frozen host is walked once (core/inputs.ts).
+            hosts.set(h.name, Object.freeze({
                 name: h.name,
                 address: h.address,
                 port,
@@ -350,8 +351,8 @@ export function validateStack(raw: RawConfig, sections: StackSection[]): Validat
                 hostKey: h.hostKey,
                 os: h.os ?? inv!.defaults?.os ?? "debian",
                 init: h.init ?? inv!.defaults?.init ?? "systemd",
-                labels: h.labels ?? {},
-            });
+                labels: Object.freeze({ ...h.labels }),
+            }));
         });
     }
 
@@ -419,18 +420,19 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
         if (!entries) continue;
         const declared: Record<string, unknown> = {};
         for (const [i, entry] of entries.entries()) {
-            const at = `${NAMESPACE}:${section.key}[${i}]`;
-            try {
-                declared[entry.name] = section.declare(entry, stack.context);
-            } catch (e) {
-                // A component that checks a secret's value itself cannot be declared without it:
-                // the offline preview leaves it out, says so, and writes the rest.
-                const needed = stack.opaqueReferences.filter((p) => p.startsWith(`${at}.`) || p.startsWith(`${at}[`));
-                if (!(e instanceof ValidationError) || needed.length === 0) throw e;
-                pulumi.log.warn(`${at} (${entry.name}): not previewed: the component checks the values of ${needed.join(", ")}, which are not known here`);
-                declared[entry.name] = { notPreviewed: "secrets not known offline" };
-            }
-            await pulumiCatchesUp();
+            declared[entry.name] = await inNextTurn(() => {
+                const at = `${NAMESPACE}:${section.key}[${i}]`;
+                try {
+                    return section.declare(entry, stack.context);
+                } catch (e) {
+                    // A component that checks a secret's value itself cannot be declared without it:
+                    // the offline preview leaves it out, says so, and writes the rest.
+                    const needed = stack.opaqueReferences.filter((p) => p.startsWith(`${at}.`) || p.startsWith(`${at}[`));
+                    if (!(e instanceof ValidationError) || needed.length === 0) throw e;
+                    pulumi.log.warn(`${at} (${entry.name}): not previewed: the component checks the values of ${needed.join(", ")}, which are not known here`);
+                    return { notPreviewed: "secrets not known offline" };
+                }
+            });
         }
         outputs[section.key] = declared;
     }
@@ -438,13 +440,25 @@ export async function declareStack(raw: RawConfig, sections: StackSection[]): Pr
 }
 
 /**
- * Lets Pulumi register what the last component declared before the next one starts,
- * so the registration's temporaries die young instead of being copied by every
- * minor GC until the whole estate is declared: half the evaluation time of a large
- * estate (bench/README.md).
+ * `declare()` in an event-loop turn of its own. Pulumi registers what the last component
+ * declared before the next one starts, so the registration's temporaries die young
+ * instead of being copied by every minor GC until the whole estate is declared: half
+ * the evaluation time of a large estate. And called from the event loop rather than
+ * from the program's chain of awaits, the component's resources are constructed on a
+ * short stack: Pulumi takes and source-maps the whole stack of every resource
+ * (`Resource.callsites`), so each frame below costs that much more per resource
+ * (bench/README.md).
  */
-export function pulumiCatchesUp(): Promise<void> {
-    return new Promise((resolve) => setImmediate(resolve));
+export function inNextTurn<T>(declare: () => T): Promise<T> {
+    return new Promise((resolve, reject) =>
+        setImmediate(() => {
+            try {
+                resolve(declare());
+            } catch (e) {
+                reject(e);
+            }
+        }),
+    );
 }
 
 export { ValidationError };
