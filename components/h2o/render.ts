@@ -662,7 +662,8 @@ hw_h2o_staple() {
     hw_h2o_staple_seen "$2" "$3" "$6"
     # Only a connection that presents the new leaf counts (an old worker may still answer).
     [ "$hw_st" != "another certificate" ] || hw_st="no staple"
-    if [ "$hw_st" = "no staple" ] && [ "$(date +%s)" -lt "$hw_end" ]; then
+    printf -v hw_now '%(%s)T' -1
+    if [ "$hw_st" = "no staple" ] && [ "$hw_now" -lt "$hw_end" ]; then
       # once the fetcher notes a response served, h2o staples it within moments; otherwise poll slowly
       hw_note=none
       if [ "$7" != - ] && [ "$7.last" -nt "$hw_h2o_began" ]; then hw_read hw_note "$7.last"; fi

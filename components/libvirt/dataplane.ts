@@ -213,8 +213,8 @@ export function commonCpuFeatures(facts: NodeFacts[]): string[] {
 export function dataPlaneChecks(peers: Array<{ host: string; address: string; listenAddress?: string; facts: NodeFacts }>): string {
     const lines = [
         `hw_data() {
-  # hw_data PEER ADDRESS PORT: connect to the peer's listener and read its greeting
-  # hw_data PEER ADDRESS PORT REPORT, in the background: what failed goes to REPORT.failed
+  # hw_data PEER ADDRESS PORT REPORT, in the background: connect to the peer's listener and
+  # read its greeting; what failed goes to REPORT.failed
   hw_got=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -c ${LISTENER_GREETING.length} <&3' "$2" "$3" 2>&1 </dev/null) || true
   if [ "$hw_got" = ${shq(LISTENER_GREETING)} ]; then hw_output "data.$1" "ok (port $3)"; hw_log "reached $1's migration port $3"
   else
