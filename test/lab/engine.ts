@@ -288,9 +288,11 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
     const engineName = opts.engine ?? pickEngine();
     const logDir = path.resolve(opts.logDir ?? path.join(PROJECT_DIR, "engine-logs"));
     fs.mkdirSync(logDir, { recursive: true });
-    const transcript = fs.createWriteStream(path.join(logDir, "engine-e2e.log"));
+    // Written line by line, synchronously: the transcript is complete when this returns
+    // (a stream's end() flushes later) and keeps every line a killed run printed.
+    const transcript = fs.openSync(path.join(logDir, "engine-e2e.log"), "w");
     const print: Print = (line) => {
-        transcript.write(`${line}\n`);
+        fs.writeSync(transcript, `${line}\n`);
         (opts.print ?? console.log)(line);
     };
     const stages: EngineStage[] = [];
@@ -356,7 +358,7 @@ export async function runEngineE2e(opts: { engine?: EngineName; logDir?: string;
     }
     const ok = stages.length > 0 && stages.every((s) => s.ok);
     print(`engine e2e (${engineName}) ${ok ? "ok" : "FAILED"}: ${stages.filter((s) => s.ok).length}/${stages.length} stages ok; logs in ${logDir}`);
-    transcript.end();
+    fs.closeSync(transcript);
     return { engine: engineName, ok, stages, findings, leftOut, logDir };
 }
 
