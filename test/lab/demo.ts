@@ -14,12 +14,12 @@ import * as fs from "fs";
 import { createHash, createPublicKey, X509Certificate } from "crypto";
 import { readStackFile, stackFilePath } from "../../tools/stackFile";
 import { CertificateAuthority, IssuedCert, Pki } from "../../tools/pki";
-import { raw, sh } from "../../core/shell";
+import { sh } from "../../core/shell";
 import { LOOKUP } from "../../components/ovs/openstack";
 import { Lab, LabHost, snapshotTree, startLab } from "./lab";
 import { ApplyOptions, ApplyResult, Harness, Operation, Program } from "./harness";
 import { curlVia, BackendEcho, stapleSeen, startEchoBackend, startOcspResponder } from "../h2o/h2o-lab";
-import { addCollector, addVm, captureIcmp, must as ovsMust, ping, startOvs, Vm } from "../ovs/ovs-lab";
+import { addCollector, addVm, captureIcmp, must as ovsMust, ping, primeTunnel, startOvs, tcpdumpWhile, Vm } from "../ovs/ovs-lab";
 import { prepareComputeNodeAs } from "../libvirt/labLibvirt";
 import { lxdExec, startLxd } from "../lxd/lxd-lab";
 import { dhcpBound } from "../dns/dns-lab";
@@ -529,9 +529,9 @@ const ovsDemoCheck: DemoCheck = {
                 if (!ns || !o.tcpdump) return { ok: false, detail: `no collector namespace for ${mirror.collector?.address} on ${nodeName}` };
                 const file = /-w (\S+)/.exec(String(o.tcpdump))?.[1] ?? "/tmp/capture.pcap";
                 // the mirror's own tcpdump command (an output), run where the collector is
-                await ovsMust(node, sh`rm -f ${file}; (ip netns exec ${ns} timeout 3 ${raw(String(o.tcpdump))} >/dev/null 2>&1 &); sleep 0.7`);
-                await ping(node, source, peer.address);
-                await ovsMust(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+                await ovsMust(node, sh`rm -f ${file}`);
+                await primeTunnel(node, source, peer.address);
+                await tcpdumpWhile(node, String(o.tcpdump), () => ping(node, source, peer.address), { netns: ns });
                 const decoded = (await ovsMust(node, sh`tcpdump -nr ${file} 2>/dev/null`)).split("\n");
                 const hits = decoded.filter((l) => l.includes(`> ${mirror.collector.address}: GRE`));
                 const proto = [...new Set(hits.map((l) => /gre-proto-0x[0-9a-f]+|ERSPAN[^,]*/.exec(l)?.[0]).filter(Boolean))].join(", ");

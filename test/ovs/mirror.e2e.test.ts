@@ -12,7 +12,7 @@ import { ovsSection } from "../../components/ovs/section";
 import { LOOKUP } from "../../components/ovs/openstack";
 import { ApplyResult, Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
-import { addCollector, addVm, captureIcmp, must, ovsSnapshot, ping, removeCollector, startOvs, stopOvs, Vm } from "./ovs-lab";
+import { addCollector, addVm, captureIcmp, must, ovsSnapshot, ping, primeTunnel, removeCollector, startOvs, stopOvs, tcpdumpWhile, Vm } from "./ovs-lab";
 
 // vm1 is on a VXLAN-sized network: the capture interface takes its MTU.
 const vm1: Vm = { name: "vm1", port: "qvobee51cf7-fb", address: "10.10.0.1", mtu: 1450 };
@@ -91,9 +91,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         expect(seen.some((l) => l.includes("10.10.0.2 > 10.10.0.1: ICMP echo reply"))).toBe(true);
         expect(seen.filter((l) => l.includes("10.10.0.3"))).toEqual([]);
         // the tcpdump output runs as given and writes a readable capture
-        await must(node, `(timeout 4 ${out.tcpdump} -c 6 icmp >/dev/null 2>&1 &); sleep 0.7`);
-        await ping(node, vm1, vm2.address);
-        await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+        await tcpdumpWhile(node, `${out.tcpdump} icmp`, () => ping(node, vm1, vm2.address));
         expect(await must(node, sh`tcpdump -nr ${`/tmp/${capture}.pcap`} 2>/dev/null`)).toContain("10.10.0.1 > 10.10.0.2: ICMP echo request");
         // the operator's mirror is still on the bridge, next to ours
         expect(await names("Mirror")).toEqual(["hostwright-web", "operator-mirror"]);
@@ -230,9 +228,8 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const withCollector = await ovsSnapshot(node);
         /** Runs a mirror's tcpdump output inside the collector while vm1 pings vm2; returns the decoded capture. */
         const collect = async (tcpdump: string) => {
-            await must(node, `(ip netns exec collector timeout 3 ${tcpdump} >/dev/null 2>&1 &); sleep 0.7`);
-            await ping(node, vm1, vm2.address);
-            await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+            await primeTunnel(node, vm1, vm2.address);
+            await tcpdumpWhile(node, tcpdump, () => ping(node, vm1, vm2.address), { netns: "collector" });
             return must(node, `tcpdump -nr /tmp/hostwright-span.pcap 2>/dev/null`);
         };
 
@@ -319,7 +316,7 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
             expect(await ownedMirrors()).toEqual(["hostwright-short"]);
             expect(await datapathPorts()).toContain("shortcap");
             expect(await jobRunning()).not.toBe("");
-            const seen = await captureIcmp(node, "shortcap", () => ping(node, vm1, vm2.address), 10, 2);
+            const seen = await captureIcmp(node, "shortcap", () => ping(node, vm1, vm2.address));
             expect(seen.some((l) => l.includes("10.10.0.1 > 10.10.0.2: ICMP echo request"))).toBe(true);
 
             // no Pulumi run from here on: the node ends the capture

@@ -7,7 +7,7 @@
  * `qvo` + 11 characters of a port id.
  */
 import type { LabHost } from "../lab/lab";
-import { sh } from "../../core/shell";
+import { raw, sh } from "../../core/shell";
 
 export async function must(host: LabHost, cmd: string, timeoutMs = 60_000): Promise<string> {
     const r = await host.exec(cmd, { timeoutMs });
@@ -66,15 +66,42 @@ export async function ping(host: LabHost, from: Vm, to: string, count = 3): Prom
 }
 
 /**
- * Captures ICMP on `iface` while `traffic` runs: tcpdump bounded by packet count and
- * time (`timeout`), started before the traffic. Returns tcpdump's one-line summaries.
+ * Runs `tcpdump` (the command line given, e.g. a mirror's `tcpdump` output; `netns`
+ * to run it in a namespace) while `traffic` runs: the traffic starts once tcpdump says
+ * it is listening, and tcpdump is stopped with SIGINT (it writes what it caught) half
+ * a second after the traffic ends. No fixed sleep or capture window: on a loaded
+ * machine tcpdump can take more than a second to start and the traffic several.
  */
-export async function captureIcmp(host: LabHost, iface: string, traffic: () => Promise<unknown>, maxPackets = 50, seconds = 4): Promise<string[]> {
+export async function tcpdumpWhile(host: LabHost, tcpdump: string, traffic: () => Promise<unknown>, opts: { netns?: string; stdout?: string } = {}): Promise<void> {
+    const err = "/tmp/hostwright-tcpdump.err";
+    const inNs = opts.netns ? sh`ip netns exec ${opts.netns} ` : "";
+    await must(
+        host,
+        sh`rm -f ${err}; (${raw(inNs)}timeout 60 ${raw(tcpdump)} >${opts.stdout ?? "/dev/null"} 2>${err} &)
+           for _ in $(seq 200); do grep -q 'listening on' ${err} 2>/dev/null && exit 0; sleep 0.1; done
+           echo "tcpdump did not start listening in 20 s:"; cat ${err}; exit 1`,
+    );
+    try {
+        await traffic();
+    } finally {
+        await must(host, `sleep 0.5; pkill -INT -x tcpdump; while pgrep -x tcpdump >/dev/null; do sleep 0.1; done`, 70_000);
+    }
+}
+
+/**
+ * One ping from `from` to `to` before a capture at a remote collector: OVS's userspace
+ * tunnel drops what it mirrors until it has resolved the collector's MAC (tnl/neigh), and
+ * on a loaded machine that can outlast a short ping.
+ */
+export async function primeTunnel(host: LabHost, from: Vm, to: string): Promise<void> {
+    await ping(host, from, to, 1);
+}
+
+/** Captures ICMP on `iface` (tcpdump's one-line summaries) while `traffic` runs. */
+export async function captureIcmp(host: LabHost, iface: string, traffic: () => Promise<unknown>): Promise<string[]> {
     const out = `/tmp/capture-${iface}.txt`;
     // a mirror keeps the packets' VLAN tags: match ICMP inside an 802.1Q header too
-    await must(host, sh`rm -f ${out}; (timeout ${seconds} tcpdump -nl -i ${iface} -c ${maxPackets} icmp or vlan and icmp > ${out} 2>/dev/null &) ; sleep 0.7`);
-    await traffic();
-    await must(host, sh`while pgrep -x tcpdump >/dev/null; do sleep 0.2; done; cat ${out}`, (seconds + 5) * 1000);
+    await tcpdumpWhile(host, sh`tcpdump -nl -i ${iface} icmp or vlan and icmp`, traffic, { stdout: out });
     return (await must(host, sh`cat ${out}`)).split("\n").filter((l) => l.includes("ICMP"));
 }
 
