@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import { commonCpuFeatures, cpuCompatibility, dataPlaneChecks, factsFromReport, pairCpu, LISTENER_GREETING, LISTENER_PY, migrationPorts, NodeFacts } from "../../components/libvirt/dataplane";
 import { checkLiveMigration } from "../../components/libvirt/checks";
 import { PATHS, renderNodeStep } from "../../components/libvirt/render";
@@ -87,6 +87,45 @@ describe("the data-plane checks, run as shell", () => {
             process.kill(pid);
         }
         expect(LISTENER_GREETING).toBe("hostwright migration port");
+    });
+
+    it("every peer's port is tried at once and reported in peer order, each failure in the one list", async () => {
+        // Four listeners that greet only once all four have a connection: tried one after
+        // another, the first would wait for the others until the gate gives up, and all fail.
+        const gate = `
+import socket, sys, time
+socks = []
+for _ in range(4):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
+for s in socks: s.settimeout(8)
+conns = []
+try:
+    for s in socks: conns.append(s.accept()[0])
+    for c in conns: c.sendall(sys.argv[1].encode())
+except socket.timeout:
+    pass
+time.sleep(0.5)`;
+        const child = spawn("python3", ["-c", gate, LISTENER_GREETING], { stdio: ["ignore", "pipe", "inherit"] });
+        try {
+            const line = await new Promise<string>((resolve, reject) => {
+                child.stdout.once("data", (d: Buffer) => resolve(d.toString().trim()));
+                child.once("error", reject);
+            });
+            const ports = line.split(" ").map(Number);
+            const peers = ["b", "c", "d", "e", "f"].map((host, i) => ({ host, address: "127.0.0.1", facts: facts(host, { addresses: ["127.0.0.1"], dataPort: i === 2 ? 9 : ports[i > 2 ? i - 1 : i] }) }));
+            const out = run(dataPlaneChecks(peers));
+            expect(out.split("\n").filter((l) => l.startsWith("OUT data."))).toEqual([
+                `OUT data.b=ok (port ${ports[0]})`,
+                `OUT data.c=ok (port ${ports[1]})`,
+                expect.stringMatching(/^OUT data\.d=failed: port 9 on 127\.0\.0\.1: .*Connection refused/),
+                `OUT data.e=ok (port ${ports[2]})`,
+                `OUT data.f=ok (port ${ports[3]})`,
+            ]);
+            expect(out).toMatch(/FAILED; QEMU migration port 9 on d \(127\.0\.0\.1\): .*Connection refused.*\n$/);
+        } finally {
+            child.kill();
+        }
     });
 });
 
