@@ -19,7 +19,7 @@ import { LOOKUP } from "../../components/ovs/openstack";
 import { Lab, LabHost, snapshotTree, startLab } from "./lab";
 import { ApplyOptions, ApplyResult, Harness, Operation, Program } from "./harness";
 import { curlVia, BackendEcho, stapleSeen, startEchoBackend, startOcspResponder } from "../h2o/h2o-lab";
-import { addCollector, addVm, captureIcmp, must as ovsMust, ping, primeTunnel, startOvs, tcpdumpWhile, Vm } from "../ovs/ovs-lab";
+import { addCollector, addVm, captureIcmp, must as ovsMust, ping, startOvs, tcpdumpWhile, Vm } from "../ovs/ovs-lab";
 import { prepareComputeNodeAs } from "../libvirt/labLibvirt";
 import { lxdExec, startLxd } from "../lxd/lxd-lab";
 import { dhcpBound } from "../dns/dns-lab";
@@ -530,7 +530,6 @@ const ovsDemoCheck: DemoCheck = {
                 const file = /-w (\S+)/.exec(String(o.tcpdump))?.[1] ?? "/tmp/capture.pcap";
                 // the mirror's own tcpdump command (an output), run where the collector is
                 await ovsMust(node, sh`rm -f ${file}`);
-                await primeTunnel(node, source, peer.address);
                 await tcpdumpWhile(node, String(o.tcpdump), () => ping(node, source, peer.address), { netns: ns });
                 const decoded = (await ovsMust(node, sh`tcpdump -nr ${file} 2>/dev/null`)).split("\n");
                 const hits = decoded.filter((l) => l.includes(`> ${mirror.collector.address}: GRE`));

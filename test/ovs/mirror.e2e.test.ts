@@ -12,7 +12,7 @@ import { ovsSection } from "../../components/ovs/section";
 import { LOOKUP } from "../../components/ovs/openstack";
 import { ApplyResult, Harness, labStackConfig } from "../lab/harness";
 import { Lab, LabHost, labDescribe, startLab } from "../lab/lab";
-import { addCollector, addVm, captureIcmp, must, ovsSnapshot, ping, primeTunnel, removeCollector, startOvs, stopOvs, tcpdumpWhile, Vm } from "./ovs-lab";
+import { addCollector, addVm, captureIcmp, must, ovsSnapshot, ping, removeCollector, startOvs, stopOvs, tcpdumpWhile, Vm } from "./ovs-lab";
 
 // vm1 is on a VXLAN-sized network: the capture interface takes its MTU.
 const vm1: Vm = { name: "vm1", port: "qvobee51cf7-fb", address: "10.10.0.1", mtu: 1450 };
@@ -228,7 +228,6 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
         const withCollector = await ovsSnapshot(node);
         /** Runs a mirror's tcpdump output inside the collector while vm1 pings vm2; returns the decoded capture. */
         const collect = async (tcpdump: string) => {
-            await primeTunnel(node, vm1, vm2.address);
             await tcpdumpWhile(node, tcpdump, () => ping(node, vm1, vm2.address), { netns: "collector" });
             return must(node, `tcpdump -nr /tmp/hostwright-span.pcap 2>/dev/null`);
         };
@@ -390,14 +389,13 @@ labDescribe("OVS port mirror on userspace Open vSwitch (lab: compute1 with vm1..
             expect(out.captureCommand).toBe("tcpdump -ni twocap -Z root -C 1 -W 3 -w /var/tmp/hostwright-twocap.pcap");
             expect(out.fetchCommand).toBe(`ssh -p 22 root@${node.address} 'cd /var/tmp && tar -cf - -- hostwright-twocap.pcap*' | tar -xvf -`);
             // both outputs see vm1's packets
-            const [one, two] = await Promise.all([captureIcmp(node, "onecap", () => ping(node, vm1, vm2.address)), captureIcmp(node, "twocap", async () => undefined)]);
+            let one: string[] = [];
+            const two = await captureIcmp(node, "twocap", async () => (one = await captureIcmp(node, "onecap", () => ping(node, vm1, vm2.address))));
             expect(one.some((l) => l.includes("10.10.0.1 > 10.10.0.2"))).toBe(true);
             expect(two.some((l) => l.includes("10.10.0.1 > 10.10.0.2"))).toBe(true);
 
             // the rotating capture as given, then fetched over SSH as given
-            await must(node, `(timeout 3 ${out.captureCommand} >/dev/null 2>&1 &); sleep 0.7`);
-            await ping(node, vm1, vm2.address);
-            await must(node, `while pgrep -x tcpdump >/dev/null; do sleep 0.2; done`);
+            await tcpdumpWhile(node, out.captureCommand, () => ping(node, vm1, vm2.address));
             const fetchDir = mkdtempSync(join(tmpdir(), "hw-ovs-fetch-"));
             try {
                 const login = `ssh() { command ssh -i ${lab.dir}/id_ed25519 -o UserKnownHostsFile=${lab.knownHosts} -o BatchMode=yes "$@"; }`;

@@ -65,36 +65,32 @@ export async function ping(host: LabHost, from: Vm, to: string, count = 3): Prom
     return r.code === 0;
 }
 
+let captures = 0;
+
 /**
  * Runs `tcpdump` (the command line given, e.g. a mirror's `tcpdump` output; `netns`
  * to run it in a namespace) while `traffic` runs: the traffic starts once tcpdump says
- * it is listening, and tcpdump is stopped with SIGINT (it writes what it caught) half
- * a second after the traffic ends. No fixed sleep or capture window: on a loaded
- * machine tcpdump can take more than a second to start and the traffic several.
+ * it is listening, and this tcpdump (not another capture's) is stopped with SIGINT (it
+ * writes what it caught) 1.5 s after the traffic ends: libpcap hands packets over in
+ * batches at most 1 s apart, and a SIGINT before the batch drops it. No fixed capture
+ * window: on a loaded machine tcpdump can take more than a second to start and the
+ * traffic several.
  */
 export async function tcpdumpWhile(host: LabHost, tcpdump: string, traffic: () => Promise<unknown>, opts: { netns?: string; stdout?: string } = {}): Promise<void> {
-    const err = "/tmp/hostwright-tcpdump.err";
+    const files = `/tmp/hostwright-tcpdump-${++captures}`;
     const inNs = opts.netns ? sh`ip netns exec ${opts.netns} ` : "";
+    // `ip netns exec` and timeout exec in turn: the pid is timeout's, which passes SIGINT on to tcpdump
     await must(
         host,
-        sh`rm -f ${err}; (${raw(inNs)}timeout 60 ${raw(tcpdump)} >${opts.stdout ?? "/dev/null"} 2>${err} &)
-           for _ in $(seq 200); do grep -q 'listening on' ${err} 2>/dev/null && exit 0; sleep 0.1; done
-           echo "tcpdump did not start listening in 20 s:"; cat ${err}; exit 1`,
+        sh`rm -f ${`${files}.err`}; (${raw(inNs)}timeout 60 ${raw(tcpdump)} >${opts.stdout ?? "/dev/null"} 2>${`${files}.err`} & echo $! > ${`${files}.pid`})
+           for _ in $(seq 200); do grep -q 'listening on' ${`${files}.err`} 2>/dev/null && exit 0; sleep 0.1; done
+           echo "tcpdump did not start listening in 20 s:"; cat ${`${files}.err`}; exit 1`,
     );
     try {
         await traffic();
     } finally {
-        await must(host, `sleep 0.5; pkill -INT -x tcpdump; while pgrep -x tcpdump >/dev/null; do sleep 0.1; done`, 70_000);
+        await must(host, sh`sleep 1.5; read -r pid < ${`${files}.pid`}; kill -INT "$pid" 2>/dev/null || true; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done`, 70_000);
     }
-}
-
-/**
- * One ping from `from` to `to` before a capture at a remote collector: OVS's userspace
- * tunnel drops what it mirrors until it has resolved the collector's MAC (tnl/neigh), and
- * on a loaded machine that can outlast a short ping.
- */
-export async function primeTunnel(host: LabHost, from: Vm, to: string): Promise<void> {
-    await ping(host, from, to, 1);
 }
 
 /** Captures ICMP on `iface` (tcpdump's one-line summaries) while `traffic` runs. */
