@@ -15,3 +15,15 @@ export function contentHash(...parts: string[]): string {
 export function shortHash(text: string): string {
     return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
+
+const pathHashes = new Map<string, string>();
+
+/**
+ * {@link shortHash} of a file path, remembered: a stack declares the same paths on
+ * every host, and each step names each of its files twice.
+ */
+export function pathHash(path: string): string {
+    let hash = pathHashes.get(path);
+    if (hash === undefined) pathHashes.set(path, (hash = shortHash(path)));
+    return hash;
+}

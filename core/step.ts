@@ -13,7 +13,7 @@
  *   /var/lib/hostwright/steps/<key>/files/<h>.absent ... or a note that it did not exist
  *   /var/lib/hostwright/steps/<key>/txn/             the open transaction (journal, rollback data)
  */
-import { contentHash, shortHash } from "./hash";
+import { contentHash, pathHash, shortHash } from "./hash";
 import { heredocInto, raw, sh, shq } from "./shell";
 
 export const STATE_ROOT = "/var/lib/hostwright/steps";
@@ -196,12 +196,12 @@ export function renderStep(spec: StepSpec): StepScripts {
     ).slice(0, 32);
 
     const stage = files
-        .map((f) => heredocInto(sh`hw_stage ${shortHash(f.path)} ${f.path} ${f.mode ?? "0644"} ${f.owner ?? "root"} ${f.group ?? "root"}`, f.content, shortHash(f.path + f.content)))
+        .map((f) => heredocInto(sh`hw_stage ${pathHash(f.path)} ${f.path} ${f.mode ?? "0644"} ${f.owner ?? "root"} ${f.group ?? "root"}`, f.content, shortHash(f.path + f.content)))
         .join("\n");
     const stageEdits = edits
         .map((e) => `${sh`hw_edit_source ${e.path}`}\n( ${e.filter}\n) < "$hw_src" > "$hw_new" || ${sh`hw_fail ${`editing ${e.path} failed; the files in service were not touched`}`}\n${sh`hw_edit_staged ${e.path} ${e.mode ?? "0644"} ${e.owner ?? "root"} ${e.group ?? "root"}`}`)
         .join("\n");
-    const declared = [...files, ...edits].map((f) => sh`${shortHash(f.path)} ${f.path}`).join(" \\\n  ");
+    const declared = [...files, ...edits].map((f) => sh`${pathHash(f.path)} ${f.path}`).join(" \\\n  ");
 
     // Every script sources the host's core library (the transaction's functions,
     // installed once per host by core/library.ts) and carries only what is its own:

@@ -5,7 +5,7 @@
  * first certificate only), so the chain is checked pair by pair here.
  */
 import type { X509Certificate } from "crypto";
-import { isIssuedBy, parseCertificate, parsePrivateKey } from "../../core/x509";
+import { isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 
@@ -284,7 +284,7 @@ export function checkChain(input: ChainInput): ChainReport {
     if (input.privateKey !== undefined) {
         let keyOk: boolean | undefined;
         try {
-            keyOk = leaf.checkPrivateKey(parsePrivateKey(input.privateKey));
+            keyOk = keyMatchesCertificate(leaf, input.privateKey);
         } catch {
             error("privateKey", "cannot be read as a PEM private key (encrypted keys are not supported: h2o cannot ask for a passphrase)");
         }

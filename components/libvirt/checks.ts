@@ -4,7 +4,7 @@
  * X509Certificate the way libvirt (gnutls) will check it on the host.
  */
 import type { X509Certificate } from "crypto";
-import { isIssuedBy, parseCertificate, parsePrivateKey } from "../../core/x509";
+import { isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 import type { LiveMigrationArgs, NodeTls } from "./args";
@@ -148,8 +148,7 @@ function issuerProblem(leaf: X509Certificate, cas: X509Certificate[]): string | 
 
 function checkLeafKey(leaf: X509Certificate, keyPem: string, kind: "server" | "client", path: string, out: Found): void {
     try {
-        const key = parsePrivateKey(keyPem);
-        if (!leaf.checkPrivateKey(key)) out.error(path, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
+        if (!keyMatchesCertificate(leaf, keyPem)) out.error(path, `does not match the ${kind} certificate (${leaf.subject.replace(/\n/g, ", ")})`);
     } catch {
         out.error(path, "is not an unencrypted PEM private key (libvirt cannot use an encrypted key)");
     }
