@@ -88,16 +88,15 @@ function ecPointOf(pem: string): EcPoint | typeof OTHER_KEY | typeof MISMATCHED_
         if (!key?.curve) return OTHER_KEY;
         found = { ...key, curve: key.curve };
     }
-    let point: Buffer;
+    const ecdh = createECDH(found.curve);
     try {
-        const ecdh = createECDH(found.curve);
         ecdh.setPrivateKey(found.scalar);
-        point = ecdh.getPublicKey();
     } catch {
         return OTHER_KEY; // a scalar out of range: OpenSSL's loader says what is wrong
     }
-    if (found.embedded && !found.embedded.equals(point)) return MISMATCHED_KEY;
-    return { curve: found.curve, point };
+    const embedded = found.embedded;
+    if (embedded && !embedded.equals(ecdh.getPublicKey(null, embedded[0] === 4 ? "uncompressed" : "compressed"))) return MISMATCHED_KEY;
+    return { curve: found.curve, point: ecdh.getPublicKey() };
 }
 
 /** ECPrivateKey: version 1, OCTET STRING scalar, [0] namedCurve OPTIONAL, [1] BIT STRING public point OPTIONAL. */
@@ -160,18 +159,33 @@ function isInteger(field: Tlv, value: number): boolean {
     return field.tag === 0x02 && field.body.length === 1 && field.body[0] === value;
 }
 
-/** The certificate's EC public point, or undefined for another kind of key. */
+/**
+ * The certificate's EC public point (named curves only), read from its DER: its
+ * `publicKey` object and a JWK export take longer than computing the key's point.
+ */
 function certificatePoint(cert: X509Certificate): EcPoint | undefined {
     if (certificatePoints.has(cert)) return certificatePoints.get(cert);
-    const key = cert.publicKey;
+    // Certificate: tbsCertificate { [0] version OPTIONAL, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, ... }
+    const tbs = sequence(cert.raw)?.[0];
+    const fields = tbs?.tag === 0x30 ? elements(tbs.body) : undefined;
+    const spki = fields?.[fields[0]?.tag === 0xa0 ? 6 : 5];
+    const [algorithm, key] = spki?.tag === 0x30 ? (elements(spki.body) ?? []) : [];
+    const [kind, parameters] = algorithm?.tag === 0x30 ? (elements(algorithm.body) ?? []) : [];
     let point: EcPoint | undefined;
-    const curve = key.asymmetricKeyType === "ec" ? key.asymmetricKeyDetails?.namedCurve : undefined;
-    if (curve) {
-        const jwk = key.export({ format: "jwk" });
-        point = { curve, point: Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]) };
-    }
+    const curve = kind?.tag === 0x06 && kind.body.toString("hex") === EC_PUBLIC_KEY_OID && parameters?.tag === 0x06 ? CURVES[parameters.body.toString("hex")] : undefined;
+    // A compressed point (rare) is left to OpenSSL rather than decompressed here.
+    if (curve && key?.tag === 0x03 && key.body[0] === 0 && key.body[1] === 4) point = { curve, point: key.body.subarray(1) };
     certificatePoints.set(cert, point);
     return point;
+}
+
+const publicKeys = new WeakMap<X509Certificate, KeyObject>();
+
+/** A CA's public key, made once: `publicKey` makes a new key object at every call, and a CA signs many certificates. */
+function publicKeyOf(cert: X509Certificate): KeyObject {
+    let key = publicKeys.get(cert);
+    if (!key) publicKeys.set(cert, (key = cert.publicKey));
+    return key;
 }
 
 /** Whether `issuer` issued `cert`: names match (`checkIssued`) and the signature verifies. */
@@ -180,7 +194,7 @@ export function isIssuedBy(cert: X509Certificate, issuer: X509Certificate): bool
     if (!byIssuer) signatures.set(cert, (byIssuer = new WeakMap()));
     let result = byIssuer.get(issuer);
     if (result === undefined) {
-        result = cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+        result = cert.checkIssued(issuer) && cert.verify(publicKeyOf(issuer));
         byIssuer.set(issuer, result);
     }
     return result;

@@ -31,6 +31,7 @@ beforeAll(() => {
     keys["p256 after parameters"] = openssl("ecparam", "-name", "prime256v1").toString() + keys["p256 sec1"];
     keys["p521 sec1"] = openssl("ec", "-in", "p521.pem").toString();
     keys["p256 CRLF"] = keys.p256.replace(/\n/g, "\r\n");
+    keys["p256 with a compressed public point"] = openssl("ec", "-in", "p256.pem", "-conv_form", "compressed").toString();
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -41,6 +42,8 @@ describe("keyMatchesCertificate", () => {
         ["p256 sec1 without public point", "p256", true],
         ["p256 after parameters", "p256", true],
         ["p256 CRLF", "p256", true],
+        ["p256 with a compressed public point", "p256", true],
+        ["p256 with a compressed public point", "p256b", false],
         ["p384", "p384", true],
         ["p521", "p521", true],
         ["p521 sec1", "p521", true],
@@ -85,5 +88,16 @@ describe("keyMatchesCertificate", () => {
         const pem = make();
         expect(() => createPrivateKey(pem)).toThrow();
         expect(() => keyMatchesCertificate(certs.p256, pem)).toThrow();
+    });
+});
+
+describe("keyMatchesCertificate with a compressed public point in the certificate", () => {
+    it("answers as OpenSSL does", () => {
+        openssl("ec", "-in", "p256.pem", "-conv_form", "compressed", "-out", "compressed.pem");
+        openssl("req", "-x509", "-key", "compressed.pem", "-subj", "/CN=c", "-days", "2", "-out", "c.crt");
+        const cert = new X509Certificate(readFileSync(join(dir, "c.crt")));
+        expect(cert.checkPrivateKey(createPrivateKey(keys.p256))).toBe(true);
+        expect(keyMatchesCertificate(cert, keys.p256)).toBe(true);
+        expect(keyMatchesCertificate(cert, keys.p256b)).toBe(false);
     });
 });
