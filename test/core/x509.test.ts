@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from "crypto";
+import { createPrivateKey, sign, verify, X509Certificate } from "crypto";
 import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
@@ -68,6 +68,11 @@ describe("keyMatchesCertificate", () => {
         const pem = `-----BEGIN PRIVATE KEY-----\n${forged.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END PRIVATE KEY-----\n`;
         expect(keyMatchesCertificate(certs.p256, pem)).toBe(false);
         expect(keyMatchesCertificate(certs.p256b, pem)).toBe(false);
+        // OpenSSL compares the embedded point and calls it p256b's, but the key signs with p256's scalar.
+        expect(certs.p256b.checkPrivateKey(createPrivateKey(pem))).toBe(true);
+        const signature = sign("sha256", Buffer.from("hello"), createPrivateKey(pem));
+        expect(verify("sha256", Buffer.from("hello"), certs.p256b.publicKey, signature)).toBe(false);
+        expect(verify("sha256", Buffer.from("hello"), certs.p256.publicKey, signature)).toBe(true);
     });
 
     it("leaves an EC key with a scalar out of range to OpenSSL, which loads it and matches it with nothing", () => {
