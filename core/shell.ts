@@ -65,7 +65,7 @@ function quoteValue(value: ShellValue): string {
 export function heredocInto(command: string, content: string, delimiterSeed: string): string {
     if (content.includes("\0")) throw new UnquotableValueError("file content with a NUL byte cannot be written through a here-document");
     let delimiter = `HOSTWRIGHT_EOF_${delimiterSeed}`;
-    // Splitting every file into lines only to find nothing dominated this for large files.
+    // Only a content that holds the delimiter somewhere is split into lines to check.
     while (content.includes(delimiter) && content.split("\n").includes(delimiter)) delimiter += "_";
     const bytes = Buffer.byteLength(content, "utf8");
     return `${command} ${bytes} <<'${delimiter}'\n${content}\n${delimiter}`;
