@@ -94,9 +94,10 @@ function ecPointOf(pem: string): EcPoint | typeof OTHER_KEY | typeof MISMATCHED_
     } catch {
         return OTHER_KEY; // a scalar out of range: OpenSSL's loader says what is wrong
     }
+    const point = ecdh.getPublicKey();
     const embedded = found.embedded;
-    if (embedded && !embedded.equals(ecdh.getPublicKey(null, embedded[0] === 4 ? "uncompressed" : "compressed"))) return MISMATCHED_KEY;
-    return { curve: found.curve, point: ecdh.getPublicKey() };
+    if (embedded && !embedded.equals(embedded[0] === 4 ? point : ecdh.getPublicKey(null, "compressed"))) return MISMATCHED_KEY;
+    return { curve: found.curve, point };
 }
 
 /** ECPrivateKey: version 1, OCTET STRING scalar, [0] namedCurve OPTIONAL, [1] BIT STRING public point OPTIONAL. */
