@@ -76,7 +76,7 @@ function ecPointOf(pem: string): EcPoint | typeof OTHER_KEY | typeof MISMATCHED_
     if (block[1] === "PRIVATE KEY") {
         // PrivateKeyInfo: version, AlgorithmIdentifier { ecPublicKey, namedCurve }, OCTET STRING { ECPrivateKey }
         const info = sequence(der);
-        const algorithm = info?.[1]?.tag === 0x30 ? elements(info[1].body) : undefined;
+        const algorithm = info?.[1]?.tag === 0x30 ? derElements(info[1].body) : undefined;
         if (!info || info.length !== 3 || !isInteger(info[0], 0) || !algorithm || algorithm.length !== 2 || info[2].tag !== 0x04) return OTHER_KEY;
         if (algorithm[0].tag !== 0x06 || algorithm[0].body.toString("hex") !== EC_PUBLIC_KEY_OID || algorithm[1].tag !== 0x06) return OTHER_KEY;
         const curve = CURVES[algorithm[1].body.toString("hex")];
@@ -109,7 +109,7 @@ function ecPrivateKey(der: Buffer): { scalar: Buffer; curve?: string; embedded?:
     for (const field of fields.slice(2)) {
         if (field.tag <= lastTag) return undefined;
         lastTag = field.tag;
-        const [inner, ...rest] = elements(field.body) ?? [];
+        const [inner, ...rest] = derElements(field.body) ?? [];
         if (!inner || rest.length > 0) return undefined;
         if (field.tag === 0xa0) {
             if (inner.tag !== 0x06 || !CURVES[inner.body.toString("hex")]) return undefined;
@@ -122,14 +122,15 @@ function ecPrivateKey(der: Buffer): { scalar: Buffer; curve?: string; embedded?:
     return result;
 }
 
-interface Tlv {
+/** One DER element: its tag byte and its contents. */
+export interface DerElement {
     tag: number;
     body: Buffer;
 }
 
 /** The DER elements that fill `der` exactly (definite lengths only), or undefined. */
-function elements(der: Buffer): Tlv[] | undefined {
-    const items: Tlv[] = [];
+export function derElements(der: Buffer): DerElement[] | undefined {
+    const items: DerElement[] = [];
     let at = 0;
     while (at < der.length) {
         const tag = der[at];
@@ -151,12 +152,12 @@ function elements(der: Buffer): Tlv[] | undefined {
 }
 
 /** The elements of the one SEQUENCE that `der` is, or undefined. */
-function sequence(der: Buffer): Tlv[] | undefined {
-    const [only, ...rest] = elements(der) ?? [];
-    return only?.tag === 0x30 && rest.length === 0 ? elements(only.body) : undefined;
+function sequence(der: Buffer): DerElement[] | undefined {
+    const [only, ...rest] = derElements(der) ?? [];
+    return only?.tag === 0x30 && rest.length === 0 ? derElements(only.body) : undefined;
 }
 
-function isInteger(field: Tlv, value: number): boolean {
+function isInteger(field: DerElement, value: number): boolean {
     return field.tag === 0x02 && field.body.length === 1 && field.body[0] === value;
 }
 
@@ -166,18 +167,42 @@ function isInteger(field: Tlv, value: number): boolean {
  */
 function certificatePoint(cert: X509Certificate): EcPoint | undefined {
     if (certificatePoints.has(cert)) return certificatePoints.get(cert);
-    // Certificate: tbsCertificate { [0] version OPTIONAL, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, ... }
-    const tbs = sequence(cert.raw)?.[0];
-    const fields = tbs?.tag === 0x30 ? elements(tbs.body) : undefined;
+    // tbsCertificate: [0] version OPTIONAL, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
+    const fields = tbsFields(cert);
     const spki = fields?.[fields[0]?.tag === 0xa0 ? 6 : 5];
-    const [algorithm, key] = spki?.tag === 0x30 ? (elements(spki.body) ?? []) : [];
-    const [kind, parameters] = algorithm?.tag === 0x30 ? (elements(algorithm.body) ?? []) : [];
+    const [algorithm, key] = spki?.tag === 0x30 ? (derElements(spki.body) ?? []) : [];
+    const [kind, parameters] = algorithm?.tag === 0x30 ? (derElements(algorithm.body) ?? []) : [];
     let point: EcPoint | undefined;
     const curve = kind?.tag === 0x06 && kind.body.toString("hex") === EC_PUBLIC_KEY_OID && parameters?.tag === 0x06 ? CURVES[parameters.body.toString("hex")] : undefined;
     // A compressed point (rare) is left to OpenSSL rather than decompressed here.
     if (curve && key?.tag === 0x03 && key.body[0] === 0 && key.body[1] === 4) point = { curve, point: key.body.subarray(1) };
     certificatePoints.set(cert, point);
     return point;
+}
+
+/** The fields of a certificate's tbsCertificate (version, serial, ..., subjectPublicKeyInfo, [3] extensions), or undefined. */
+function tbsFields(cert: X509Certificate): DerElement[] | undefined {
+    const tbs = sequence(cert.raw)?.[0];
+    return tbs?.tag === 0x30 ? derElements(tbs.body) : undefined;
+}
+
+/**
+ * One extension of a certificate, read from its DER (Node exposes only some of them):
+ * whether it is critical, and its value (the contents of its OCTET STRING). Undefined
+ * when the certificate has no such extension or its structure is not what DER allows.
+ * @param oid the extension's OID as DER contents in hex, e.g. "551d0f" for keyUsage
+ */
+export function certificateExtension(cert: X509Certificate, oid: string): { critical: boolean; value: Buffer } | undefined {
+    const extensions = tbsFields(cert)?.find((f) => f.tag === 0xa3);
+    const list = extensions ? sequence(extensions.body) : undefined;
+    for (const extension of list ?? []) {
+        const fields = extension.tag === 0x30 ? derElements(extension.body) : undefined;
+        if (!fields || fields[0]?.tag !== 0x06 || fields[0].body.toString("hex") !== oid) continue;
+        const critical = fields.length === 3 && fields[1].tag === 0x01 && fields[1].body[0] !== 0;
+        const value = fields[fields.length - 1];
+        return value.tag === 0x04 && fields.length <= 3 ? { critical, value: value.body } : undefined;
+    }
+    return undefined;
 }
 
 const publicKeys = new WeakMap<X509Certificate, KeyObject>();

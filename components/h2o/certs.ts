@@ -5,7 +5,7 @@
  * first certificate only), so the chain is checked pair by pair here.
  */
 import type { X509Certificate } from "crypto";
-import { isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
+import { certificateExtension, derElements, isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 
@@ -106,50 +106,22 @@ export function ocspUriOf(cert: X509Certificate): string | undefined {
     return undefined;
 }
 
-/** DER of the TLS Feature extension's OID, 1.3.6.1.5.5.7.1.24 (RFC 7633). */
-const TLS_FEATURE_OID = Buffer.from("06082b06010505070118", "hex");
+/** The TLS Feature extension's OID, 1.3.6.1.5.5.7.1.24 (RFC 7633), as DER contents. */
+const TLS_FEATURE_OID = "2b06010505070118";
 /** TLS Feature value `status_request` (5), the extension's meaning of "Must-Staple". */
 const STATUS_REQUEST = 5;
 
 /**
  * Whether the certificate requires a stapled OCSP response (TLS Feature with
- * status_request). Node exposes no TLS Feature, so this walks the DER: Certificate ->
- * tbsCertificate -> [3] extensions -> the extension with that OID -> its SEQUENCE of
- * INTEGERs. A malformed structure reads as "not required" (parsing already succeeded in Node).
+ * status_request): Node exposes no TLS Feature, so the extension, a SEQUENCE of
+ * INTEGERs, is read from the DER. A malformed one reads as "not required" (parsing
+ * already succeeded in Node).
  */
 export function requiresStapling(cert: X509Certificate): boolean {
-    const der = cert.raw;
-    const tlv = (at: number) => {
-        let len = der[at + 1];
-        let head = 2;
-        if (len & 0x80) {
-            const n = len & 0x7f;
-            len = 0;
-            for (let i = 0; i < n; i++) len = len * 256 + der[at + 2 + i];
-            head += n;
-        }
-        return { tag: der[at], start: at + head, end: at + head + len };
-    };
-    const children = (parent: { start: number; end: number }) => {
-        const out: Array<ReturnType<typeof tlv>> = [];
-        for (let at = parent.start; at < parent.end; at = out[out.length - 1].end) out.push(tlv(at));
-        return out;
-    };
-    try {
-        const tbs = children(tlv(0))[0];
-        const extensions = children(tbs).find((c) => c.tag === 0xa3);
-        if (!extensions) return false;
-        for (const ext of children(children(extensions)[0])) {
-            const [oid, ...rest] = children(ext);
-            if (!der.subarray(oid.start - 2, oid.end).equals(TLS_FEATURE_OID)) continue;
-            const value = rest[rest.length - 1];
-            const features = children(tlv(value.start));
-            return features.some((f) => f.tag === 0x02 && f.end - f.start === 1 && der[f.start] === STATUS_REQUEST);
-        }
-    } catch {
-        return false;
-    }
-    return false;
+    const feature = certificateExtension(cert, TLS_FEATURE_OID);
+    const [features, ...rest] = feature ? (derElements(feature.value) ?? []) : [];
+    if (features?.tag !== 0x30 || rest.length > 0) return false;
+    return (derElements(features.body) ?? []).some((f) => f.tag === 0x02 && f.body.length === 1 && f.body[0] === STATUS_REQUEST);
 }
 
 /**

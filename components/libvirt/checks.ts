@@ -4,7 +4,7 @@
  * X509Certificate the way libvirt (gnutls) will check it on the host.
  */
 import type { X509Certificate } from "crypto";
-import { isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
+import { certificateExtension, derElements, isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 import type { LiveMigrationArgs, NodeTls } from "./args";
@@ -87,20 +87,12 @@ function checkValidity(cert: X509Certificate, what: string, path: string, now: D
  * Returns undefined when the certificate has none.
  */
 export function keyUsageOf(cert: X509Certificate): { critical: boolean; digitalSignature: boolean; keyEncipherment: boolean } | undefined {
-    const der = cert.raw;
-    const oid = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x0f]);
-    let at = der.indexOf(oid);
-    if (at < 0) return undefined;
-    at += oid.length;
-    let critical = false;
-    if (der[at] === 0x01 && der[at + 1] === 0x01) {
-        critical = der[at + 2] !== 0x00;
-        at += 3;
-    }
-    // OCTET STRING { BIT STRING { unused-bits, first byte of flags, ... } }
-    if (der[at] !== 0x04 || der[at + 2] !== 0x03) return undefined;
-    const flags = der[at + 5] ?? 0;
-    return { critical, digitalSignature: (flags & 0x80) !== 0, keyEncipherment: (flags & 0x20) !== 0 };
+    const extension = certificateExtension(cert, "551d0f");
+    // BIT STRING { unused bits, the first byte of flags (digitalSignature is bit 0), ... }
+    const [bits, ...rest] = extension ? (derElements(extension.value) ?? []) : [];
+    if (bits?.tag !== 0x03 || rest.length > 0) return undefined;
+    const flags = bits.body[1] ?? 0;
+    return { critical: extension!.critical, digitalSignature: (flags & 0x80) !== 0, keyEncipherment: (flags & 0x20) !== 0 };
 }
 
 /**

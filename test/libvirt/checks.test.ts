@@ -148,5 +148,9 @@ describe("checkLiveMigration", () => {
     it("reads keyUsage from the DER", () => {
         expect(keyUsageOf(new X509Certificate(g.tls.a.serverCertificate))).toEqual({ critical: true, digitalSignature: true, keyEncipherment: true });
         expect(keyUsageOf(new X509Certificate(noEncipherment.certPem))).toEqual({ critical: true, digitalSignature: true, keyEncipherment: false });
+        expect(keyUsageOf(new X509Certificate(ecSignOnly.certPem))).toEqual({ critical: false, digitalSignature: true, keyEncipherment: false });
+        expect(keyUsageOf(new X509Certificate(rsaSignOnlyCritical.certPem))).toEqual({ critical: true, digitalSignature: true, keyEncipherment: false });
+        const withoutKeyUsage = execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "/dev/null", "-subj", "/CN=no key usage", "-days", "1"], { stdio: "pipe" });
+        expect(keyUsageOf(new X509Certificate(withoutKeyUsage))).toBeUndefined();
     });
 });
