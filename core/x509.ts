@@ -3,7 +3,8 @@
  * material (a CA on every node, a wildcard certificate on many proxies), and each
  * component is checked twice (by its stack section, then by its constructor):
  * parsing each distinct text once keeps validation linear in distinct material
- * (bench/README.md).
+ * (bench/README.md). Also the one DER reader for what Node does not expose (a
+ * certificate's extensions, EC points): strict, definite lengths only.
  */
 import { createECDH, createPrivateKey, KeyObject, X509Certificate } from "crypto";
 
