@@ -77,7 +77,7 @@ function ecPointOf(pem: string): EcPoint | typeof OTHER_KEY | typeof MISMATCHED_
     if (block[1] === "PRIVATE KEY") {
         // PrivateKeyInfo: version, AlgorithmIdentifier { ecPublicKey, namedCurve }, OCTET STRING { ECPrivateKey }
         const info = sequence(der);
-        const algorithm = info?.[1]?.tag === 0x30 ? derElements(info[1].body) : undefined;
+        const algorithm = sequenceItems(info?.[1]);
         if (!info || info.length !== 3 || !isInteger(info[0], 0) || !algorithm || algorithm.length !== 2 || info[2].tag !== 0x04) return OTHER_KEY;
         if (algorithm[0].tag !== 0x06 || algorithm[0].body.toString("hex") !== EC_PUBLIC_KEY_OID || algorithm[1].tag !== 0x06) return OTHER_KEY;
         const curve = CURVES[algorithm[1].body.toString("hex")];
@@ -110,14 +110,14 @@ function ecPrivateKey(der: Buffer): { scalar: Buffer; curve?: string; embedded?:
     for (const field of fields.slice(2)) {
         if (field.tag <= lastTag) return undefined;
         lastTag = field.tag;
-        const [inner, ...rest] = derElements(field.body) ?? [];
-        if (!inner || rest.length > 0) return undefined;
         if (field.tag === 0xa0) {
-            if (inner.tag !== 0x06 || !CURVES[inner.body.toString("hex")]) return undefined;
-            result.curve = CURVES[inner.body.toString("hex")];
+            const curve = CURVES[derOnly(field.body, 0x06)?.body.toString("hex") ?? ""];
+            if (!curve) return undefined;
+            result.curve = curve;
         } else if (field.tag === 0xa1) {
-            if (inner.tag !== 0x03 || inner.body[0] !== 0) return undefined;
-            result.embedded = inner.body.subarray(1);
+            const point = derOnly(field.body, 0x03);
+            if (point?.body[0] !== 0) return undefined;
+            result.embedded = point.body.subarray(1);
         } else return undefined;
     }
     return result;
@@ -130,7 +130,7 @@ export interface DerElement {
 }
 
 /** The DER elements that fill `der` exactly (definite lengths only), or undefined. */
-export function derElements(der: Buffer): DerElement[] | undefined {
+function derElements(der: Buffer): DerElement[] | undefined {
     const items: DerElement[] = [];
     let at = 0;
     while (at < der.length) {
@@ -152,10 +152,20 @@ export function derElements(der: Buffer): DerElement[] | undefined {
     return items;
 }
 
+/** The one element `der` consists of, when it has `tag`; undefined otherwise. */
+export function derOnly(der: Buffer, tag: number): DerElement | undefined {
+    const [only, ...rest] = derElements(der) ?? [];
+    return only?.tag === tag && rest.length === 0 ? only : undefined;
+}
+
+/** The elements inside `element` when it is a SEQUENCE; undefined otherwise. */
+export function sequenceItems(element: DerElement | undefined): DerElement[] | undefined {
+    return element?.tag === 0x30 ? derElements(element.body) : undefined;
+}
+
 /** The elements of the one SEQUENCE that `der` is, or undefined. */
 function sequence(der: Buffer): DerElement[] | undefined {
-    const [only, ...rest] = derElements(der) ?? [];
-    return only?.tag === 0x30 && rest.length === 0 ? derElements(only.body) : undefined;
+    return sequenceItems(derOnly(der, 0x30));
 }
 
 function isInteger(field: DerElement, value: number): boolean {
@@ -171,8 +181,8 @@ function certificatePoint(cert: X509Certificate): EcPoint | undefined {
     // tbsCertificate: [0] version OPTIONAL, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
     const fields = tbsFields(cert);
     const spki = fields?.[fields[0]?.tag === 0xa0 ? 6 : 5];
-    const [algorithm, key] = spki?.tag === 0x30 ? (derElements(spki.body) ?? []) : [];
-    const [kind, parameters] = algorithm?.tag === 0x30 ? (derElements(algorithm.body) ?? []) : [];
+    const [algorithm, key] = sequenceItems(spki) ?? [];
+    const [kind, parameters] = sequenceItems(algorithm) ?? [];
     let point: EcPoint | undefined;
     const curve = kind?.tag === 0x06 && kind.body.toString("hex") === EC_PUBLIC_KEY_OID && parameters?.tag === 0x06 ? CURVES[parameters.body.toString("hex")] : undefined;
     // A compressed point (rare) is left to OpenSSL rather than decompressed here.
@@ -183,8 +193,7 @@ function certificatePoint(cert: X509Certificate): EcPoint | undefined {
 
 /** The fields of a certificate's tbsCertificate (version, serial, ..., subjectPublicKeyInfo, [3] extensions), or undefined. */
 function tbsFields(cert: X509Certificate): DerElement[] | undefined {
-    const tbs = sequence(cert.raw)?.[0];
-    return tbs?.tag === 0x30 ? derElements(tbs.body) : undefined;
+    return sequenceItems(sequence(cert.raw)?.[0]);
 }
 
 /**
@@ -197,7 +206,7 @@ export function certificateExtension(cert: X509Certificate, oid: string): { crit
     const extensions = tbsFields(cert)?.find((f) => f.tag === 0xa3);
     const list = extensions ? sequence(extensions.body) : undefined;
     for (const extension of list ?? []) {
-        const fields = extension.tag === 0x30 ? derElements(extension.body) : undefined;
+        const fields = sequenceItems(extension);
         if (!fields || fields[0]?.tag !== 0x06 || fields[0].body.toString("hex") !== oid) continue;
         const critical = fields.length === 3 && fields[1].tag === 0x01 && fields[1].body[0] !== 0;
         const value = fields[fields.length - 1];

@@ -5,7 +5,7 @@
  * first certificate only), so the chain is checked pair by pair here.
  */
 import type { X509Certificate } from "crypto";
-import { certificateExtension, derElements, isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
+import { certificateExtension, derOnly, isIssuedBy, keyMatchesCertificate, parseCertificate, sequenceItems } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 
@@ -119,9 +119,8 @@ const STATUS_REQUEST = 5;
  */
 export function requiresStapling(cert: X509Certificate): boolean {
     const feature = certificateExtension(cert, TLS_FEATURE_OID);
-    const [features, ...rest] = feature ? (derElements(feature.value) ?? []) : [];
-    if (features?.tag !== 0x30 || rest.length > 0) return false;
-    return (derElements(features.body) ?? []).some((f) => f.tag === 0x02 && f.body.length === 1 && f.body[0] === STATUS_REQUEST);
+    const features = feature ? sequenceItems(derOnly(feature.value, 0x30)) : undefined;
+    return (features ?? []).some((f) => f.tag === 0x02 && f.body.length === 1 && f.body[0] === STATUS_REQUEST);
 }
 
 /**

@@ -4,7 +4,7 @@
  * X509Certificate the way libvirt (gnutls) will check it on the host.
  */
 import type { X509Certificate } from "crypto";
-import { certificateExtension, derElements, isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
+import { certificateExtension, derOnly, isIssuedBy, keyMatchesCertificate, parseCertificate } from "../../core/x509";
 import { isIP } from "net";
 import type { Issue } from "../../core/errors";
 import type { LiveMigrationArgs, NodeTls } from "./args";
@@ -89,10 +89,10 @@ function checkValidity(cert: X509Certificate, what: string, path: string, now: D
 export function keyUsageOf(cert: X509Certificate): { critical: boolean; digitalSignature: boolean; keyEncipherment: boolean } | undefined {
     const extension = certificateExtension(cert, "551d0f");
     // BIT STRING { unused bits, the first byte of flags (digitalSignature is bit 0), ... }
-    const [bits, ...rest] = extension ? (derElements(extension.value) ?? []) : [];
-    if (bits?.tag !== 0x03 || rest.length > 0) return undefined;
+    const bits = extension && derOnly(extension.value, 0x03);
+    if (!bits) return undefined;
     const flags = bits.body[1] ?? 0;
-    return { critical: extension!.critical, digitalSignature: (flags & 0x80) !== 0, keyEncipherment: (flags & 0x20) !== 0 };
+    return { critical: extension.critical, digitalSignature: (flags & 0x80) !== 0, keyEncipherment: (flags & 0x20) !== 0 };
 }
 
 /**
