@@ -11,6 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote, types } from "@pulumi/command";
 import { CORE_LIBRARY, CORE_LIBRARY_HASH, coreLibraryPath, HOST_LOCK, LIB_ROOT, LIBRARY_STEP_MARKER, RUN_DIR, STATE_ROOT } from "./step";
+import { lift } from "./inputs";
 
 export interface LibraryScripts {
     hash: string;
@@ -130,7 +131,7 @@ export function hostLibrary(hostName: string | undefined, stepName: string, pare
     const lines = commands({ script: scripts.delete, generation: scripts.hash });
     const command = new remote.Command(
         hostName === undefined ? `${stepName}-hostwright-lib` : `hostwright-lib-${hostName}`,
-        { ...lines, stdin: scripts.create, triggers: [scripts.hash, endpointOf(lines.connection!)], addPreviousOutputInEnv: false },
+        { ...lines, stdin: scripts.create, triggers: lift(endpointOf(lines.connection!), (endpoint) => [scripts.hash, endpoint]), addPreviousOutputInEnv: false },
         { parent },
     );
     if (hostName !== undefined) libraryOnHost.set(hostName, command);
@@ -143,7 +144,7 @@ export function hostLibrary(hostName: string | undefined, stepName: string, pare
  * created there and deleted from the old one. Plain for an inventory host; otherwise an
  * Output, not secret (the connection is, for its key).
  */
-function endpointOf(connection: pulumi.Input<types.input.remote.ConnectionArgs>): pulumi.Input<string> {
+function endpointOf(connection: pulumi.Input<types.input.remote.ConnectionArgs>): string | pulumi.Output<string> {
     const plain = connection as types.input.remote.ConnectionArgs;
     if (!pulumi.Output.isInstance(connection) && typeof plain.host === "string" && (plain.port === undefined || typeof plain.port === "number")) return `${plain.host}:${plain.port ?? 22}`;
     return pulumi.unsecret(pulumi.output(connection).apply((c) => `${c.host}:${c.port ?? 22}`));

@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { connectionFor, Host, privilegePrefix } from "./host";
-import { HostInput, outputOf, resolveInputs } from "./inputs";
+import { HostInput, lift, outputOf, resolveInputs } from "./inputs";
 import { shortHash } from "./hash";
 import { shq } from "./shell";
 import { hostLibrary, resetLibraries } from "./library";
@@ -118,7 +118,9 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
         {
             ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, undo)),
             stdin: pulumi.Output.isInstance(rendered) ? rendered.apply((r) => r.create) : rendered.create,
-            triggers: [pulumi.Output.isInstance(undo) ? undo.apply((u) => u.generation) : undo.generation],
+            // An Output of the list, not a list holding an Output: Pulumi labels each input with its
+            // text, and for an Output inside a list it builds and throws an error to get one.
+            triggers: lift(undo, (u) => [u.generation]),
             addPreviousOutputInEnv: false,
             ...(args.secretOutput ? { logging: "none" as const } : {}),
         },

@@ -41,6 +41,18 @@ describe("remoteStep with a host and a step known only after a look-up", () => {
         expect(known.inputs.create).toBe("/bin/bash -s");
     });
 
+    it("hands Pulumi no list holding an Output (Pulumi would build and throw an error to label each)", async () => {
+        const lists: string[] = [];
+        await recordProgram(() => {
+            pulumi.runtime.registerStackTransformation((t) => {
+                for (const [key, value] of Object.entries(t.props ?? {})) if (Array.isArray(value) && value.some((v) => pulumi.Output.isInstance(v))) lists.push(`${t.name}.${key}`);
+                return undefined;
+            });
+            new Late("z", pulumi.output(host("h2")), pulumi.secret("late-word"));
+        });
+        expect(lists).toEqual([]);
+    });
+
     it("is recorded as unknown while the look-up is unresolved", async () => {
         const rec = await recordProgram(() => void new Late("y", unknownOutput<Host>(), unknownOutput<string>()));
         const late = rec.commands.find((c) => c.name === "y-late")!;
