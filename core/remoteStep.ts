@@ -61,14 +61,19 @@ export interface StepAddress {
 }
 const addresses = new WeakMap<remote.Command, { name: string; key: string; host: pulumi.Input<string> }>();
 
-/** The address of a step declared by {@link remoteStep}, for a component's `steps` output. */
-export function stepAddress(command: remote.Command): pulumi.Output<StepAddress> {
-    const a = addresses.get(command);
-    if (!a) throw new Error("stepAddress: not a command declared by remoteStep()");
-    const { name, key, host } = a;
-    // One Output for an inventory host: pulumi.all makes two more of every Output it is given.
-    if (typeof host === "string") return command.urn.apply((urn) => ({ name, urn, host, key }));
-    return pulumi.all([command.urn, host]).apply(([urn, lateHost]) => ({ name, urn, host: lateHost, key }));
+/** The addresses of steps declared by {@link remoteStep}, in their order: a component's `steps` output. */
+export function stepAddresses(commands: remote.Command[]): pulumi.Output<StepAddress[]> {
+    const declared = commands.map((command) => {
+        const a = addresses.get(command);
+        if (!a) throw new Error("stepAddresses: not a command declared by remoteStep()");
+        return a;
+    });
+    const address = (urns: string[], hosts: string[]) => declared.map(({ name, key }, i) => ({ name, urn: urns[i], host: hosts[i], key }));
+    const hosts = declared.map((a) => a.host);
+    if (!hosts.every((h): h is string => typeof h === "string")) return pulumi.all([pulumi.all(commands.map((c) => c.urn)), pulumi.all(hosts)]).apply(([u, late]) => address(u, late));
+    // pulumi.all makes two Outputs of every Output it is given (an apply per step and pulumi.all over them made three)
+    if (commands.length === 1) return commands[0].urn.apply((urn) => address([urn], hosts));
+    return pulumi.all(commands.map((c) => c.urn)).apply((urns) => address(urns, hosts));
 }
 
 /** Forgets the per-host ordering; called before a program is evaluated again in the same process. */

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
 import { serviceCommand } from "../../core/host";
-import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddresses, stepReport } from "../../core/remoteStep";
 import { sh } from "../../core/shell";
 import { lift, outputOf, resolveInputs } from "../../core/inputs";
 import type { ResolverGuardArgs, ResolverGuardInputs } from "./args";
@@ -55,7 +55,7 @@ export class ResolverGuard extends pulumi.ComponentResource {
         if (args.resolvConf) commands.push(remoteStep(`${name}-resolv`, { host, step: lift(accepted, (a) => a.guard!) }, { parent: this }));
         if (args.cache) commands.push(remoteStep(`${name}-pins`, { host, step: lift(accepted, (a) => a.pins!) }, { parent: this }));
         const reports = commands.map(stepReport);
-        this.steps = pulumi.all(commands.map(stepAddress));
+        this.steps = stepAddresses(commands);
         const report = pulumi.all(reports).apply((rs) => ({
             values: Object.assign({}, ...rs.map((r) => r.values)) as Record<string, string>,
             warnings: rs.flatMap((r) => r.warnings),

@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
-import { remoteStep, StepAddress, stepAddress, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddresses, stepReport } from "../../core/remoteStep";
 import type { StepReport } from "../../core/step";
 import { lift, liftOutput, outputOf, resolveInputs } from "../../core/inputs";
 import { isOpaqueSecret } from "../../core/opaque";
@@ -119,7 +119,7 @@ export class H2oReverseProxy extends pulumi.ComponentResource {
         });
         this.checkCommands = outputOf(summary, (s) => s.checkCommands);
         this.restartDowntimeMs = report.apply((r) => Number(r.values.downtimeMs ?? 0));
-        this.steps = stepAddress(proxy).apply((a) => [a]);
+        this.steps = stepAddresses([proxy]);
         this.registerOutputs({ configPath: this.configPath, stapling: this.stapling, staples: this.staples, chainOrder: this.chainOrder, warnings: this.warnings, checkCommands: this.checkCommands, restartDowntimeMs: this.restartDowntimeMs, steps: this.steps });
     }
 }

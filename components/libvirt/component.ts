@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs, ValidationError } from "../../core/errors";
 import { lift, liftOutput, outputOf, resolveInputs, SECRET_FIELDS } from "../../core/inputs";
-import { remoteStep, StepAddress, stepAddress, StepInput, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddresses, StepInput, stepReport } from "../../core/remoteStep";
 import type { LiveMigrationArgs, LiveMigrationInputs } from "./args";
 import { isOpaqueSecret } from "../../core/opaque";
 import { checkLiveMigration, checkNodeKey, KeyField, KeyText } from "./checks";
@@ -232,7 +232,7 @@ export class LibvirtLiveMigration extends pulumi.ComponentResource {
             ]),
         );
         this.commands = outputOf(summary, (s) => s.commands);
-        this.steps = pulumi.all([...configured, ...dataPlanes, ...checked].map(stepAddress));
+        this.steps = stepAddresses([...configured, ...dataPlanes, ...checked]);
         this.registerOutputs({ nodes: this.nodes, pairs: this.pairs, cpuCommonFeatures: this.cpuCommonFeatures, warnings: this.warnings, commands: this.commands, steps: this.steps });
     }
 }

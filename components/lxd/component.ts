@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { remote } from "@pulumi/command";
 import { acceptArgs } from "../../core/errors";
-import { remoteStep, StepAddress, stepAddress, stepKey } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddresses, stepKey } from "../../core/remoteStep";
 import { parseStepReport, STATE_ROOT, StepReport } from "../../core/step";
 import { lift, liftOutput, outputOf, resolveInputs } from "../../core/inputs";
 import { DEFAULTS, LxdRemoteMeshArgs, LxdRemoteMeshInputs, ResolvedMesh, resolveMesh } from "./args";
@@ -170,7 +170,7 @@ export class LxdRemoteMesh extends pulumi.ComponentResource {
             }
             return commands;
         });
-        this.steps = pulumi.all([...probes, ...serves, ...remotes].map(stepAddress));
+        this.steps = stepAddresses([...probes, ...serves, ...remotes]);
         this.registerOutputs({ readiness: this.readiness, matrix: this.matrix, instances: this.instances, preflightErrors: this.preflightErrors, moveCommands: this.moveCommands, warnings: this.warnings, steps: this.steps });
     }
 }

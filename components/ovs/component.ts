@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { acceptArgs } from "../../core/errors";
-import { remoteStep, StepAddress, stepAddress, stepKey, stepReport } from "../../core/remoteStep";
+import { remoteStep, StepAddress, stepAddresses, stepKey, stepReport } from "../../core/remoteStep";
 import { lift, liftOutput, outputOf, resolveInputs } from "../../core/inputs";
 import type { Host } from "../../core/host";
 import type { OvsPortMirrorArgs, OvsPortMirrorInputs } from "./args";
@@ -101,7 +101,7 @@ export class OvsPortMirror extends pulumi.ComponentResource {
         );
         this.mirrorId = report.apply((r) => r.values.mirror ?? "");
         this.warnings = liftOutput(accepted, (a) => report.apply((r) => [...a.warnings, ...r.warnings]));
-        this.steps = stepAddress(command).apply((a) => [a]);
+        this.steps = stepAddresses([command]);
         this.registerOutputs({
             steps: this.steps,
             node: this.node,
