@@ -68,12 +68,13 @@ export function stepAddresses(commands: remote.Command[]): pulumi.Output<StepAdd
         if (!a) throw new Error("stepAddresses: not a command declared by remoteStep()");
         return a;
     });
-    const address = (urns: string[], hosts: string[]) => declared.map(({ name, key }, i) => ({ name, urn: urns[i], host: hosts[i], key }));
+    const urns = commands.map((c) => c.urn);
     const hosts = declared.map((a) => a.host);
-    if (!hosts.every((h): h is string => typeof h === "string")) return pulumi.all([pulumi.all(commands.map((c) => c.urn)), pulumi.all(hosts)]).apply(([u, late]) => address(u, late));
-    // pulumi.all makes two Outputs of every Output it is given (an apply per step and pulumi.all over them made three)
-    if (commands.length === 1) return commands[0].urn.apply((urn) => address([urn], hosts));
-    return pulumi.all(commands.map((c) => c.urn)).apply((urns) => address(urns, hosts));
+    const address = (u: string[], h: string[]) => declared.map(({ name, key }, i) => ({ name, urn: u[i], host: h[i], key }));
+    if (!hosts.every((h): h is string => typeof h === "string")) return pulumi.all([pulumi.all(urns), pulumi.all(hosts)]).apply(([u, h]) => address(u, h));
+    // One apply for one step: pulumi.all makes two more Outputs of every Output it is given.
+    if (urns.length === 1) return urns[0].apply((urn) => address([urn], hosts));
+    return pulumi.all(urns).apply((u) => address(u, hosts));
 }
 
 /** Forgets the per-host ordering; called before a program is evaluated again in the same process. */
