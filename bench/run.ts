@@ -15,8 +15,9 @@
  *     the floor for declaring what this program declares, whatever computes it;
  *   - "traces": the same program with Pulumi's per-promise stack traces kept
  *     (HOSTWRIGHT_STACK_TRACES=1), which is what index.ts avoids.
- * Each size runs in its own child process, so peak memory is its own; times are
- * the median of RUNS evaluations.
+ * Each size runs in its own child process, so peak memory is its own (taken after
+ * the size's first evaluation, as one `pulumi up` evaluates once); times are the
+ * median of RUNS evaluations, the program's and the baselines' alternated.
  */
 import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
@@ -114,20 +115,22 @@ function bareSameInputs(declared: RecordedResource[], resources: number, compone
     });
 }
 
-async function median(run: () => Promise<number>): Promise<number> {
-    const times: number[] = [];
-    for (let i = 0; i < RUNS; i++) times.push(await run());
-    return times.sort((a, b) => a - b)[Math.floor(RUNS / 2)];
-}
+const median = (times: number[]) => [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
 
 async function child(hosts: number): Promise<void> {
     await evaluate(6, false); // warm-up: module loading and schema compilation are not per-host costs
     const measured = await evaluate(hosts, false);
-    const seconds = await median(async () => (await evaluate(hosts, false)).seconds);
+    // One evaluation's peak, as one `pulumi up` makes (the alternated baselines below leave garbage of their own).
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    // Alternated, so that the program and its baselines run with the heap and the machine in the same state.
+    const times = { program: [] as number[], bare: [] as number[], sameInputs: [] as number[] };
+    for (let i = 0; i < RUNS; i++) {
+        times.program.push((await evaluate(hosts, false)).seconds);
+        times.bare.push(await bare(measured.resources, measured.components));
+        times.sameInputs.push(await bareSameInputs(measured.declared, measured.resources, measured.components));
+    }
     const tracesSeconds = (await evaluate(hosts, true)).seconds;
-    const bareSeconds = await median(() => bare(measured.resources, measured.components));
-    const sameInputsSeconds = await median(() => bareSameInputs(measured.declared, measured.resources, measured.components));
+    const [seconds, bareSeconds, sameInputsSeconds] = [times.program, times.bare, times.sameInputs].map(median);
     const sample: Sample = { hosts, commands: measured.commands, resources: measured.resources, firstSeconds: measured.seconds, seconds, bareSeconds, sameInputsSeconds, tracesSeconds, peakRssMb };
     process.stdout.write(JSON.stringify(sample));
 }
