@@ -123,7 +123,7 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: { parent: p
         name,
         {
             ...(known ? knownHostCommands(known, undo) : lateHostCommands(args.host as pulumi.Output<Host>, undo)),
-            stdin: pulumi.Output.isInstance(rendered) ? rendered.apply((r) => r.create) : rendered.create,
+            stdin: lift(rendered, (r) => r.create),
             // An Output of the list, not a list holding an Output: Pulumi labels each input with its
             // text, and for an Output inside a list it builds and throws an error to get one.
             triggers: lift(undo, (u) => [u.generation]),
